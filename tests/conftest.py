@@ -1,0 +1,87 @@
+"""Shared fixtures.
+
+- ``fixture_studies``: the 377 real AML records of fixtures/aml-studies (session-scoped, do not mutate).
+- ``api``: a running loopback ApiServer replaying them like API v2 (tests/apiserver.py); fresh per test.
+- ``settings``: Settings pointed at ``api`` with a private temporary cache dir, fast backoff and
+  no client-side rate limit, so fault tests run in milliseconds.
+- ``session``: the real CachedSession built from ``settings`` (the production code path).
+- ``offline_settings``: Settings whose API URL points at a closed loopback port.
+
+Tests never touch the internet; anything that needs it carries the ``network`` marker and is
+skipped unless ``--network`` is given.
+"""
+
+from __future__ import annotations
+
+import copy
+import socket
+from pathlib import Path
+
+import pytest
+
+from apiserver import ApiServer, load_fixture_studies
+
+from trialfinder.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--network", action="store_true", help="run tests that need the real internet")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--network"):
+        return
+    skip = pytest.mark.skip(reason="needs the internet; run with --network")
+    for item in items:
+        if "network" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fixture_studies() -> list[dict]:
+    return load_fixture_studies()
+
+
+@pytest.fixture
+def api(fixture_studies: list[dict]):
+    with ApiServer(copy.deepcopy(fixture_studies)) as server:
+        yield server
+
+
+def fast_settings(api_url: str, cache_dir: Path) -> Settings:
+    return Settings(
+        api_url=api_url,
+        cache_dir=cache_dir,
+        timeout=2.0,
+        backoff_factor=0.01,
+        backoff_max=0.05,
+        max_retry_after=2.0,
+        max_requests_per_minute=100_000,
+    )
+
+
+@pytest.fixture
+def settings(api: ApiServer, tmp_path: Path) -> Settings:
+    return fast_settings(api.url, tmp_path / "cache")
+
+
+@pytest.fixture
+def session(settings: Settings):
+    from trialfinder.session import build_session
+
+    s = build_session(settings)
+    yield s
+    s.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def offline_settings(tmp_path: Path) -> Settings:
+    return fast_settings(f"http://127.0.0.1:{closed_port()}/api/v2", tmp_path / "cache")

@@ -1,0 +1,69 @@
+"""Where the data comes from: refresh from the API, or the last data set, or the bundled snapshot.
+
+``load_dataset`` never touches the network. ``refresh_dataset`` downloads a complete data set
+and only then replaces the stored one; any failure leaves the stored one as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import requests
+
+from .client import CtGovClient, FetchResult, Progress
+from .config import Settings
+from .errors import ApiUnreachable, DataError
+from .query import SearchQuery
+from .store import Dataset, DatasetMeta, DataStore, load_snapshot
+
+
+def load_dataset(settings: Settings) -> Dataset:
+    """The last complete download, else the bundled snapshot. Damaged files are set aside
+    (the reason is in ``meta.warnings``) and the next best data set is used."""
+    store = DataStore(settings.dataset_dir)
+    warnings: list[str] = []
+    for which in ("current", "previous"):
+        try:
+            dataset = store.load(which)
+        except DataError as exc:
+            moved = store.set_aside(which)
+            warnings.append(f"{exc}; moved aside to {moved}. Run `trialfinder fetch` to rebuild it.")
+            continue
+        if dataset is not None:
+            dataset.meta.source = "cache"
+            dataset.meta.warnings = warnings + list(dataset.meta.warnings or [])
+            return dataset
+    dataset = load_snapshot(settings.snapshot_dir)
+    dataset.meta.warnings = warnings
+    return dataset
+
+
+def refresh_dataset(
+    settings: Settings,
+    query: SearchQuery | None = None,
+    *,
+    session: requests.Session | None = None,
+    refresh: bool = False,
+    progress: Progress | None = None,
+    record_dir: Path | None = None,
+) -> tuple[Dataset, FetchResult]:
+    """Download ``query`` (default: R/R AML, actionable statuses) and make it the current data set."""
+    if settings.offline:
+        raise ApiUnreachable("offline mode is on (TRIALFINDER_OFFLINE); unset it to download new data")
+    if session is None:
+        from .session import build_session
+
+        session = build_session(settings)
+    query = query or SearchQuery()
+    result = CtGovClient(session, settings).fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir)
+    meta = DatasetMeta(
+        source="cache" if result.from_cache else "live",
+        data_timestamp=result.data_timestamp,
+        fetched_at=result.fetched_at,
+        query=query.describe(),
+        api_url=settings.api_url,
+        warnings=list(result.warnings),
+    )
+    dataset = Dataset(studies=result.studies, meta=meta)
+    DataStore(settings.dataset_dir).save(dataset)
+    return dataset, result

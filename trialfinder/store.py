@@ -1,0 +1,171 @@
+"""The current data set on disk: written only whole, replaced atomically, checked when read.
+
+File format (``dataset/current.json``): line 1 is a JSON header (meta, with the SHA-256 and
+count of what follows); the rest is the JSON list of raw study records. A new data set is
+written to a temporary file in the same folder, flushed to disk, then moved over the old one
+with ``os.replace`` — a reader sees the old file or the new one, never a mix, even if the
+process is killed. The file before it is kept as ``previous.json`` (for "what changed").
+A file that fails its checks is moved aside as ``current.json.corrupt-<time>``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import DataError
+
+SOURCES = {"live": "live from ClinicalTrials.gov", "cache": "from the local cache", "snapshot": "bundled snapshot"}
+
+
+@dataclass
+class DatasetMeta:
+    source: str  # live | cache | snapshot
+    data_timestamp: str | None
+    fetched_at: str | None
+    count: int = 0
+    query: str = ""
+    api_url: str = ""
+    sha256: str = ""
+    note: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """"bundled snapshot · data as of 2025-03" / "from the local cache · data as of …, fetched …"."""
+        text = f"{SOURCES.get(self.source, self.source)} · data as of {self.data_timestamp or 'unknown'}"
+        if self.fetched_at and self.source != "snapshot":
+            text += f" · fetched {self.fetched_at}"
+        return text
+
+
+@dataclass
+class Dataset:
+    studies: list[dict[str, Any]]
+    meta: DatasetMeta
+
+
+class DataStore:
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+        self.current = self.dir / "current.json"
+        self.previous = self.dir / "previous.json"
+
+    def _ensure_dir(self) -> None:
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """An exclusive lock for writers (two refreshes at once: each write is whole; last wins)."""
+        self._ensure_dir()
+        with open(self.dir / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def save(self, dataset: Dataset) -> DatasetMeta:
+        body = json.dumps(dataset.studies, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        meta = dataset.meta
+        meta.sha256 = hashlib.sha256(body).hexdigest()
+        meta.count = len(dataset.studies)
+        header = json.dumps(asdict(meta), ensure_ascii=False).encode("utf-8")
+        with self.lock():
+            fd, tmp = tempfile.mkstemp(prefix=".current-", suffix=".tmp", dir=self.dir)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(header + b"\n" + body)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(tmp, 0o600)
+                if self.current.exists():
+                    keep = self.dir / ".previous.tmp"
+                    if keep.exists():
+                        keep.unlink()
+                    os.link(self.current, keep)
+                    os.replace(keep, self.previous)
+                os.replace(tmp, self.current)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(self.dir)
+        return meta
+
+    def load(self, which: str = "current") -> Dataset | None:
+        """The stored data set, or None when there is none. Raises DataError if it is damaged."""
+        path = self.current if which == "current" else self.previous
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DataError(f"cannot read the data file {path}: {exc.strerror}") from exc
+        header, _, body = raw.partition(b"\n")
+        try:
+            meta = DatasetMeta(**json.loads(header))
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"the data file {path} has a damaged header") from exc
+        if hashlib.sha256(body).hexdigest() != meta.sha256:
+            raise DataError(f"the data file {path} is damaged (checksum mismatch)")
+        try:
+            studies = json.loads(body)
+        except ValueError as exc:
+            raise DataError(f"the data file {path} is damaged (bad JSON)") from exc
+        if not isinstance(studies, list) or len(studies) != meta.count:
+            raise DataError(f"the data file {path} is damaged (wrong study count)")
+        return Dataset(studies=studies, meta=meta)
+
+    def set_aside(self, which: str = "current") -> Path | None:
+        """Move a damaged file out of the way; return where it went."""
+        path = self.current if which == "current" else self.previous
+        if not path.exists():
+            return None
+        target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(path, target)
+        return target
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_snapshot(directory: Path) -> Dataset:
+    """The studies bundled in ``fixtures/aml-studies`` (one JSON file per study)."""
+    directory = Path(directory)
+    files = sorted(directory.glob("NCT*.json"))
+    if not files:
+        raise DataError(
+            f"no bundled snapshot at {directory}; run `trialfinder fetch` with a connection, "
+            "or set TRIALFINDER_SNAPSHOT_DIR"
+        )
+    studies = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    info: dict[str, Any] = {}
+    meta_file = directory / "SNAPSHOT.json"
+    if meta_file.exists():
+        info = json.loads(meta_file.read_text(encoding="utf-8"))
+    meta = DatasetMeta(
+        source="snapshot",
+        data_timestamp=info.get("data_timestamp"),
+        fetched_at=None,
+        count=len(studies),
+        query="bundled AML studies",
+        note=info.get("note", ""),
+    )
+    return Dataset(studies=studies, meta=meta)
