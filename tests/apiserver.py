@@ -660,6 +660,8 @@ class ApiServer:
     # -- data --
 
     def set_studies(self, studies: list[dict]) -> None:
+        """Swap the data set atomically. Page tokens hold an offset into the (sorted) result, so
+        a client paging across the swap sees what a client of a live, changing registry sees."""
         data = _DataSet(studies)
         with self._lock:
             self._data = data
