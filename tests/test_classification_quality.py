@@ -1,0 +1,40 @@
+"""Accuracy floors against the hand labels — guards against sliding back (scoring in evaluation.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from trialfinder.categories import CATEGORY_KEYS
+from trialfinder.evaluation import Report, evaluate
+
+CATEGORY_F1_FLOOR = 0.93
+RR_ACCURACY_FLOOR = 0.93
+ND_ACCURACY_FLOOR = 0.87
+BIOMARKER_F1_FLOOR = 0.88
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return evaluate()
+
+
+def test_all_labelled_fixtures_scored(report: Report) -> None:
+    assert report.n == 377
+
+
+@pytest.mark.parametrize("category", [*CATEGORY_KEYS, "other"])
+def test_category_f1(report: Report, category: str) -> None:
+    prf = report.categories[category]
+    assert prf.f1 >= CATEGORY_F1_FLOOR, (category, prf)
+
+
+def test_relapsed_refractory_accuracy(report: Report) -> None:
+    assert report.rr_accuracy >= RR_ACCURACY_FLOOR
+
+
+def test_newly_diagnosed_accuracy(report: Report) -> None:
+    assert report.nd_accuracy >= ND_ACCURACY_FLOOR
+
+
+def test_biomarker_f1(report: Report) -> None:
+    assert report.biomarkers.f1 >= BIOMARKER_F1_FLOOR
