@@ -53,6 +53,12 @@ class Settings:
     offline: bool = False
     user_agent: str = f"TrialFinder/{__version__} (+https://github.com/trialfinder/trialfinder)"
 
+    def __post_init__(self) -> None:
+        for name in ("cache_dir", "snapshot_dir"):
+            value = getattr(self, name)
+            if not isinstance(value, Path):
+                object.__setattr__(self, name, Path(str(value)).expanduser())
+
     @property
     def http_cache_path(self) -> Path:
         return self.cache_dir / "http_cache.sqlite"
@@ -93,6 +99,4 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "api_url" in values:
             values["api_url"] = str(values["api_url"]).rstrip("/")
-        if "cache_dir" in values:
-            values["cache_dir"] = Path(str(values["cache_dir"])).expanduser()
         return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,192 @@
+"""`trialfinder search`, `show` and `categories`: the same filters as the app, from a terminal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import filters as F
+from .cli import CONTEXT, edge, fail, make_settings, report_source, settings_options
+from .errors import InvalidInput
+
+FORMATS = ("table", "csv", "json", "xlsx")
+
+
+def _load(api_url: str | None, cache_dir: Path | None):  # type: ignore[no-untyped-def]
+    from .dataset import load_dataset
+    from .tables import build_tables
+
+    settings = make_settings(api_url, cache_dir)
+    dataset = load_dataset(settings)
+    report_source(dataset.meta)
+    return build_tables(dataset)
+
+
+def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
+    """CLI option values -> FilterSpec (raises InvalidInput with what is accepted)."""
+    from .geo import parse_unit
+
+    spec = F.FilterSpec(
+        near=o.get("near") or None,
+        radius=F.parse_radius(o["radius"]) if o.get("radius") is not None else None,
+        unit=parse_unit("km" if o.get("km") else o.get("unit") or "mi"),
+        categories=tuple(dict.fromkeys(F.parse_category(c) for c in o.get("category") or ())),
+        settings=tuple(dict.fromkeys(F.parse_setting(s) for s in o.get("setting") or ())),
+        phases=tuple(dict.fromkeys(p for v in o.get("phase") or () for p in F.parse_phase(v))),
+        statuses=F.parse_statuses(o.get("status") or ()),
+        age=F.parse_age(o["age"]) if o.get("age") is not None else None,
+        sex=F.parse_sex(o["sex"]) if o.get("sex") else None,
+        biomarkers=tuple(dict.fromkeys(F.parse_biomarker(b) for b in o.get("biomarker") or ())),
+        countries=tuple(dict.fromkeys(F.parse_country(c) for c in o.get("country") or ())),
+        states=tuple(dict.fromkeys(F.parse_state(s) for s in o.get("state") or ())),
+        text=F.parse_text(o["text"]) or None if o.get("text") else None,
+        updated_since=F.parse_date(o["updated_since"]) if o.get("updated_since") else None,
+        sort=o.get("sort") or None,
+    )
+    if spec.radius is not None and not spec.near:
+        raise InvalidInput("--radius needs --near ZIP_OR_CITY")
+    if spec.sort == "distance" and not spec.near:
+        raise InvalidInput("--sort distance needs --near ZIP_OR_CITY")
+    return spec
+
+
+def filter_options(func: Any) -> Any:
+    opts = [
+        click.option("--near", metavar="ZIP_OR_CITY", help="a US ZIP code or a city ('Tucson, AZ', 'Paris, France')"),
+        click.option("--radius", type=str, metavar="N", help="only trials with a site within N miles (or km with --km)"),
+        click.option("--km", is_flag=True, help="distances in kilometres instead of miles"),
+        click.option("--category", multiple=True, metavar="KEY",
+                     help="treatment category (repeatable): targeted, immunotherapy, transplant, experimental, "
+                          "chemotherapy, supportive, other"),
+        click.option("--setting", multiple=True, metavar="KEY",
+                     help="disease setting (repeatable): relapsed_refractory, newly_diagnosed, post_transplant"),
+        click.option("--phase", multiple=True, metavar="P", help="phase (repeatable): early1, 1, 2, 3, 4, 1/2, na"),
+        click.option("--status", multiple=True, metavar="STATUS",
+                     help="overall status (repeatable, or 'all'); default: every status in the data set"),
+        click.option("--age", type=str, metavar="YEARS", help="keep trials whose age limits admit this age"),
+        click.option("--sex", metavar="SEX", help="female or male"),
+        click.option("--biomarker", multiple=True, metavar="NAME", help="FLT3, IDH1, IDH2, NPM1, KMT2A, TP53, CD33, …"),
+        click.option("--country", multiple=True, metavar="NAME", help="a country with a site, e.g. 'United States'"),
+        click.option("--state", multiple=True, metavar="NAME", help="a US state (AZ or Arizona) or region with a site"),
+        click.option("--text", metavar="TEXT", help="words in the title, interventions, sponsor or NCT id"),
+        click.option("--updated-since", metavar="DATE", help="last updated on or after DATE (YYYY-MM-DD)"),
+        click.option("--sort", type=click.Choice(F.SORTS), help="distance (default with --near), updated, phase"),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+@click.command(context_settings=CONTEXT)
+@settings_options
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE instead of stdout")
+@edge
+def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path | None, **options: Any) -> None:
+    """Search the current data set with filters; print a table or write CSV, JSON or Excel.
+
+    Example: trialfinder search --near 85719 --radius 250 --status recruiting --age 58
+    """
+    from . import export
+
+    spec = spec_from_options(options)
+    if fmt == "xlsx" and output is None:
+        raise InvalidInput("--format xlsx needs --output FILE.xlsx")
+    tables = _load(api_url, cache_dir)
+    result = F.search(tables, spec)
+    click.echo(f"{len(result.studies)} trials · {result.describe()}", err=True)
+    if result.unlocated:
+        click.echo(f"note: {result.unlocated} trials have no site we could locate; they are listed last", err=True)
+    if fmt == "xlsx":
+        assert output is not None
+        output.write_bytes(export.to_xlsx(result, tables.meta))
+        click.echo(f"wrote {output}", err=True)
+        return
+    if fmt == "table":
+        text = render_table(result)
+    elif fmt == "csv":
+        text = export.to_csv(result)
+    else:
+        text = export.to_json(result, tables.meta) + "\n"
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def render_table(result: F.SearchResult) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .categories import CATEGORY_LABELS
+    from .vocab import STATUS_LABELS
+
+    table = Table(show_lines=False, header_style="bold")
+    for name in ("NCT id", "Title", "Status", "Phase", "Categories"):
+        table.add_column(name, overflow="fold")
+    near = result.place is not None
+    if near:
+        table.add_column("Nearest site", overflow="fold")
+        table.add_column(result.spec.unit, justify="right")
+    table.add_column("Updated")
+    for _, row in result.studies.iterrows():
+        cells = [
+            row["nct_id"], row["title"], STATUS_LABELS.get(row["status"], row["status"]), row["phase"],
+            ", ".join(CATEGORY_LABELS.get(c, c) for c in row["categories"]),
+        ]
+        if near:
+            dist = row.get(result.distance_column)
+            site = row.get("nearest_site")
+            site = "" if not isinstance(site, str) else site + ("" if row.get("nearest_is_open") else " (not listed as recruiting)")
+            cells += [site, "" if dist != dist or dist is None else f"≈{dist:,.0f}"]
+        cells.append(row["last_update"] or "")
+        table.add_row(*[str(c) for c in cells])
+    console = Console(file=None, width=160, force_terminal=False, no_color=True, record=True)
+    with console.capture() as capture:
+        console.print(table)
+    return capture.get()
+
+
+@click.command(context_settings=CONTEXT)
+@settings_options
+@click.argument("nct_id")
+@click.option("--near", metavar="ZIP_OR_CITY", help="sort the sites by distance from here")
+@click.option("--km", is_flag=True, help="distances in kilometres")
+@edge
+def show(api_url: str | None, cache_dir: Path | None, nct_id: str, near: str | None, km: bool) -> None:
+    """Show one trial in full: summary, categories with evidence, eligibility, sites, link."""
+    from .show import render_trial
+
+    key = nct_id.strip().upper()
+    from .normalize import NCT_RE
+
+    if not NCT_RE.match(key):
+        raise InvalidInput(f"{nct_id!r} is not an NCT number; use the form NCT01234567")
+    tables = _load(api_url, cache_dir)
+    if key not in tables.studies.index:
+        fail(f"error: {key} is not in the current data set; `trialfinder fetch --status all` widens it, "
+             f"or see https://clinicaltrials.gov/study/{key}", 1)
+    click.echo(render_trial(tables, key, near=near, unit="km" if km else "mi"))
+
+
+@click.command(context_settings=CONTEXT)
+@settings_options
+@edge
+def categories(api_url: str | None, cache_dir: Path | None) -> None:
+    """The treatment categories, what each means, and how many trials each has now."""
+    from .categories import CATEGORY_DESCRIPTIONS, CATEGORY_KEYS, CATEGORY_LABELS
+
+    tables = _load(api_url, cache_dir)
+    cats = tables.studies["categories"]
+    for key in (*CATEGORY_KEYS, "other"):
+        count = int(cats.map(lambda c: key in c).sum())
+        click.echo(f"{key:<14} {count:>5}  {CATEGORY_LABELS[key]} — {CATEGORY_DESCRIPTIONS[key]}")
+    click.echo(f"{'(all)':<14} {len(tables.studies):>5}  trials in the data set (a trial can have several categories)")
+
+
+__all__ = ["search", "show", "categories", "spec_from_options", "sys"]

