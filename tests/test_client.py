@@ -258,3 +258,13 @@ def test_user_text_cannot_change_the_search_syntax():
     assert "AREA[" not in params["query.cond"] and " OR " not in params["query.cond"]
     assert params["query.term"] == '"menin" OR "FLT3"'
     assert copy.copy(query) == query
+
+
+def test_damaged_http_cache_is_set_aside_and_rebuilt(api, settings):
+    refresh_dataset(settings, ALL, session=build_session(settings))
+    settings.http_cache_path.write_bytes(b"this is not an sqlite database" * 100)
+    session = build_session(settings)
+    _, result = refresh_dataset(settings, ALL, session=session)
+    assert len(result.studies) == len(api.studies)
+    assert any("HTTP cache was damaged" in w for w in result.warnings)
+    assert list(settings.cache_dir.glob("http_cache.sqlite.corrupt-*"))

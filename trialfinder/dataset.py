@@ -56,6 +56,7 @@ def refresh_dataset(
         session = build_session(settings)
     query = query or SearchQuery()
     result = CtGovClient(session, settings).fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir)
+    result.warnings[:0] = getattr(session, "warnings", [])
     meta = DatasetMeta(
         source="cache" if result.from_cache else "live",
         data_timestamp=result.data_timestamp,

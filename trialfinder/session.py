@@ -7,9 +7,11 @@ loopback replay server).
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -120,8 +122,28 @@ def _private_dir(path: os.PathLike[str] | str) -> None:
 
 
 def build_session(settings: Settings) -> CachedSession:
-    """A CachedSession (SQLite in ``settings.cache_dir``) with retries, rate limit, User-Agent."""
+    """A CachedSession (SQLite in ``settings.cache_dir``) with retries, rate limit, User-Agent.
+
+    A damaged cache database is moved aside (``http_cache.sqlite.corrupt-<time>``) and a new one
+    started; ``session.warnings`` says so. The cache only speeds things up: nothing is lost.
+    """
     _private_dir(settings.cache_dir)
+    warnings: list[str] = []
+    try:
+        session = _cached_session(settings)
+    except sqlite3.DatabaseError as exc:
+        moved = _set_aside(settings.http_cache_path)
+        warnings.append(f"the HTTP cache was damaged ({exc}); moved aside to {moved} and started afresh")
+        session = _cached_session(settings)
+    try:
+        os.chmod(settings.http_cache_path, 0o600)
+    except OSError:
+        pass
+    session.warnings = warnings  # type: ignore[attr-defined]
+    return _equip(session, settings)
+
+
+def _cached_session(settings: Settings) -> CachedSession:
     session = CachedSession(
         cache_name=str(settings.http_cache_path),
         backend="sqlite",
@@ -131,11 +153,21 @@ def build_session(settings: Settings) -> CachedSession:
         allowable_methods=("GET",),
         match_headers=False,
     )
-    try:
-        os.chmod(settings.http_cache_path, 0o600)
-    except OSError:
-        pass
-    return _equip(session, settings)
+    try:  # reading one row proves the database opens and is an SQLite file
+        len(session.cache.responses)
+    except sqlite3.DatabaseError:
+        session.close()
+        raise
+    return session
+
+
+def _set_aside(path: Path) -> Path:
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):
+        extra = Path(str(path) + suffix)
+        if extra.exists():
+            os.replace(extra, Path(str(target) + suffix))
+    return target
 
 
 def plain_session(settings: Settings) -> requests.Session:
