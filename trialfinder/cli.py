@@ -101,10 +101,9 @@ def fetch(api_url: str | None, cache_dir: Path | None, refresh: bool, statuses: 
     settings = make_settings(api_url, cache_dir)
     query = SearchQuery.from_user(condition=condition, term=term, statuses=list(statuses), widen=all_settings)
     with fetch_progress() as progress:
-        _, result = refresh_dataset(settings, query, refresh=refresh, progress=progress, record_dir=record_dir)
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(result.summary())
+        dataset, _result = refresh_dataset(settings, query, refresh=refresh, progress=progress, record_dir=record_dir)
+    report_source(dataset.meta)
+    click.echo(_result.summary())
 
 
 from .cli_search import categories, search, show  # noqa: E402  (registers the other commands)

@@ -44,13 +44,22 @@ def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
         states=tuple(dict.fromkeys(F.parse_state(s) for s in o.get("state") or ())),
         text=F.parse_text(o["text"]) or None if o.get("text") else None,
         updated_since=F.parse_date(o["updated_since"]) if o.get("updated_since") else None,
-        sort=o.get("sort") or None,
+        sort=_choice("sort", o.get("sort"), F.SORTS),
     )
     if spec.radius is not None and not spec.near:
         raise InvalidInput("--radius needs --near ZIP_OR_CITY")
     if spec.sort == "distance" and not spec.near:
         raise InvalidInput("--sort distance needs --near ZIP_OR_CITY")
     return spec
+
+
+def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    if value is None or value == "":
+        return None
+    key = value.strip().lower()
+    if key not in allowed:
+        raise InvalidInput(f"unknown --{name} {value!r}; use one of: {', '.join(allowed)}")
+    return key
 
 
 def filter_options(func: Any) -> Any:
@@ -73,7 +82,7 @@ def filter_options(func: Any) -> Any:
         click.option("--state", multiple=True, metavar="NAME", help="a US state (AZ or Arizona) or region with a site"),
         click.option("--text", metavar="TEXT", help="words in the title, interventions, sponsor or NCT id"),
         click.option("--updated-since", metavar="DATE", help="last updated on or after DATE (YYYY-MM-DD)"),
-        click.option("--sort", type=click.Choice(F.SORTS), help="distance (default with --near), updated, phase"),
+        click.option("--sort", metavar="|".join(F.SORTS), help="distance (default with --near), updated, phase"),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -83,7 +92,8 @@ def filter_options(func: Any) -> Any:
 @click.command(context_settings=CONTEXT)
 @settings_options
 @filter_options
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", metavar="|".join(FORMATS), default="table", show_default=True,
+              help="table (terminal), csv, json, or xlsx (needs --output)")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE instead of stdout")
 @edge
 def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path | None, **options: Any) -> None:
@@ -93,11 +103,15 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
     """
     from . import export
 
+    from .geo import geocode
+
     spec = spec_from_options(options)
+    fmt = _choice("format", fmt, FORMATS) or "table"
     if fmt == "xlsx" and output is None:
         raise InvalidInput("--format xlsx needs --output FILE.xlsx")
+    place = geocode(spec.near) if spec.near else None  # a bad place fails before the data loads
     tables = _load(api_url, cache_dir)
-    result = F.search(tables, spec)
+    result = F.search(tables, spec, place=place)
     click.echo(f"{len(result.studies)} trials · {result.describe()}", err=True)
     if result.unlocated:
         click.echo(f"note: {result.unlocated} trials have no site we could locate; they are listed last", err=True)

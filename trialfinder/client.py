@@ -174,30 +174,34 @@ class CtGovClient:
         A download that mixes fresh pages with cached ones (cache entries expiring between pages)
         is repeated once from the network, so a data set is never a mix of two moments.
         """
-        result = self._fetch(query, refresh, progress, record_dir)
+        sent_before = self._sent()
+        try:
+            result = self._fetch(query, refresh, progress, record_dir)
+        except _MixedListing:  # cached pages from two moments: ask the network for all of them
+            result = self._fetch(query, True, progress, record_dir)
         if result.mixed and not refresh:
             result = self._fetch(query, True, progress, record_dir)
+        result.requests_sent = self._sent() - sent_before
         return result
 
+    def _read_version(self, result: FetchResult, refresh: bool, record_dir: Path | None) -> None:
+        """Fill ``data_timestamp``; a failing /version only costs the timestamp, not the data."""
+        try:
+            version = self._json(self._get("/version", refresh=refresh))
+        except ApiError as exc:
+            result.warnings.append(f"/version failed ({exc}); the data timestamp is unknown")
+            return
+        result.data_timestamp = str(version.get("dataTimestamp") or "") or None
+        result.api_version = str(version.get("apiVersion") or "") or None
+        _record(record_dir, "version.json", version)
+
     def _fetch(self, query: SearchQuery, refresh: bool, progress: Progress | None, record_dir: Path | None) -> FetchResult:
-        sent_before = self._sent()
         result = FetchResult(studies=[], query=query)
         origins: list[bool] = []
-        try:
-            version_response = self._get("/version", refresh=refresh)
-            version = self._json(version_response)
-            result.data_timestamp = str(version.get("dataTimestamp") or "") or None
-            result.api_version = str(version.get("apiVersion") or "") or None
-            origins.append(bool(getattr(version_response, "from_cache", False)))
-            _record(record_dir, "version.json", version)
-        except (ApiError, InvalidResponse) as exc:
-            if isinstance(exc, ApiUnreachable):
-                raise
-            result.warnings.append(f"/version failed ({exc}); the data timestamp is unknown")
-
         by_id: dict[str, dict[str, Any]] = {}
         seen_tokens: set[str] = set()
         token: str | None = None
+        last_created: datetime | None = None
         while True:
             params = to_params(query, page_size=self.settings.page_size, page_token=token)
             response = self._get("/studies", params, refresh=refresh)
@@ -210,6 +214,11 @@ class CtGovClient:
             origins.append(bool(getattr(response, "from_cache", False)))
             created = getattr(response, "created_at", None)
             if origins[-1] and created is not None:
+                # one run caches its pages in page order; an older page after a newer one means an
+                # interrupted later run overwrote a prefix of the listing: two moments would mix
+                if not refresh and last_created is not None and created < last_created:
+                    raise _MixedListing
+                last_created = created
                 result.fetched_at = min(result.fetched_at, _iso(created))
             result.stale = result.stale or bool(getattr(response, "is_expired", False))
             _record(record_dir, f"page-{result.pages:04d}.json", page)
@@ -244,12 +253,17 @@ class CtGovClient:
                 "the last complete data set is kept — try again later"
             )
         result.studies = list(by_id.values())
-        result.requests_sent = self._sent() - sent_before
         result.from_cache = all(origins)
         result.mixed = any(origins) and not all(origins)
+        # the data timestamp of what we just got: fresh pages ask for a fresh /version
+        self._read_version(result, refresh or not result.from_cache, record_dir)
         if result.duplicates:
             result.warnings.append(f"{result.duplicates} duplicate records across pages were merged")
         return result
+
+
+class _MixedListing(Exception):
+    """The cached pages of one listing were stored by different runs (see ``_fetch``)."""
 
 
 def _iso(moment: datetime) -> str:

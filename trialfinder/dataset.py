@@ -6,6 +6,7 @@ and only then replaces the stored one; any failure leaves the stored one as it w
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import requests
@@ -26,8 +27,12 @@ def load_dataset(settings: Settings) -> Dataset:
         try:
             dataset = store.load(which)
         except DataError as exc:
-            moved = store.set_aside(which)
-            warnings.append(f"{exc}; moved aside to {moved}. Run `trialfinder fetch` to rebuild it.")
+            try:
+                moved = store.set_aside(which)
+                where = f"moved aside to {moved}" if moved else "it could not be found to move aside"
+            except OSError as move_error:
+                where = f"it could not be moved aside ({move_error.strerror})"
+            warnings.append(f"{exc}; {where}. Run `trialfinder fetch` to rebuild it.")
             continue
         if dataset is not None:
             dataset.meta.source = "cache"
@@ -36,6 +41,17 @@ def load_dataset(settings: Settings) -> Dataset:
     dataset = load_snapshot(settings.snapshot_dir)
     dataset.meta.warnings = warnings
     return dataset
+
+
+def _fresh_cache(session: requests.Session, settings: Settings, exc: Exception) -> requests.Session:
+    """Close ``session``, move its damaged cache database aside, and build a new session."""
+    from .session import _set_aside, build_session
+
+    session.close()
+    moved = _set_aside(settings.http_cache_path)
+    fresh = build_session(settings)
+    fresh.warnings.insert(0, f"the HTTP cache was damaged ({exc}); moved aside to {moved} and started afresh")  # type: ignore[attr-defined]
+    return fresh
 
 
 def refresh_dataset(
@@ -55,7 +71,13 @@ def refresh_dataset(
 
         session = build_session(settings)
     query = query or SearchQuery()
-    result = CtGovClient(session, settings).fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir)
+    try:
+        result = CtGovClient(session, settings).fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir)
+    except sqlite3.OperationalError as exc:  # busy or locked: the cache file itself is fine
+        raise DataError(f"the HTTP cache {settings.http_cache_path} is busy ({exc}); try again") from exc
+    except sqlite3.DatabaseError as exc:  # damage the open-time check did not see: start a new cache
+        session = _fresh_cache(session, settings, exc)
+        result = CtGovClient(session, settings).fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir)
     result.warnings[:0] = getattr(session, "warnings", [])
     meta = DatasetMeta(
         source="cache" if result.from_cache else "live",

