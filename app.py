@@ -24,7 +24,8 @@ from trialfinder.dataset import load_dataset, refresh_dataset  # noqa: E402
 from trialfinder.errors import TrialFinderError  # noqa: E402
 from trialfinder.filters import SETTING_LABELS, search  # noqa: E402
 from trialfinder.setting import SETTING_KEYS  # noqa: E402
-from trialfinder.tables import Tables, build_tables  # noqa: E402
+from trialfinder.tablecache import load_tables  # noqa: E402
+from trialfinder.tables import Tables  # noqa: E402
 from trialfinder.vocab import PHASE_LABELS, SEX_LABELS, STATUS_LABELS  # noqa: E402
 
 md = appstate.escape_markdown  # for our messages that quote user or data text
@@ -46,7 +47,7 @@ def data_key(settings: Settings) -> tuple[str, str, int | None]:
 def get_tables(key: tuple[str, str, int | None]) -> Tables:
     cache_dir, snapshot_dir, _ = key
     settings = Settings.from_env(cache_dir=Path(cache_dir), snapshot_dir=Path(snapshot_dir))
-    return build_tables(load_dataset(settings))
+    return load_tables(settings)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -254,7 +254,7 @@ def test_a_successful_refresh_replaces_the_data_and_the_banner(api, monkeypatch:
     assert not at.exception
     assert not texts(at, "error")
     success = " ".join(texts(at, "success"))
-    assert "Data refreshed" in success and "live from ClinicalTrials" in success
+    assert "Data refreshed" in success and "live from http" in success
     banner = " ".join(texts(at, "info"))  # the stored download is the data set now
     assert "from the local cache" in banner and "fetched" in banner and "offline" not in banner
     assert "bundled snapshot" not in banner

@@ -16,13 +16,11 @@ FORMATS = ("table", "csv", "json", "xlsx")
 
 
 def _load(api_url: str | None, cache_dir: Path | None):  # type: ignore[no-untyped-def]
-    from .dataset import load_dataset
-    from .tables import build_tables
+    from .tablecache import load_tables
 
-    settings = make_settings(api_url, cache_dir)
-    dataset = load_dataset(settings)
-    report_source(dataset.meta)
-    return build_tables(dataset)
+    tables = load_tables(make_settings(api_url, cache_dir))
+    report_source(tables.meta)
+    return tables
 
 
 def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
@@ -137,30 +135,36 @@ def render_table(result: F.SearchResult) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    from .categories import CATEGORY_LABELS
     from .vocab import STATUS_LABELS
 
-    table = Table(show_lines=False, header_style="bold")
-    for name in ("NCT id", "Title", "Status", "Phase", "Categories"):
-        table.add_column(name, overflow="fold")
+    CATEGORY_KEYS_SHORT = {"supportive": "supportive care", "transplant": "transplant"}
+
+    table = Table(show_lines=False, header_style="bold", box=None, pad_edge=False)
+    table.add_column("NCT id", no_wrap=True)
+    table.add_column("Title", max_width=44, no_wrap=True, overflow="ellipsis")
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Phase", no_wrap=True)
+    table.add_column("Categories", max_width=28, no_wrap=True, overflow="ellipsis")
     near = result.place is not None
     if near:
-        table.add_column("Nearest site", overflow="fold")
-        table.add_column(result.spec.unit, justify="right")
-    table.add_column("Updated")
+        table.add_column("Nearest site", max_width=36, no_wrap=True, overflow="ellipsis")
+        table.add_column(result.spec.unit, justify="right", no_wrap=True)
+    table.add_column("Updated", no_wrap=True)
     for _, row in result.studies.iterrows():
         cells = [
-            row["nct_id"], row["title"], STATUS_LABELS.get(row["status"], row["status"]), row["phase"],
-            ", ".join(CATEGORY_LABELS.get(c, c) for c in row["categories"]),
+            row["nct_id"], row["title"], STATUS_LABELS.get(row["status"], row["status"]), row["phase"] or "—",
+            ", ".join(CATEGORY_KEYS_SHORT.get(c, c) for c in row["categories"]),
         ]
         if near:
             dist = row.get(result.distance_column)
             site = row.get("nearest_site")
-            site = "" if not isinstance(site, str) else site + ("" if row.get("nearest_is_open") else " (not listed as recruiting)")
+            site = "not located" if not isinstance(site, str) else ("" if row.get("nearest_is_open") else "* ") + site
             cells += [site, "" if dist != dist or dist is None else f"≈{dist:,.0f}"]
-        cells.append(row["last_update"] or "")
+        cells.append(row["last_update"] or "—")
         table.add_row(*[str(c) for c in cells])
-    console = Console(file=None, width=160, force_terminal=False, no_color=True, record=True)
+    if near:
+        table.caption = "* nearest site not listed as recruiting (the trial has no site listed as recruiting)"
+    console = Console(file=None, width=200, force_terminal=False, no_color=True, record=True)
     with console.capture() as capture:
         console.print(table)
     return capture.get()

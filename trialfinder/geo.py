@@ -340,7 +340,7 @@ def locate_sites(sites: pd.DataFrame) -> pd.DataFrame:
     source = np.where(np.isnan(lat) | np.isnan(lon), None, "registry").astype(object)
     countries = _text(out["country"])
     cc = countries.map({name: country_code(name) or "" for name in countries.unique()})
-    zip5 = _text(out["zip"]).str.extract(r"^(\d{5})", expand=False).fillna("")
+    zip5 = _text(out["zip"]).str.extract(r"^([0-9]{5})", expand=False).fillna("")
     cols = {k: v.to_numpy(dtype=object) for k, v in [("cc", cc), ("zip", zip5)]}
     cols.update({col: _text(out[col]).to_numpy(dtype=object) for col in ("city", "state")})
 

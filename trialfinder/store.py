@@ -40,7 +40,10 @@ class DatasetMeta:
 
     def describe(self) -> str:
         """"bundled snapshot · data as of 2025-03" / "from the local cache · data as of …, fetched …"."""
-        text = f"{SOURCES.get(self.source, self.source)} · data as of {self.data_timestamp or 'unknown'}"
+        source = SOURCES.get(self.source, self.source)
+        if self.source == "live" and self.api_url and "clinicaltrials.gov" not in self.api_url:
+            source = f"live from {self.api_url}"
+        text = f"{source} · data as of {self.data_timestamp or 'unknown'}"
         if self.fetched_at and self.source != "snapshot":
             text += f" · fetched {self.fetched_at}"
         return text
@@ -66,7 +69,8 @@ class DataStore:
     def lock(self) -> Iterator[None]:
         """An exclusive lock for writers (two refreshes at once: each write is whole; last wins)."""
         self._ensure_dir()
-        with open(self.dir / ".lock", "a") as handle:
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)  # private, whatever the umask
+        with os.fdopen(fd, "r+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -80,6 +84,8 @@ class DataStore:
         meta.count = len(dataset.studies)
         header = json.dumps(asdict(meta), ensure_ascii=False).encode("utf-8")
         with self.lock():
+            for orphan in self.dir.glob(".current-*.tmp"):  # left by a writer that was killed
+                orphan.unlink(missing_ok=True)  # (safe: writers hold the lock while theirs exists)
             fd, tmp = tempfile.mkstemp(prefix=".current-", suffix=".tmp", dir=self.dir)
             try:
                 with os.fdopen(fd, "wb") as handle:
@@ -113,13 +119,13 @@ class DataStore:
         header, _, body = raw.partition(b"\n")
         try:
             meta = DatasetMeta(**json.loads(header))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             raise DataError(f"the data file {path} has a damaged header") from exc
         if hashlib.sha256(body).hexdigest() != meta.sha256:
             raise DataError(f"the data file {path} is damaged (checksum mismatch)")
         try:
             studies = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise DataError(f"the data file {path} is damaged (bad JSON)") from exc
         if not isinstance(studies, list) or len(studies) != meta.count:
             raise DataError(f"the data file {path} is damaged (wrong study count)")
@@ -160,8 +166,13 @@ def load_snapshot(directory: Path) -> Dataset:
     meta_file = directory / "SNAPSHOT.json"
     if meta_file.exists():
         info = json.loads(meta_file.read_text(encoding="utf-8"))
+    fingerprint = hashlib.sha256()
+    for f in files:
+        stat = f.stat()
+        fingerprint.update(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     meta = DatasetMeta(
         source="snapshot",
+        sha256="snapshot-" + fingerprint.hexdigest(),
         data_timestamp=info.get("data_timestamp"),
         fetched_at=None,
         count=len(studies),

@@ -1,0 +1,67 @@
+"""Built tables kept on disk, so a command or an app start does not re-classify and re-geocode
+a data set it has already seen.
+
+The key is the data set's checksum plus a fingerprint of the code and rule tables that build
+the tables, so a new download or a changed rule rebuilds them. The cache lives in the user's
+private cache dir; a damaged or unreadable entry is simply rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from .config import Settings
+from .dataset import load_dataset
+from .tables import Tables, build_tables
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+@cache
+def code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.suffix in {".py", ".csv"}:
+            digest.update(path.relative_to(PACKAGE).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_tables(settings: Settings) -> Tables:
+    """Tables of the current data set (see :func:`trialfinder.dataset.load_dataset`)."""
+    dataset = load_dataset(settings)
+    key = hashlib.sha256(f"{dataset.meta.sha256}:{code_fingerprint()}".encode()).hexdigest()[:24]
+    path = settings.cache_dir / f"tables-{key}.pkl"
+    if dataset.meta.sha256:
+        try:
+            with open(path, "rb") as handle:
+                tables = pickle.load(handle)
+            if isinstance(tables, Tables):
+                tables.meta = dataset.meta
+                return tables
+        except Exception:  # missing, damaged or from another version: rebuild
+            pass
+    tables = build_tables(dataset)
+    if dataset.meta.sha256:
+        _save(path, tables)
+    return tables
+
+
+def _save(path: Path, tables: Tables) -> None:
+    try:
+        os.makedirs(path.parent, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tables-", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+        for old in path.parent.glob("tables-*.pkl"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
