@@ -90,6 +90,9 @@ def refresh(settings: Settings) -> None:
         except TrialFinderError as exc:
             st.error(f"Refresh failed; still showing the previous data. {md(exc)}")
             return
+        except Exception as exc:  # a bug of ours must not cost the user the data on screen
+            st.error(f"Refresh failed unexpectedly ({md(type(exc).__name__)}); still showing the previous data.")
+            return
     get_tables.clear()
     choices.clear()
     st.success(f"Data refreshed: {md(dataset.meta.describe())} · {len(dataset.studies)} studies.")

@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 error (API, data), 2 usage (bad option value).
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -41,6 +42,11 @@ def edge(func: Callable[..., Any]) -> Callable[..., Any]:
             fail(f"error: {exc.strerror or exc}: {exc.filename!r}" if exc.filename else f"error: {exc}", 1)
         except KeyboardInterrupt:
             fail("interrupted; the last complete data set is unchanged", 1)
+        except Exception as exc:  # a bug of ours: still one line, and a way to see more
+            if os.environ.get("TRIALFINDER_DEBUG"):
+                raise
+            fail(f"internal error ({type(exc).__name__}: {exc}); the data set is unchanged. "
+                 "Please report it; TRIALFINDER_DEBUG=1 shows the details", 1)
 
     return wrapper
 
