@@ -11,12 +11,13 @@ import re
 
 from .categories import Classification, classify
 from .facts import StudyFacts
-from .rules import KeywordRegex, load, norm, preceded_by, term_regex
+from .rules import KeywordIndex, KeywordRegex, load, norm, preceded_by, term_regex
 from .setting import split_eligibility
 
 _ROWS = load("biomarkers")
 BIOMARKER_KEYS: tuple[str, ...] = tuple(dict.fromkeys(r["biomarker"] for r in _ROWS))
 _RX = [(r["biomarker"], KeywordRegex(term_regex(r["pattern"]), r["keywords"].split("|"), 40, 40)) for r in _ROWS]
+_INDEX = KeywordIndex(kw for _, rx in _RX for kw in rx.keywords)
 _NEGATIONS = frozenset({"no", "not", "without", "never", "non", "wild-type", "wildtype"})
 _NEGATION_PHRASES = ("negative for", "wild type")
 
@@ -31,9 +32,12 @@ def biomarkers(facts: StudyFacts, classification: Classification | None = None) 
     inclusion, _ = split_eligibility(norm(facts.eligibility))
     head = norm(" ; ".join((facts.title, facts.official_title, *facts.conditions, *facts.keywords)))
     text = f"{head} ; {inclusion}"
+    positions = _INDEX.positions(text)
     found: set[str] = set()
     for key, rx in _RX:
-        for m in rx.finditer(text):
+        if key in found:  # already shown by another row of the same biomarker
+            continue
+        for m in rx.matches(text, positions):
             if preceded_by(text, m.start(), _NEGATIONS, _NEGATION_PHRASES, 3):
                 continue
             if m.start() > len(head) and _RISK_LIST.search(text, max(len(head), m.start() - 120), m.start()):

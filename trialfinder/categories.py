@@ -10,6 +10,7 @@ knows is placed by the class words around it in the record, or else called ``exp
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -87,6 +88,8 @@ _ANTIGEN_RE = re.compile("|".join(f"(?P<r{i}>{term_regex(t)})" for i, (t, _) in 
 # Kinds a title or arm description may add (named treatments, not procedures or supportive terms).
 _NAMED_KINDS = frozenset({"drug", "code", "brand", "synonym", "stem", "regimen", "enzyme", "cell", "engager"})
 _ACTIVE = frozenset({"targeted", "immunotherapy", "chemotherapy", "experimental"})
+# Per rule: may a title or arm description add it (a named treatment against the leukemia)?
+_NAMED_ACTIVE = tuple(r.kind in _NAMED_KINDS and bool(_ACTIVE & set(r.categories)) for r in RULES)
 
 _TRANSPLANT_TITLE = re.compile(
     r"(?<![a-z])(?:transplant\w*|hsct|hct|bmt|sct|stem cell|cord blood|conditioning|gvhd|"
@@ -133,7 +136,7 @@ class _Hit:
     description: str = ""
 
 
-def _intervention_hits(i: int, iv: Intervention, context: str) -> list[_Hit]:
+def _intervention_hits(i: int, iv: Intervention, context: Callable[[], str]) -> list[_Hit]:
     text = norm(" ; ".join((iv.name, *iv.other_names)))
     idx = _hits(text)
     if not idx and iv.description and iv.type not in {"OTHER", "BEHAVIORAL"}:
@@ -144,7 +147,7 @@ def _intervention_hits(i: int, iv: Intervention, context: str) -> list[_Hit]:
         code = _CODE_NAME.match(iv.name)
         if code:
             key = norm(code.group(1))
-            rule = _class_near(key, norm(iv.description)) or _class_near(key, context)
+            rule = _class_near(key, norm(iv.description)) or _class_near(key, context())
             hits.append(_Hit(rule or _UNDISCLOSED, i, iv.name))
     return hits
 
@@ -157,7 +160,8 @@ def _is_gcsf(rule: Rule) -> bool:
     return "G-CSF" in rule.note or "GM-CSF" in rule.note
 
 
-def _supportive_tested(facts: StudyFacts, title: str, hits: list[_Hit]) -> tuple[bool, bool, bool]:
+def _supportive_tested(facts: StudyFacts, title: str, title_tokens: list[tuple[int, int, int]],
+                       hits: list[_Hit]) -> tuple[bool, bool, bool]:
     """Boundary rule 4 — is supportive care what the study tests? Returns (for supportive agents, for
     ancillary agents and G-CSF, "G-CSF itself is the question"). Yes when the primary purpose is supportive
     care or prevention, or nothing in the study is aimed at the leukemia; a supportive agent named in the
@@ -168,7 +172,7 @@ def _supportive_tested(facts: StudyFacts, title: str, hits: list[_Hit]) -> tuple
     if not any(_ACTIVE & set(h.rule.categories) or "transplant" in h.rule.categories for h in hits):
         return True, True, False
     subject = gcsf_subject = False
-    for k, start, _ in _MATCHER.find(title):
+    for k, start, _ in _MATCHER.find(title, tokens=title_tokens):
         rule = RULES[k]
         if "supportive" in rule.categories and rule.kind != "ancillary":
             if not _is_gcsf(rule):
@@ -178,9 +182,16 @@ def _supportive_tested(facts: StudyFacts, title: str, hits: list[_Hit]) -> tuple
     return subject, gcsf_subject, gcsf_subject
 
 
-def _collect(facts: StudyFacts, title: str) -> tuple[list[_Hit], list[_Hit]]:
+def _collect(facts: StudyFacts, title: str, title_tokens: list[tuple[int, int, int]]
+             ) -> tuple[list[_Hit], list[_Hit]]:
     """Rule hits of the interventions, and of drugs named in the titles and arm descriptions."""
-    context = norm(f"{facts.title} ; {facts.official_title} ; {facts.brief_summary}")
+    context_text: list[str] = []
+
+    def context() -> str:  # the record's own words, only needed to place a code-named agent
+        if not context_text:
+            context_text.append(norm(f"{facts.title} ; {facts.official_title} ; {facts.brief_summary}"))
+        return context_text[0]
+
     hits: list[_Hit] = []
     for i, iv in enumerate(facts.interventions):
         found = _intervention_hits(i, iv, context)
@@ -191,11 +202,12 @@ def _collect(facts: StudyFacts, title: str) -> tuple[list[_Hit], list[_Hit]]:
             found.append(_Hit(_BEHAVIOURAL, i, iv.name))
         hits += found
     named: list[_Hit] = []
-    for text, label in [(title, "title"), *((norm(a.description), f"arm {a.label}") for a in facts.arm_groups)]:
-        for k, start, end in _MATCHER.find(text, patterns=False):
-            rule = RULES[k]
-            if rule.kind in _NAMED_KINDS and _ACTIVE & set(rule.categories) and not _TITLE_NEG.search(text, 0, start):
-                named.append(_Hit(rule, -1, f"{text[start:end]} ({label})"))
+    for text, label, found in [(title, "title", title_tokens),
+                               *((t, f"arm {a.label}", None) for a in facts.arm_groups
+                                 for t in (norm(a.description),))]:
+        for k, start, end in _MATCHER.find_tokens(text) if found is None else found:
+            if _NAMED_ACTIVE[k] and not _TITLE_NEG.search(text, 0, start):
+                named.append(_Hit(RULES[k], -1, f"{text[start:end]} ({label})"))
     return hits, named
 
 
@@ -237,10 +249,11 @@ def classify(facts: StudyFacts) -> Classification:
     if facts.study_type == "OBSERVATIONAL":
         return Classification(("other",), {"other": "observational study: gives no study treatment"}, ((),) * n, ())
     title = norm(f"{facts.title} ; {facts.official_title}")
-    hits, named = _collect(facts, title)
+    title_tokens = _MATCHER.find_tokens(title)
+    hits, named = _collect(facts, title, title_tokens)
     brief = norm(facts.title)
     title_transplant = any(not _TRANSPLANT_NEG.search(brief, 0, m.start()) for m in _TRANSPLANT_TITLE.finditer(brief))
-    supportive_ok, ancillary_ok, gcsf_question = _supportive_tested(facts, title, hits)
+    supportive_ok, ancillary_ok, gcsf_question = _supportive_tested(facts, title, title_tokens, hits)
     ctx = _Context(
         transplant=title_transplant or any("transplant" in h.rule.categories for h in hits),
         cells=any(h.rule.kind in {"cell", "engager"} for h in hits),
