@@ -112,10 +112,11 @@ class CtGovClient:
             )
         if response.status_code != 200:
             hint = STATUS_HINTS.get(response.status_code, "unexpected answer")
-            body = " ".join(response.text[:200].split())
+            body = " ".join(response.text[:120].split())
             raise ApiError(
                 f"ClinicalTrials.gov answered HTTP {response.status_code} ({hint}) for {path}"
-                + (f": {body}" if body and response.status_code < 500 else "; try again later"),
+                + (f": {body}" if body and response.status_code < 500 else "")
+                + ("" if response.status_code == 404 else "; try again later (the last data set is kept)"),
                 url=url,
                 status=response.status_code,
             )
@@ -196,6 +197,18 @@ class CtGovClient:
         _record(record_dir, "version.json", version)
 
     def _fetch(self, query: SearchQuery, refresh: bool, progress: Progress | None, record_dir: Path | None) -> FetchResult:
+        pages: list[requests.Response] = []
+        try:
+            return self._fetch_pages(query, refresh, progress, record_dir, pages)
+        except InvalidResponse:
+            for response in pages:  # a listing we refused must not be served again by the cache
+                self._forget(response)
+            raise
+
+    def _fetch_pages(
+        self, query: SearchQuery, refresh: bool, progress: Progress | None, record_dir: Path | None,
+        pages: list[requests.Response],
+    ) -> FetchResult:
         result = FetchResult(studies=[], query=query)
         origins: list[bool] = []
         by_id: dict[str, dict[str, Any]] = {}
@@ -205,6 +218,7 @@ class CtGovClient:
         while True:
             params = to_params(query, page_size=self.settings.page_size, page_token=token)
             response = self._get("/studies", params, refresh=refresh)
+            pages.append(response)
             page = self._json(response)
             studies = page.get("studies")
             if not isinstance(studies, list):
@@ -239,7 +253,8 @@ class CtGovClient:
                 break
             if not isinstance(next_token, str) or next_token == token or next_token in seen_tokens:
                 raise InvalidResponse(
-                    "ClinicalTrials.gov repeated a page token; stopped to avoid looping (the last data set is kept)"
+                    "ClinicalTrials.gov repeated a page token; stopped to avoid looping; try again later "
+                    "(the last data set is kept)"
                 )
             limit = math.ceil((result.total_count or 0) / self.settings.page_size) + 10
             if result.total_count is not None and result.pages > limit:

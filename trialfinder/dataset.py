@@ -71,13 +71,18 @@ def refresh_dataset(
 
         session = build_session(settings)
     query = query or SearchQuery()
+
+    def fetch(with_session: requests.Session) -> FetchResult:
+        client = CtGovClient(with_session, settings)
+        return client.fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir)
+
     try:
-        result = CtGovClient(session, settings).fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir)
+        result = fetch(session)
     except sqlite3.OperationalError as exc:  # busy or locked: the cache file itself is fine
         raise DataError(f"the HTTP cache {settings.http_cache_path} is busy ({exc}); try again") from exc
     except sqlite3.DatabaseError as exc:  # damage the open-time check did not see: start a new cache
         session = _fresh_cache(session, settings, exc)
-        result = CtGovClient(session, settings).fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir)
+        result = fetch(session)
     result.warnings[:0] = getattr(session, "warnings", [])
     meta = DatasetMeta(
         source="cache" if result.from_cache else "live",

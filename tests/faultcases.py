@@ -1,0 +1,550 @@
+"""The fault matrix: ONE table of faults, run by ``tests/test_faults.py`` (which asserts) and by
+``benchmarks/faults.py`` (which prints what happened). Also the seeded chaos run used by
+``tests/test_chaos.py`` and the same report.
+
+Every case starts from a cache directory holding a complete data set "A" (the fixtures; both
+``current.json`` and ``previous.json``, and the HTTP cache full of A's pages). The server then
+holds a *different* complete data set (``data``: "B" = fixtures minus 25 studies, every title
+edited — on copies; or "odd" = A with 12 records replaced by damaged copies), the fault is
+injected, and one attempt is made:
+
+* ``refresh``: ``refresh_dataset(..., refresh=True)`` (what ``trialfinder fetch --refresh`` does);
+* ``refresh_cached``: a plain ``refresh_dataset`` (the cache may answer);
+* ``load``: ``load_dataset`` after damaging a local file.
+
+Then the data set is checked by content hash: after a success it must be exactly the new complete
+set, after an error exactly A — never a mix. Finally a *recovery* refresh without faults (no
+``--refresh``, so the HTTP cache answers what it can) must store one complete set, never a mix of
+the pages left behind by the failed attempt and the older ones.
+
+The expected outcome is part of the table: "success" (after retries), or the exact error class
+with a one-line message (no newline, < 300 characters, says what to do), or for local damage the
+data set that must be served and the warning that must say so.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from apiserver import ApiServer, load_fixture_studies
+
+from trialfinder.config import Settings
+from trialfinder.dataset import load_dataset, refresh_dataset
+from trialfinder.errors import TrialFinderError
+from trialfinder.query import SearchQuery
+from trialfinder.session import build_session
+from trialfinder.store import DataStore
+
+#: every study the server holds (no condition, no terms, no status filter)
+ALL = SearchQuery(condition="", term=None, statuses=())
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+ACTION = re.compile(r"try again|check|run `|unset|report", re.IGNORECASE)
+
+
+# -- data versions ------------------------------------------------------------------------------
+
+
+def nct(study: dict) -> str:
+    return study["protocolSection"]["identificationModule"]["nctId"]
+
+
+def content_hash(studies: list[dict]) -> str:
+    """SHA-256 of the studies in NCT order, keys sorted: equal iff the same records."""
+    ordered = sorted(studies, key=lambda s: str(nct(s)))
+    return hashlib.sha256(json.dumps(ordered, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def edited(studies: list[dict], tag: str) -> list[dict]:
+    """Copies of ``studies`` with ``tag`` appended to every brief title."""
+    out = copy.deepcopy(studies)
+    for s in out:
+        ident = s["protocolSection"]["identificationModule"]
+        ident["briefTitle"] = f"{ident.get('briefTitle') or ''} {tag}"
+    return out
+
+
+ODD_EDITS: list[Callable[[dict], None]] = [
+    lambda p: p.pop("statusModule", None),  # a whole module missing
+    lambda p: p.update(designModule=None),  # a module that is null
+    lambda p: (p.setdefault("designModule", {}).update(phases=["PHASE9"]),
+               p.setdefault("statusModule", {}).update(overallStatus="MAYBE_LATER")),  # unknown enums
+    lambda p: p.setdefault("contactsLocationsModule", {}).update(
+        locations=[None, {}, {"city": None, "country": 7, "geoPoint": {"lat": None, "lon": "x"}}]),
+    lambda p: p.update(armsInterventionsModule={"interventions": None, "armGroups": [None]}),
+    lambda p: p.update(eligibilityModule={"minimumAge": None, "maximumAge": "ninety", "sex": "SOMETIMES",
+                                          "stdAges": ["ELDERLY"], "eligibilityCriteria": None}),
+    lambda p: (p.pop("descriptionModule", None), p.update(conditionsModule={})),
+    lambda p: p.update(sponsorCollaboratorsModule={"leadSponsor": None}),
+    lambda p: p["identificationModule"].update(briefTitle=None, officialTitle=None),
+    lambda p: p.setdefault("statusModule", {}).update(
+        lastUpdatePostDateStruct={"date": "not a date"}, startDateStruct=None),
+    lambda p: p.update(futureModule={"something": ["new"]}),  # a module the schema does not know
+    lambda p: p.setdefault("armsInterventionsModule", {}).update(
+        interventions=[{"type": "TELEPATHY", "name": None}, {"name": 42}]),
+]
+
+
+def odd_records(studies: list[dict]) -> list[dict]:
+    """A copy of ``studies`` in which 12 records are replaced by damaged COPIES of real records
+    (missing modules, nulls, unknown enum values, wrong types). The fixture files are untouched."""
+    out = copy.deepcopy(studies)
+    for i, edit in enumerate(ODD_EDITS):
+        edit(out[i * 7]["protocolSection"])
+    return out
+
+
+def data_versions(fixtures: list[dict]) -> dict[str, list[dict]]:
+    a = copy.deepcopy(fixtures)
+    return {
+        "A": a,
+        "B": edited([s for i, s in enumerate(fixtures) if i % 15 != 3], "(v2)"),  # 25 fewer, all edited
+        "odd": odd_records(fixtures),
+    }
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+def fault_settings(api_url: str, cache_dir: Path, **changes: Any) -> Settings:
+    """Production settings with fast backoff, 2 retries, short time-outs, 100 studies a page."""
+    base = Settings(
+        api_url=api_url, cache_dir=cache_dir, timeout=0.4, max_retries=2, backoff_factor=0.01,
+        backoff_max=0.05, max_retry_after=2.0, max_requests_per_minute=1e9, page_size=100,
+    )
+    return base.with_(**changes)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api/v2"
+
+
+# -- local damage -------------------------------------------------------------------------------
+
+
+def _rewrite(path: Path, change: Callable[[bytes], bytes]) -> None:
+    path.write_bytes(change(path.read_bytes()))
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    b = bytearray(data)
+    b[at] ^= 0x10
+    return bytes(b)
+
+
+def _body_start(data: bytes) -> int:
+    return data.index(b"\n") + 1
+
+
+DAMAGE: dict[str, Callable[[Settings], None]] = {
+    "truncate": lambda s: _rewrite(s.dataset_dir / "current.json", lambda d: d[: len(d) // 2]),
+    "flip_body": lambda s: _rewrite(s.dataset_dir / "current.json",
+                                    lambda d: _flip(d, (_body_start(d) + len(d)) // 2)),
+    "flip_header": lambda s: _rewrite(s.dataset_dir / "current.json", lambda d: _flip(d, 10)),
+    "garbage": lambda s: (s.dataset_dir / "current.json").write_bytes(random.Random(0).randbytes(4096)),
+    "nested": lambda s: (s.dataset_dir / "current.json").write_bytes(b"[" * 100_000),
+    "empty": lambda s: (s.dataset_dir / "current.json").write_bytes(b""),
+    "unreadable": lambda s: os.chmod(s.dataset_dir / "current.json", 0),
+    "directory": lambda s: ((s.dataset_dir / "current.json").unlink(), (s.dataset_dir / "current.json").mkdir()),
+    "both": lambda s: (DAMAGE["garbage"](s), _rewrite(s.dataset_dir / "previous.json", lambda d: d[:100])),
+    "cache_garbage": lambda s: s.http_cache_path.write_bytes(b"this is not an SQLite database\n" * 300),
+    "cache_zero_tail": lambda s: _rewrite(s.http_cache_path, lambda d: d[: len(d) // 2] + bytes(len(d) - len(d) // 2)),
+}
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    name: str  # test id
+    fault: str  # what happens, in words
+    expected: str  # "success", an error class name, or for "load": "A" / "snapshot" served
+    inject: tuple[tuple[str, dict[str, Any]], ...] = ()  # ApiServer.inject(kind, **opts)
+    attempt: str = "refresh"  # refresh | refresh_cached | load
+    data: str = "B"  # what the server holds during the attempt
+    damage: str | None = None  # key of DAMAGE
+    settings: tuple[tuple[str, Any], ...] = ()  # Settings changes for the attempt
+    warning: str | None = None  # a warning that must be given (substring)
+    gap: str | None = None  # a known shortcoming: expected is what *should* happen
+    skip: str | None = None  # why this case cannot run here (None: it can)
+
+
+def _s(status: int, **opts: Any) -> tuple[str, dict[str, Any]]:
+    return ("status", {"status": status, **opts})
+
+
+PERSIST = 20  # more failures than any retry budget
+CASES: list[FaultCase] = [
+    FaultCase("429-twice", "429 without Retry-After, twice", "success", (_s(429, times=2),)),
+    FaultCase("429-retry-after", "429 with Retry-After: 1, once", "success", (_s(429, retry_after=1),)),
+    FaultCase("429-persistent", "429 without Retry-After, every time", "RateLimited", (_s(429, times=PERSIST),)),
+    FaultCase("429-retry-after-long", "429 with Retry-After: 3600", "RateLimited", (_s(429, retry_after=3600),)),
+    *[FaultCase(f"{c}-twice", f"HTTP {c} on page 2, twice", "success", (_s(c, times=2, skip=1),))
+      for c in (500, 502, 503, 504)],
+    *[FaultCase(f"{c}-persistent", f"HTTP {c} on page 2, every time", "ApiError", (_s(c, times=PERSIST, skip=1),))
+      for c in (500, 502, 503, 504)],
+    FaultCase("refused", "connection refused (nothing listening)", "ApiUnreachable",
+              settings=(("api_url", "closed-port"),)),
+    FaultCase("reset-once", "connection reset mid-body on page 3, once", "success", (("reset", {"skip": 2}),),
+              gap="a reset after the headers is raised by requests while reading the body, outside urllib3's "
+                  "Retry, so it is not retried"),
+    FaultCase("reset-persistent", "connection reset mid-body on page 3, every time", "InvalidResponse",
+              (("reset", {"skip": 2, "times": PERSIST}),)),
+    FaultCase("timeout-once", "read time-out on page 2 (answer after 0.8 s > 0.4 s), once", "success",
+              (("slow", {"delay": 0.8, "skip": 1}),)),
+    FaultCase("timeout-persistent", "read time-out on page 2, every time", "ApiUnreachable",
+              (("slow", {"delay": 0.8, "skip": 1, "times": PERSIST}),)),
+    FaultCase("truncated", "200 with JSON cut in half (Content-Length matches) on page 2", "InvalidResponse",
+              (("truncated", {"skip": 1}),)),
+    FaultCase("html-200", "200 with an HTML error page (captive portal / proxy) on page 1", "InvalidResponse",
+              (("html", {}),)),
+    FaultCase("empty-with-token", "page 2 empty but carrying a next-page token", "InvalidResponse",
+              (("empty_with_token", {"skip": 1}),)),
+    FaultCase("repeat-token", "page 3's next-page token is the one just sent", "InvalidResponse",
+              (("repeat_token", {"skip": 2}),)),
+    FaultCase("bad-token", "server rejects the page token (400) on page 3", "ApiError", (("bad_token", {"skip": 2}),)),
+    FaultCase("duplicates", "page 2 and 3 repeat the previous page's studies", "success",
+              (("duplicate", {"skip": 1, "times": 2}),), warning="duplicate records across pages were merged"),
+    FaultCase("odd-records", "12 records with missing modules, nulls, unknown enums (edited copies)", "success",
+              data="odd"),
+    FaultCase("version-500", "/version answers 500 every time", "success",
+              (_s(500, path="/version", times=PERSIST),), warning="/version failed"),
+    FaultCase("version-html", "/version answers an HTML page", "success",
+              (("html", {"path": "/version"}),), warning="/version failed"),
+    FaultCase("version-timeout", "/version times out every time", "success",
+              (("slow", {"delay": 0.8, "path": "/version", "times": PERSIST}),), warning="/version failed"),
+    # local files
+    FaultCase("data-truncated", "current.json cut in half", "A", attempt="load", damage="truncate", warning="damaged"),
+    FaultCase("data-bitflip-body", "one bit flipped in current.json's studies", "A", attempt="load",
+              damage="flip_body", warning="checksum mismatch"),
+    FaultCase("data-bitflip-header", "one bit flipped in current.json's header", "A", attempt="load",
+              damage="flip_header", warning="damaged"),
+    FaultCase("data-garbage", "current.json replaced by 4 KB of random bytes", "A", attempt="load",
+              damage="garbage", warning="damaged header"),
+    FaultCase("data-nested", "current.json replaced by 100,000 '['", "A", attempt="load", damage="nested",
+              warning="damaged header"),
+    FaultCase("data-empty", "current.json empty", "A", attempt="load", damage="empty", warning="damaged"),
+    FaultCase("data-unreadable", "current.json chmod 000", "A", attempt="load", damage="unreadable",
+              warning="cannot read", skip="running as root: chmod 000 does not stop root reading" if IS_ROOT else None),
+    FaultCase("data-directory", "current.json is a directory (unreadable, even for root)", "A", attempt="load",
+              damage="directory", warning="cannot read"),
+    FaultCase("data-both", "current.json garbage and previous.json truncated", "snapshot", attempt="load",
+              damage="both", warning="previous.json"),
+    FaultCase("http-cache-garbage", "http_cache.sqlite replaced by garbage", "success", attempt="refresh_cached",
+              damage="cache_garbage", warning="HTTP cache was damaged"),
+    FaultCase("http-cache-zero-tail", "http_cache.sqlite: second half zeroed (opens, fails on read)", "success",
+              attempt="refresh_cached", damage="cache_zero_tail", warning="HTTP cache was damaged"),
+]
+
+
+# -- running a case -----------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    case: FaultCase
+    actual: str = ""  # "success", an error class, or the data set served
+    message: str = ""  # error message, or the warnings
+    warnings: list[str] = field(default_factory=list)
+    intact: bool = False
+    intact_detail: str = ""
+    recovery: str = ""
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)  # differences from what the table expects
+    gap_hit: bool = False  # the known gap showed (expected not met, everything else fine)
+    skipped: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.skipped:
+            return "skipped"
+        if self.problems:
+            return "FAIL: " + "; ".join(self.problems)
+        return "known gap" if self.gap_hit else "as expected"
+
+
+class FaultLab:
+    """One loopback server, the reference hash of each data version, and a baseline cache
+    directory holding A; each case runs in its own copy of that directory."""
+
+    def __init__(self, workdir: Path, fixtures: list[dict] | None = None):
+        self.workdir = Path(workdir)
+        self.versions = data_versions(fixtures if fixtures is not None else load_fixture_studies())
+        self.server = ApiServer(copy.deepcopy(self.versions["A"])).start()
+        self.refs: dict[str, str] = {}
+        for name, studies in self.versions.items():
+            self.server.set_studies(copy.deepcopy(studies))
+            st = self.settings(self.workdir / f"ref-{name}")
+            dataset, _ = refresh_dataset(st, ALL, session=build_session(st))
+            self.refs[name] = content_hash(dataset.studies)
+        assert len(set(self.refs.values())) == len(self.refs), "data versions must differ"
+        from trialfinder.store import load_snapshot
+
+        self.refs["snapshot"] = content_hash(load_snapshot(Settings().snapshot_dir).studies)
+        self.server.set_studies(copy.deepcopy(self.versions["A"]))
+        self.baseline = self.workdir / "baseline"
+        st = self.settings(self.baseline)
+        refresh_dataset(st, ALL, session=build_session(st))
+        refresh_dataset(st, ALL, session=build_session(st), refresh=True)  # previous.json = A too
+        assert self.stored_hash(st) == self.refs["A"]
+
+    def close(self) -> None:
+        self.server.stop()
+
+    def settings(self, cache_dir: Path, **changes: Any) -> Settings:
+        return fault_settings(self.server.url, cache_dir, **changes)
+
+    def name_of(self, digest: str | None) -> str:
+        return next((k for k, v in self.refs.items() if v == digest), "a MIX" if digest else "nothing")
+
+    @staticmethod
+    def stored_hash(settings: Settings) -> str | None:
+        dataset = DataStore(settings.dataset_dir).load("current")
+        return content_hash(dataset.studies) if dataset is not None else None
+
+    def run(self, case: FaultCase) -> Outcome:
+        out = Outcome(case)
+        if case.skip:
+            out.skipped = case.skip
+            return out
+        cache_dir = self.workdir / case.name / "cache"
+        shutil.rmtree(cache_dir.parent, ignore_errors=True)
+        shutil.copytree(self.baseline, cache_dir)
+        home = self.settings(cache_dir)
+        changes = {k: (closed_port_url() if v == "closed-port" else v) for k, v in case.settings}
+        st = home.with_(**changes)
+        self.server.clear_faults()
+        self.server.set_studies(copy.deepcopy(self.versions[case.data]))
+        if case.damage:
+            DAMAGE[case.damage](st)
+        for kind, opts in case.inject:
+            self.server.inject(kind, **opts)
+        start = time.perf_counter()
+        try:
+            if case.attempt == "load":
+                self._load(case, st, out)
+            else:
+                self._refresh(case, st, out)
+        finally:
+            out.seconds = time.perf_counter() - start
+            self.server.clear_faults()
+            if case.damage == "unreadable":
+                for p in st.dataset_dir.glob("current.json*"):
+                    os.chmod(p, 0o600)
+        self._recover(home, out)
+        return out
+
+    def _refresh(self, case: FaultCase, st: Settings, out: Outcome) -> None:
+        studies = None
+        try:
+            session = build_session(st)
+            dataset, result = refresh_dataset(st, ALL, session=session, refresh=case.attempt == "refresh")
+            session.close()
+            out.actual, out.warnings, studies = "success", list(result.warnings), dataset.studies
+            out.message = "; ".join(out.warnings)
+        except TrialFinderError as exc:
+            out.actual, out.message = type(exc).__name__, str(exc)
+        except Exception as exc:  # anything else is a crash: a bug
+            out.actual, out.message = f"CRASH {type(exc).__name__}", str(exc)
+            out.problems.append(f"crashed with {type(exc).__name__}")
+        stored = self.stored_hash(st)
+        if out.actual == "success":
+            want = self.refs[case.data]
+            out.intact = stored == want == content_hash(studies or [])
+            out.intact_detail = f"stored {self.name_of(stored)} (the new complete set)" if out.intact else \
+                f"stored {self.name_of(stored)}, expected {case.data}"
+            if case.data == "odd" and out.intact:
+                from trialfinder.tables import build_tables
+
+                tables = build_tables(load_dataset(st))
+                if len(tables.studies) != len(studies or []):
+                    out.problems.append("build_tables lost odd records")
+                else:
+                    out.intact_detail += f"; build_tables: {len(tables.studies)} rows"
+        else:
+            out.intact = stored == self.refs["A"]
+            out.intact_detail = f"stored {self.name_of(stored)} (the last complete set)" if out.intact else \
+                f"stored {self.name_of(stored)}, expected A"
+            if "\n" in out.message or len(out.message) >= 300 or not ACTION.search(out.message):
+                out.problems.append(f"message is not one line < 300 chars saying what to do: {out.message!r}")
+        self._judge(case, out)
+
+    def _load(self, case: FaultCase, st: Settings, out: Outcome) -> None:
+        try:
+            dataset = load_dataset(st)
+        except Exception as exc:
+            out.actual, out.message = f"CRASH {type(exc).__name__}", str(exc)
+            out.problems.append(f"load_dataset raised {type(exc).__name__}")
+            return
+        served = content_hash(dataset.studies)
+        out.warnings = list(dataset.meta.warnings)
+        out.message = "; ".join(out.warnings)
+        out.actual = self.name_of(served)
+        if dataset.meta.source == "cache":
+            out.actual += " (previous.json)" if not (st.dataset_dir / "current.json").exists() else " (current.json)"
+        else:
+            out.actual += f" ({dataset.meta.source})"
+        out.intact = served == self.refs[case.expected]
+        moved = list(st.dataset_dir.glob("current.json.corrupt-*"))
+        out.intact_detail = f"served {self.name_of(served)}; damaged file set aside: {'yes' if moved else 'NO'}"
+        if not moved:
+            out.problems.append("the damaged current.json was not set aside")
+        self._judge(case, out)
+
+    def _judge(self, case: FaultCase, out: Outcome) -> None:
+        got = out.actual.split(" ")[0]
+        if not out.intact:
+            out.problems.append(f"data set not intact: {out.intact_detail}")
+        if got != case.expected:
+            if case.gap and not out.problems:
+                out.gap_hit = True
+            else:
+                out.problems.append(f"expected {case.expected}, got {out.actual}: {out.message[:120]}")
+        elif case.gap:
+            out.problems.append("the known gap is fixed: update its row in tests/faultcases.py")
+        if case.warning and got == case.expected and not any(case.warning in w for w in out.warnings):
+            out.problems.append(f"no warning containing {case.warning!r} (warnings: {out.warnings})")
+
+    def _recover(self, home: Settings, out: Outcome) -> None:
+        """A plain refresh without faults (the cache answers what it can): one complete set."""
+        try:
+            session = build_session(home)
+            dataset, result = refresh_dataset(home, ALL, session=session)
+            session.close()
+        except Exception as exc:
+            out.recovery = f"FAILED {type(exc).__name__}"
+            out.problems.append(f"recovery refresh failed: {type(exc).__name__}: {exc}")
+            return
+        stored = self.stored_hash(home)
+        again = load_dataset(home)
+        name = self.name_of(stored)
+        out.recovery = f"{name} ({'cache' if result.from_cache else 'live'})"
+        if stored not in (self.refs["A"], self.refs[out.case.data]) or stored != content_hash(dataset.studies):
+            out.problems.append(f"recovery stored {name}")
+        damaged = [w for w in again.meta.warnings if "moved aside" in w]
+        if damaged or content_hash(again.studies) != stored:
+            out.problems.append(f"after recovery the data set does not load cleanly: {damaged}")
+
+
+# -- chaos --------------------------------------------------------------------------------------
+
+CHAOS_FAULTS: list[tuple[str, dict[str, Any]]] = [
+    ("status", {"status": 429}), ("status", {"status": 429, "retry_after": 0}),
+    ("status", {"status": 429, "retry_after": 3600}), ("status", {"status": 500}),
+    ("status", {"status": 502}), ("status", {"status": 503}), ("status", {"status": 504}),
+    ("status", {"status": 400}), ("truncated", {}), ("html", {}), ("empty_with_token", {}),
+    ("repeat_token", {}), ("duplicate", {}), ("reset", {}), ("bad_token", {}),
+    ("slow", {"delay": 0.3}), ("status", {"status": 500, "path": "/version"}),
+    ("html", {"path": "/version"}),
+]
+
+
+@dataclass
+class ChaosSummary:
+    seed: int
+    attempts: int = 0
+    successes: int = 0
+    failures: Counter = field(default_factory=Counter)
+    faults: Counter = field(default_factory=Counter)
+    versions_stored: Counter = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        fails = ", ".join(f"{k} {v}" for k, v in self.failures.most_common()) or "none"
+        return [
+            f"seed {self.seed}: {self.attempts} refresh attempts in {self.seconds:.1f} s, "
+            f"{sum(self.faults.values())} faults injected ({len(self.faults)} kinds)",
+            f"successes {self.successes}; failures {sum(self.failures.values())}: {fails}",
+            "stored after each attempt: " + ", ".join(f"{k} {v}" for k, v in sorted(self.versions_stored.items())),
+            f"integrity violations: {len(self.violations)}",
+        ]
+
+
+def chaos_run(
+    seed: int, attempts: int, fixtures: list[dict] | None = None, workdir: Path | None = None
+) -> ChaosSummary:
+    """``attempts`` refreshes against a server that flips between two versions of the data and
+    injects random faults (``random.Random(seed)``). After every attempt the stored data set must
+    be exactly one of the complete versions: the one stored before if the attempt failed, the one
+    the attempt returned if it succeeded."""
+    rng = random.Random(seed)
+    fixtures = fixtures if fixtures is not None else load_fixture_studies()
+    small = copy.deepcopy(fixtures[:120])
+    versions = {"A": small, "B": edited([s for i, s in enumerate(small) if i % 10 != 0], "(v2)")}
+    summary = ChaosSummary(seed)
+    own_tmp = workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="tf-chaos-")) if workdir is None else workdir
+    start = time.perf_counter()
+    with ApiServer(copy.deepcopy(small)) as server:
+        def chaos_settings(cache: Path) -> Settings:
+            return fault_settings(server.url, cache, page_size=20, timeout=0.2, max_retries=1, max_retry_after=0.5)
+
+        # identity of a stored data set: the SHA-256 of its study list as written (DataStore
+        # verifies it on every load); refs: that of each complete version, downloaded cleanly
+        refs = {}
+        for name, studies in versions.items():
+            server.set_studies(studies)
+            st = chaos_settings(workdir / f"ref-{name}")
+            refs[refresh_dataset(st, ALL, session=build_session(st))[0].meta.sha256] = name
+        st = chaos_settings(workdir / "cache")
+        stored: str | None = None
+        session = build_session(st)
+        for _ in range(attempts):
+            if rng.random() < 0.3:
+                server.set_studies(versions[rng.choice("AB")])  # the server never changes them
+            if rng.random() < 0.3:
+                session.close()
+                session = build_session(st)
+            for _ in range(rng.choice((0, 1, 1, 1, 2, 2))):
+                kind, opts = rng.choice(CHAOS_FAULTS)
+                times = rng.choice((1, 1, 2, 3, 20))
+                server.inject(kind, skip=rng.randrange(8), times=times, **opts)
+                summary.faults[kind if kind != "status" else f"status {opts['status']}"] += 1
+            summary.attempts += 1
+            try:
+                dataset, _ = refresh_dataset(st, ALL, session=session, refresh=rng.random() < 0.5)
+            except TrialFinderError as exc:
+                summary.failures[type(exc).__name__] += 1
+                got = None
+            except Exception as exc:
+                summary.failures[f"CRASH {type(exc).__name__}"] += 1
+                summary.violations.append(f"attempt {summary.attempts}: crashed: {type(exc).__name__}: {exc}")
+                got = None
+            else:
+                summary.successes += 1
+                got = dataset.meta.sha256
+            server.clear_faults()
+            current = DataStore(st.dataset_dir).load("current")
+            now = current.meta.sha256 if current is not None else None
+            summary.versions_stored[refs.get(now, "MIX") if now else "none"] += 1
+            if now is None and stored is None and got is None:
+                pass  # nothing stored yet and nothing to store: still fine
+            elif now not in refs:
+                summary.violations.append(f"attempt {summary.attempts}: stored data is not a complete version")
+            elif got is None and now != stored:
+                summary.violations.append(f"attempt {summary.attempts}: a failed refresh changed the data set")
+            elif got is not None and now != got:
+                summary.violations.append(f"attempt {summary.attempts}: stored data differs from what was returned")
+            stored = now
+        session.close()
+    summary.seconds = time.perf_counter() - start
+    if own_tmp:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return summary

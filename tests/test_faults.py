@@ -1,0 +1,46 @@
+"""The fault matrix (tests/faultcases.py): every fault ends in success or a one-line error of the
+expected class, and the stored data set is always the last complete one — never a mix.
+
+This subsumes the end-to-end fault tests of test_client.py with a systematic table; the same table
+is printed by ``benchmarks/faults.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from faultcases import CASES, FaultLab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, fixture_studies):
+    lab = FaultLab(tmp_path_factory.mktemp("faults"), fixture_studies)
+    yield lab
+    lab.close()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_fault(lab: FaultLab, case) -> None:
+    if case.skip:
+        pytest.skip(case.skip)
+    outcome = lab.run(case)
+    assert outcome.problems == [], outcome.verdict
+    assert outcome.intact
+    if outcome.gap_hit:
+        pytest.xfail(f"known gap: {case.gap}")
+
+
+def test_every_fault_kind_of_the_server_is_in_the_matrix() -> None:
+    from apiserver import FAULT_KINDS
+
+    used = {kind for case in CASES for kind, _ in case.inject}
+    assert used == set(FAULT_KINDS)
+
+
+def test_transient_faults_succeed_and_persistent_ones_fail() -> None:
+    for case in CASES:
+        times = [opts.get("times", 1) for _, opts in case.inject]
+        if case.attempt == "refresh" and times and max(times) >= 20 and not any(
+            opts.get("path") == "/version" for _, opts in case.inject
+        ):
+            assert case.expected != "success", case.name
