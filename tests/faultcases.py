@@ -201,9 +201,7 @@ CASES: list[FaultCase] = [
       for c in (500, 502, 503, 504)],
     FaultCase("refused", "connection refused (nothing listening)", "ApiUnreachable",
               settings=(("api_url", "closed-port"),)),
-    FaultCase("reset-once", "connection reset mid-body on page 3, once", "success", (("reset", {"skip": 2}),),
-              gap="a reset after the headers is raised by requests while reading the body, outside urllib3's "
-                  "Retry, so it is not retried"),
+    FaultCase("reset-once", "connection reset mid-body on page 3, once", "success", (("reset", {"skip": 2}),)),
     FaultCase("reset-persistent", "connection reset mid-body on page 3, every time", "InvalidResponse",
               (("reset", {"skip": 2, "times": PERSIST}),)),
     FaultCase("timeout-once", "read time-out on page 2 (answer after 0.8 s > 0.4 s), once", "success",

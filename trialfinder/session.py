@@ -10,6 +10,7 @@ import os
 import sqlite3
 import threading
 import time
+from datetime import datetime
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 from requests_cache import CachedSession
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import MaxRetryError, ProtocolError, ResponseError
 from urllib3.util.retry import Retry
 
 from .config import Settings
@@ -84,15 +85,31 @@ class BoundedRetry(Retry):
 
 
 class PoliteAdapter(HTTPAdapter):
-    """HTTPAdapter whose first attempt of every request waits for the rate limiter."""
+    """HTTPAdapter whose first attempt of every request waits for the rate limiter, and which
+    reads the body itself so that a connection broken mid-body is retried like any other
+    connection error (urllib3's Retry only covers the request and the headers)."""
 
     def __init__(self, limiter: RateLimiter, **kw: Any):
         self.limiter = limiter
         super().__init__(**kw)
 
-    def send(self, request, *args: Any, **kw: Any):  # type: ignore[override]
+    def send(self, request, stream=False, **kw: Any):  # type: ignore[override]
         self.limiter.acquire()
-        return super().send(request, *args, **kw)
+        retry = self.max_retries
+        while True:
+            response = super().send(request, stream=stream, **kw)
+            if stream:
+                return response
+            try:
+                response.content  # noqa: B018  (read the whole body now)
+                return response
+            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError) as exc:
+                response.close()
+                try:  # counts as a read error; also waits for the rate limiter
+                    retry = retry.increment(request.method, request.url, error=ProtocolError(str(exc)))
+                except MaxRetryError:
+                    raise exc from None
+                retry.sleep()
 
 
 def make_retry(settings: Settings, limiter: RateLimiter | None) -> BoundedRetry:
@@ -162,7 +179,7 @@ def _cached_session(settings: Settings) -> CachedSession:
 
 
 def _set_aside(path: Path) -> Path:
-    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+    target = path.with_name(f"{path.name}.corrupt-{datetime.now().strftime('%Y%m%dT%H%M%S%f')}")
     for suffix in ("", "-wal", "-shm"):
         extra = Path(str(path) + suffix)
         if extra.exists():

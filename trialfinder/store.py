@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
-import time
+from datetime import datetime
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -136,7 +136,7 @@ class DataStore:
         path = self.current if which == "current" else self.previous
         if not path.exists():
             return None
-        target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        target = path.with_name(f"{path.name}.corrupt-{datetime.now().strftime('%Y%m%dT%H%M%S%f')}")
         os.replace(path, target)
         return target
 

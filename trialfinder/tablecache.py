@@ -12,6 +12,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import time
 from functools import cache
 from pathlib import Path
 
@@ -63,5 +64,8 @@ def _save(path: Path, tables: Tables) -> None:
         for old in path.parent.glob("tables-*.pkl"):
             if old != path:
                 old.unlink(missing_ok=True)
+        for stale in path.parent.glob(".tables-*.tmp"):  # left by a killed writer
+            if time.time() - stale.stat().st_mtime > 600:
+                stale.unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written only costs time
