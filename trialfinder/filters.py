@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from . import geo
@@ -277,10 +278,14 @@ def search(tables: Tables, spec: FilterSpec, place: geo.Place | None = None) -> 
         place = geo.geocode(spec.near)
     distance_col = f"distance_{spec.unit}"
     if place is not None:
-        sites = tables.sites[tables.sites["nct_id"].isin(out.index)]
-        nearest = geo.nearest_sites(sites, place, unit=spec.unit)
-        out = out.join(nearest, how="left")
-        out = out.rename(columns={"distance": distance_col})
+        sites = tables.sites
+        kept = keep.to_numpy(dtype=bool)
+        rows = sites["study_row"].to_numpy()
+        nearest = geo.nearest_sites(sites, place, unit=spec.unit, mask=(rows >= 0) & kept[np.maximum(rows, 0)])
+        nearest = nearest.reindex(out.index)
+        for col in ("nearest_site", "nearest_site_status", "nearest_is_open"):
+            out[col] = nearest[col].to_numpy()
+        out[distance_col] = nearest["distance"].to_numpy(dtype=float)
         located = out[distance_col].notna()
         if spec.radius is not None:
             out = out[located & (out[distance_col] <= spec.radius) | ~located]

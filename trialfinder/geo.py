@@ -367,32 +367,56 @@ def nearest_sites(
     place: Place,
     unit: str = "mi",
     open_statuses: tuple[str, ...] = ("RECRUITING", "ENROLLING_BY_INVITATION"),
+    mask: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per trial with a located site, index nct_id (sorted): the nearest site whose own
     status is open, else the nearest site at all. Columns: nearest_site, nearest_site_status,
-    distance (in ``unit``), nearest_is_open. Vectorised: no loop over sites or trials."""
-    dist = haversine(place.lat, place.lon, *_coords(sites), unit)
-    codes, trials = pd.factorize(sites["nct_id"], sort=True)
-    is_open = sites["site_status"].isin(open_statuses).to_numpy(dtype=bool)
+    distance (in ``unit``), nearest_is_open. Vectorised: no loop over sites or trials.
+
+    ``mask`` (bool per site) limits the sites considered without copying the table; the
+    ``study_row``/``site_open`` columns of :func:`trialfinder.tables.build_tables`, when present,
+    save re-deriving them."""
+    selected = np.arange(len(sites)) if mask is None else np.flatnonzero(mask)
+    lat, lon = _coords(sites)
+    dist = haversine(place.lat, place.lon, lat[selected], lon[selected], unit)
+    if "study_row" in sites:
+        codes = sites["study_row"].to_numpy()[selected]
+    else:
+        codes = pd.factorize(sites["nct_id"].to_numpy()[selected], sort=True)[0]
+    if "site_open" in sites and open_statuses == OPEN_STATUSES:
+        is_open = sites["site_open"].to_numpy(dtype=bool)[selected]
+    else:
+        is_open = sites["site_status"].isin(open_statuses).to_numpy(dtype=bool)[selected]
     located = ~np.isnan(dist) & (codes >= 0)
     score = dist + np.where(is_open, 0.0, _CLOSED_PENALTY)
-    best = np.full(len(trials), np.inf)
+    best = np.full(int(codes.max(initial=-1)) + 1, np.inf)
     np.minimum.at(best, codes[located], score[located])
     is_best = located & (score == best[np.maximum(codes, 0)])
     _, first = np.unique(codes[is_best], return_index=True)  # ties: the site listed first
     rows = np.flatnonzero(is_best)[first]
-    chosen = sites.iloc[rows]
-    facility, city, state = (_text(chosen[col]) for col in ("facility", "city", "state"))
-    label = (facility + ", " + city + ", " + state).str.replace(r"(?:, )+", ", ", regex=True)
-    return pd.DataFrame(
+    chosen = sites.iloc[selected[rows]]
+    label = chosen["site_label"] if "site_label" in chosen else site_labels(chosen)
+    status = chosen["site_status"].to_numpy(dtype=object)
+    out = pd.DataFrame(
         {
-            "nearest_site": label.str.replace(r"^, |, $", "", regex=True).to_numpy(dtype=object),
-            "nearest_site_status": _text(chosen["site_status"]).to_numpy(dtype=object),
+            "nearest_site": label.to_numpy(dtype=object),
+            "nearest_site_status": np.where(pd.isna(status), "", status).astype(object),
             "distance": dist[rows],
             "nearest_is_open": is_open[rows],
         },
         index=pd.Index(chosen["nct_id"].to_numpy(dtype=object), name="nct_id"),
     )
+    return out.sort_index()
+
+
+OPEN_STATUSES = ("RECRUITING", "ENROLLING_BY_INVITATION")
+
+
+def site_labels(sites: pd.DataFrame) -> pd.Series:
+    """"Facility, City, State" for each site, skipping empty parts."""
+    facility, city, state = (_text(sites[col]) for col in ("facility", "city", "state"))
+    label = (facility + ", " + city + ", " + state).str.replace(r"(?:, )+", ", ", regex=True)
+    return label.str.replace(r"^, |, $", "", regex=True)
 
 
 def sites_by_distance(sites: pd.DataFrame, place: Place | None, unit: str = "mi") -> pd.DataFrame:

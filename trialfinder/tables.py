@@ -109,5 +109,17 @@ def build_tables(dataset: Dataset) -> Tables:
     for col in ("countries", "states"):
         studies[col] = studies[col].map(lambda v: v if isinstance(v, tuple) else ())
 
+    # for the filter path: each site's study as a row number, and whether the site itself is open
+    sites["study_row"] = studies.index.get_indexer(sites["nct_id"])
+    sites["site_open"] = sites["site_status"].isin(OPEN_SITE_STATUSES).to_numpy(dtype=bool)
+    sites["site_label"] = geo.site_labels(sites)
     interventions = pd.DataFrame(int_rows, columns=INTERVENTION_COLUMNS)
-    return Tables(studies=studies, sites=sites, interventions=interventions, meta=dataset.meta)
+    return Tables(studies=_plain_strings(studies), sites=_plain_strings(sites),
+                  interventions=_plain_strings(interventions), meta=dataset.meta)
+
+
+def _plain_strings(df: pd.DataFrame) -> pd.DataFrame:
+    """Python-object string columns: row selection and sorting (every filter change) are several
+    times faster on them than on pandas 3's Arrow-backed strings."""
+    text = {c: object for c in df.columns if df[c].dtype != object and pd.api.types.is_string_dtype(df[c])}
+    return df.astype(text) if text else df
