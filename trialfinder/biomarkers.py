@@ -11,13 +11,12 @@ import re
 
 from .categories import Classification, classify
 from .facts import StudyFacts
-from .rules import KeywordIndex, KeywordRegex, load, norm, preceded_by, term_regex
-from .setting import split_eligibility
+from .rules import KeywordRegex, load, preceded_by, term_regex
 
 _ROWS = load("biomarkers")
 BIOMARKER_KEYS: tuple[str, ...] = tuple(dict.fromkeys(r["biomarker"] for r in _ROWS))
-_RX = [(r["biomarker"], KeywordRegex(term_regex(r["pattern"]), r["keywords"].split("|"), 40, 40)) for r in _ROWS]
-_INDEX = KeywordIndex(kw for _, rx in _RX for kw in rx.keywords)
+_RX = [(r["biomarker"], KeywordRegex(term_regex(r["pattern"]), r["keywords"].split("|"),
+                                     int(r["before"] or 40), int(r["after"] or 40))) for r in _ROWS]
 _NEGATIONS = frozenset({"no", "not", "without", "never", "non", "wild-type", "wildtype"})
 _NEGATION_PHRASES = ("negative for", "wild type")
 
@@ -25,25 +24,26 @@ _NEGATION_PHRASES = ("negative for", "wild type")
 _RISK_LIST = re.compile(r"risk|prognos|such as|e\.g\.|including|features|cytogenetic|any of the following|genetics")
 
 
+def _counts(text: str, start: int, criteria: bool) -> bool:
+    """Whether a biomarker named at ``text[start]`` counts: not negated, and in the criteria not
+    in a list of risk features."""
+    if preceded_by(text, start, _NEGATIONS, _NEGATION_PHRASES, 3):
+        return False
+    return not (criteria and _RISK_LIST.search(text, max(0, start - 120), start))
+
+
 def biomarkers(facts: StudyFacts, classification: Classification | None = None) -> tuple[str, ...]:
     """Biomarkers in BIOMARKER_KEYS order. In the eligibility criteria a biomarker named in a list of
     risk features ("high-risk AML, e.g. FLT3-ITD, complex karyotype") does not count: the study
     does not select by it."""
-    inclusion, _ = split_eligibility(norm(facts.eligibility))
-    head = norm(" ; ".join((facts.title, facts.official_title, *facts.conditions, *facts.keywords)))
-    text = f"{head} ; {inclusion}"
-    positions = _INDEX.positions(text)
     found: set[str] = set()
     for key, rx in _RX:
         if key in found:  # already shown by another row of the same biomarker
             continue
-        for m in rx.matches(text, positions):
-            if preceded_by(text, m.start(), _NEGATIONS, _NEGATION_PHRASES, 3):
-                continue
-            if m.start() > len(head) and _RISK_LIST.search(text, max(len(head), m.start() - 120), m.start()):
-                continue
-            found.add(key)
-            break
+        for k, (text, positions) in enumerate(facts.texts.biomarker):  # head, then inclusion criteria
+            if any(_counts(text, m.start(), k == 1) for m in rx.matches(text, positions)):
+                found.add(key)
+                break
     cls = classification if classification is not None else classify(facts)
     found.update(t for t in cls.targets if t in BIOMARKER_KEYS)
     return tuple(k for k in BIOMARKER_KEYS if k in found)

@@ -17,7 +17,7 @@ from functools import lru_cache
 import pandas as pd
 
 from .facts import Intervention, StudyFacts
-from .rules import Matcher, load, norm, term_regex
+from .rules import Matcher, load, norm, norm_text, term_regex
 
 CATEGORY_KEYS = ("targeted", "immunotherapy", "transplant", "experimental", "chemotherapy", "supportive")
 CATEGORY_LABELS: dict[str, str] = {
@@ -55,6 +55,7 @@ class Rule:
     with_cell_therapy: tuple[str, ...] | None
     targets: tuple[str, ...]
     note: str
+    keywords: str = ""  # for a regex term: words one of which every match contains ("|"-separated)
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,13 @@ _ROWS = load("lexicon")
 _COLUMNS = ("term", "kind", "category", "in_transplant", "with_cell_therapy", "target", "note")
 RULES: tuple[Rule, ...] = tuple(
     Rule(r["term"], r["kind"], _cats(r["category"]), _opt(r["in_transplant"]),
-         _opt(r["with_cell_therapy"]), _cats(r["target"]), r["note"])
+         _opt(r["with_cell_therapy"]), _cats(r["target"]), r["note"], r["keywords"])
     for r in _ROWS if r["kind"] != "antigen"
 )
 ANTIGENS = tuple((r["term"], r["target"]) for r in _ROWS if r["kind"] == "antigen")
-_MATCHER = Matcher([r.term for r in RULES])
+_MATCHER = Matcher([r.term for r in RULES], [r.keywords for r in RULES])
 _CLASS = tuple(r for r in RULES if r.kind in {"class", "engager", "cell"})  # words that place a code name
-_CLASS_MATCHER = Matcher([r.term for r in _CLASS])
+_CLASS_MATCHER = Matcher([r.term for r in _CLASS], [r.keywords for r in _CLASS])
 _ANTIGEN_RE = re.compile("|".join(f"(?P<r{i}>{term_regex(t)})" for i, (t, _) in enumerate(ANTIGENS)))
 # Kinds a title or arm description may add (named treatments, not procedures or supportive terms).
 _NAMED_KINDS = frozenset({"drug", "code", "brand", "synonym", "stem", "regimen", "enzyme", "cell", "engager"})
@@ -185,12 +186,8 @@ def _supportive_tested(facts: StudyFacts, title: str, title_tokens: list[tuple[i
 def _collect(facts: StudyFacts, title: str, title_tokens: list[tuple[int, int, int]]
              ) -> tuple[list[_Hit], list[_Hit]]:
     """Rule hits of the interventions, and of drugs named in the titles and arm descriptions."""
-    context_text: list[str] = []
-
     def context() -> str:  # the record's own words, only needed to place a code-named agent
-        if not context_text:
-            context_text.append(norm(f"{facts.title} ; {facts.official_title} ; {facts.brief_summary}"))
-        return context_text[0]
+        return facts.texts.context
 
     hits: list[_Hit] = []
     for i, iv in enumerate(facts.interventions):
@@ -204,7 +201,7 @@ def _collect(facts: StudyFacts, title: str, title_tokens: list[tuple[int, int, i
     named: list[_Hit] = []
     for text, label, found in [(title, "title", title_tokens),
                                *((t, f"arm {a.label}", None) for a in facts.arm_groups
-                                 for t in (norm(a.description),))]:
+                                 for t in (norm_text(a.description),))]:
         for k, start, end in _MATCHER.find_tokens(text) if found is None else found:
             if _NAMED_ACTIVE[k] and not _TITLE_NEG.search(text, 0, start):
                 named.append(_Hit(RULES[k], -1, f"{text[start:end]} ({label})"))
@@ -248,10 +245,10 @@ def classify(facts: StudyFacts) -> Classification:
     n = len(facts.interventions)
     if facts.study_type == "OBSERVATIONAL":
         return Classification(("other",), {"other": "observational study: gives no study treatment"}, ((),) * n, ())
-    title = norm(f"{facts.title} ; {facts.official_title}")
+    title = facts.texts.title
     title_tokens = _MATCHER.find_tokens(title)
     hits, named = _collect(facts, title, title_tokens)
-    brief = norm(facts.title)
+    brief = facts.texts.brief_title
     title_transplant = any(not _TRANSPLANT_NEG.search(brief, 0, m.start()) for m in _TRANSPLANT_TITLE.finditer(brief))
     supportive_ok, ancillary_ok, gcsf_question = _supportive_tested(facts, title, title_tokens, hits)
     ctx = _Context(

@@ -6,6 +6,9 @@ Built only by :func:`trialfinder.normalize.study_facts`; classifiers never see r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+
+from .rules.texts import StudyTexts
 
 
 @dataclass(frozen=True)
@@ -41,3 +44,9 @@ class StudyFacts:
     eligibility: str = ""
     interventions: tuple[Intervention, ...] = field(default_factory=tuple)
     arm_groups: tuple[ArmGroup, ...] = field(default_factory=tuple)
+
+    @cached_property
+    def texts(self) -> StudyTexts:
+        """The normalised texts the classifiers share, each made once for this study (not a field:
+        not compared, not copied by ``dataclasses.replace``)."""
+        return StudyTexts(self)

@@ -19,8 +19,14 @@
   (blank = same): lymphodepleting fludarabine/cyclophosphamide and IL-2 become nothing.
 - ``target``: molecular targets implied (``;``-separated), e.g. FLT3 for gilteritinib.
 - ``note``: what a clinician reads as evidence, e.g. "SNDX-5613 = revumenib; menin inhibitor".
+- ``keywords``: for a regular-expression term that may start anywhere in a word (``\w*CART\d*``),
+  words one of which every match contains (``|``-separated). Speed only: a text holding none of them
+  is not searched for the term. Blank for every other term.
 
-``setting.csv`` — disease-setting phrases; ``biomarkers.csv`` — biomarker phrases.
+``setting.csv`` — disease-setting phrases; ``biomarkers.csv`` — biomarker phrases. Their ``keywords``
+(``|``-separated) are words one of which every match of ``pattern`` contains: the pattern is only
+searched from ``before`` characters ahead of a keyword to ``after`` characters past it (blank: the
+module's default), so these bound how far a match (and its look-ahead) may reach from its keyword.
 """
 
 from __future__ import annotations
@@ -32,14 +38,7 @@ from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 
-import numpy as np
-
-try:  # the regex parser, to find the literals a lexicon regex requires
-    import re._constants as _sre
-    import re._parser as _sre_parser
-except ImportError:  # pragma: no cover - Python < 3.11
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parser  # type: ignore[no-redef]
+from ahocorasick_rs import AhoCorasick
 
 RULES_DIR = Path(__file__).parent
 
@@ -61,9 +60,9 @@ def term_regex(term: str) -> str:
 _DASHES = ("‐", "‑", "–", "—")
 
 
-@lru_cache(maxsize=4096)
-def norm(text: str) -> str:
-    """Lower-case text with unified dashes and single spaces, as the rule regexes expect."""
+def norm_text(text: str) -> str:
+    """Lower-case text with unified dashes and single spaces, as the rule regexes expect. For a study's
+    own long texts (eligibility, summary): each is normalised once per study, by :mod:`.texts`."""
     text = text.lower()
     for dash in _DASHES:
         if dash in text:
@@ -71,6 +70,45 @@ def norm(text: str) -> str:
     if "®" in text or "™" in text:
         text = text.replace("®", "").replace("™", "")
     return " ".join(text.split())
+
+
+# The same, remembered for short texts that recur across studies (intervention names).
+norm = lru_cache(maxsize=4096)(norm_text)
+
+
+class KeywordSet:
+    """Every occurrence (overlapping ones too) of a fixed set of keywords in a text, exactly as
+    repeated ``str.find`` calls give them, in one Aho-Corasick pass."""
+
+    def __init__(self, keywords: Iterable[str]) -> None:
+        self.keywords = tuple(dict.fromkeys(k for k in keywords if k))
+        self._automaton = AhoCorasick(self.keywords)  # standard match kind: overlapping matches allowed
+
+    def positions(self, text: str) -> dict[str, list[int]]:
+        """``{keyword: [start, ...]}`` for the keywords present, starts ascending."""
+        found: dict[str, list[int]] = {}
+        keywords = self.keywords
+        for k, start, _ in self._automaton.find_matches_as_indexes(text, overlapping=True):
+            key = keywords[k]
+            at = found.get(key)
+            if at is None:
+                found[key] = [start]
+            else:
+                at.append(start)
+        return found
+
+
+def window(positions: dict[str, list[int]], lo: int, hi: int, offset: int = 0) -> dict[str, list[int]]:
+    """The occurrences lying wholly inside ``text[lo:hi]``, as positions in that slice plus ``offset``
+    (positions over a text built from pieces come from positions over the pieces)."""
+    out: dict[str, list[int]] = {}
+    shift = offset - lo
+    for key, starts in positions.items():
+        last = hi - len(key)
+        inside = [p + shift for p in starts if lo <= p <= last]
+        if inside:
+            out[key] = inside
+    return out
 
 
 class KeywordRegex:
@@ -82,11 +120,11 @@ class KeywordRegex:
         self.regex = re.compile(_BOUNDED.format(pattern))
         self.keywords = tuple(k for k in keywords if k)
         self.before, self.after = before, after
-        self._index: KeywordIndex | None = None  # built on first use without given positions
+        self._index: KeywordSet | None = None  # built on first use without given positions
 
     def finditer(self, text: str, positions: dict[str, list[int]] | None = None) -> list[re.Match[str]]:
         """Every match, in text order (``positions``: the keywords' occurrences, from a
-        :class:`KeywordIndex` over ``text``; found here when not given)."""
+        :class:`KeywordSet` over ``text``; found here when not given)."""
         return list(self.matches(text, positions))
 
     def matches(self, text: str, positions: dict[str, list[int]] | None = None) -> Iterator[re.Match[str]]:
@@ -94,7 +132,7 @@ class KeywordRegex:
         The merged windows are disjoint and in order, so their matches come sorted and unique."""
         if positions is None:
             if self._index is None:
-                self._index = KeywordIndex(self.keywords)
+                self._index = KeywordSet(self.keywords)
             positions = self._index.positions(text)
         n, before, after = len(text), self.before, self.after
         spans = [(i - before if i > before else 0, min(n, i + len(key) + after))
@@ -114,78 +152,6 @@ class KeywordRegex:
         yield from regex.finditer(text, a, b)
 
 
-# Rough commonness of characters in English text (most common first); anything else counts as rare.
-# Only steers which trigram of a keyword is looked up (speed), never what is found.
-_COMMON = " etaoinsrhldcumfpgwybvkxjqz"
-_LATIN1 = re.compile(r"[\x00-\xff]*")
-
-
-class KeywordIndex:
-    """Every occurrence (overlapping ones too) of a fixed set of keywords in a text, exactly as
-    repeated ``str.find`` calls give them, but in one pass over long text: each keyword is looked up
-    by its rarest trigram (a vectorised trigram-hash table over the text marks candidate positions,
-    ``startswith`` confirms them); keywords too short for that are found with ``str.find``."""
-
-    _SHORT_TEXT = 500  # below this many characters plain str.find is as quick
-
-    def __init__(self, keywords: Iterable[str]) -> None:
-        self.keywords = tuple(dict.fromkeys(k for k in keywords if k))
-        self.by_trigram: dict[str, list[tuple[str, int]]] = {}
-        self.plain: list[str] = []
-        table = np.zeros(1 << 16, dtype=bool)
-        for key in self.keywords:
-            grams = [j for j in range(len(key) - 2) if _LATIN1.fullmatch(key[j:j + 3])]
-            if not grams:
-                self.plain.append(key)
-                continue
-            j = min(grams, key=lambda j: (sum(_rank(c) for c in key[j:j + 3]), j))
-            gram = key[j:j + 3]
-            self.by_trigram.setdefault(gram, []).append((key, j))
-            table[_hash3(*gram.encode("latin-1"))] = True
-        self.table = table
-
-    def positions(self, text: str) -> dict[str, list[int]]:
-        """``{keyword: [start, ...]}`` for the keywords present, starts ascending."""
-        found: dict[str, list[int]] = {}
-        if len(text) < self._SHORT_TEXT:
-            for key in self.keywords:
-                i = text.find(key)
-                if i >= 0:
-                    at = found[key] = [i]
-                    i = text.find(key, i + 1)
-                    while i >= 0:
-                        at.append(i)
-                        i = text.find(key, i + 1)
-            return found
-        # One byte per character ("?" for the few outside Latin-1), so byte offsets are text offsets.
-        a = np.frombuffer(text.encode("latin-1", "replace"), dtype=np.uint8).astype(np.uint16)
-        h = a[:-2] * np.uint16(961)
-        h += a[1:-1] * np.uint16(31)
-        h += a[2:]
-        by_trigram = self.by_trigram
-        for q in np.flatnonzero(self.table[h]).tolist():
-            for key, j in by_trigram.get(text[q:q + 3], ()):
-                p = q - j
-                if p >= 0 and text.startswith(key, p):
-                    found.setdefault(key, []).append(p)
-        for key in self.plain:
-            i = text.find(key)
-            while i >= 0:
-                found.setdefault(key, []).append(i)
-                i = text.find(key, i + 1)
-        return found
-
-
-def _rank(c: str) -> int:
-    i = _COMMON.find(c)
-    return len(_COMMON) - i if i >= 0 else 0
-
-
-def _hash3(a: int, b: int, c: int) -> int:
-    """The trigram hash computed (with 16-bit wrap-around) by :meth:`KeywordIndex.positions`."""
-    return (a * 961 + b * 31 + c) & 0xFFFF
-
-
 _TOKEN = re.compile(r"[a-z0-9αβγδ]+")
 _TOKEN_SPLIT = re.compile(f"({_TOKEN.pattern})")
 _META = re.compile(r"[\\()\[\]?*+{}|^$.]")
@@ -197,7 +163,7 @@ class Matcher:
     and the few regular-expression terms by one alternation. A match inside a longer match of
     another term is dropped (the longer phrase wins)."""
 
-    def __init__(self, terms: list[str]) -> None:
+    def __init__(self, terms: list[str], keywords: list[str] | None = None) -> None:
         self.seqs: dict[str, list[tuple[tuple[str, ...], int]]] = {}
         suffixes: list[tuple[str, int]] = []
         self.patterns: list[tuple[re.Pattern[str], int]] = []
@@ -224,24 +190,22 @@ class Matcher:
         sources = [term_regex(terms[i]) for _, i in self.patterns]
         self.regex = re.compile(_BOUNDED.format("|".join(sources))) if self.patterns else None
         # Terms that may start anywhere in a word (\w*car..., (?:\w+ )?inhibitors?) cost a backtracking
-        # attempt at every word; one whose required literals are all absent from a text cannot match
-        # there and is left out of the alternation for that text (which changes no match).
+        # attempt at every word; one none of whose ``keywords`` (words every match contains) is in a
+        # text cannot match there and is left out of the alternation for that text (no match changes).
         self._sources = sources
-        self._gated = [(k, req) for k, src in enumerate(sources)
-                       if _starts_variable(src) and (req := _required_literals(src))]
+        self._gated = [(k, tuple(w.lower() for w in keywords[i].split("|") if w))
+                       for k, (_, i) in enumerate(self.patterns) if keywords and keywords[i]]
         self._variants: dict[tuple[int, ...], re.Pattern[str] | None] = {}
 
     def _regex_for(self, text: str) -> re.Pattern[str] | None:
         """The alternation without the gated terms that cannot match in ``text``."""
         absent: tuple[int, ...] = ()
-        for k, req in self._gated:
-            for alts in req:
-                for needle in alts:
-                    if needle in text:
-                        break
-                else:  # none of these literals: the term cannot match
-                    absent += (k,)
+        for k, needles in self._gated:
+            for needle in needles:
+                if needle in text:
                     break
+            else:  # none of its keywords: the term cannot match
+                absent += (k,)
         if not absent:
             return self.regex
         regex = self._variants.get(absent, _MISSING)
@@ -339,47 +303,6 @@ def _overlapping(spans: list[tuple[int, int, int]]) -> bool:
             return True
         end = b
     return False
-
-
-def _starts_variable(source: str) -> bool:
-    """Whether a regex may begin with a variable run (its first element is repeated or optional)."""
-    data = _sre_parser.parse(source).data
-    return bool(data) and data[0][0] in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT)
-
-
-def _required_literals(source: str) -> list[tuple[str, ...]]:
-    """Literal strings every match of ``source`` contains: a list of alternatives sets, each set one
-    of whose strings is in every match (e.g. ``\\w*[- ]?(?:photon|electron) therapy`` →
-    [("photon", "electron"), (" therapy",)]). Only strings of 3+ characters are kept."""
-    parsed = _sre_parser.parse(source)
-    if parsed.state.flags & re.IGNORECASE:
-        return []
-    return [alts for alts in _literals(parsed.data) if min(map(len, alts)) >= 3]
-
-
-def _literals(items: list) -> list[tuple[str, ...]]:  # type: ignore[type-arg]
-    out: list[tuple[str, ...]] = []
-    run: list[str] = []
-    for op, av in items:
-        if op is _sre.LITERAL:
-            run.append(chr(av))
-            continue
-        if run:
-            out.append(("".join(run),))
-            run = []
-        if op is _sre.SUBPATTERN:
-            if not av[1] & re.IGNORECASE:  # a (?i:...) group's letters may match in either case
-                out += _literals(av[-1].data)
-        elif op is _sre.BRANCH:
-            # one required string per branch: the branch's longest, if every branch has one
-            per = [max(_literals(b.data), key=lambda a: min(map(len, a)), default=None) for b in av[1]]
-            if all(per):
-                out.append(tuple(dict.fromkeys(n for alts in per for n in alts)))  # type: ignore[union-attr]
-        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) and av[0] >= 1:
-            out += _literals(av[2].data)
-    if run:
-        out.append(("".join(run),))
-    return out
 
 
 _WORD_CHARS = re.compile(r"[a-z0-9/'-]+")

@@ -1,0 +1,114 @@
+"""One study's texts as the classifiers read them, made once per study and shared.
+
+``classify``, ``disease_setting`` and ``biomarkers`` all read the same normalised titles, summary and
+eligibility criteria. :class:`StudyTexts` (``facts.texts``) normalises each once, splits the
+eligibility criteria once, and finds the keywords of ``setting.csv`` and ``biomarkers.csv`` in one
+pass over each (the head texts, the eligibility criteria). Setting and biomarker phrases are read
+piece by piece ("head", then "inclusion criteria"), as in the text "head ; inclusion criteria": no
+keyword contains ";", no phrase spans one, and the negation and disease checks stop at one.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from . import KeywordSet, load, norm_text, window
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..facts import StudyFacts
+
+Positions = dict[str, list[int]]
+Piece = tuple[str, Positions]  # a normalised text and its keywords' positions
+
+_EXCLUSION_PHRASES = (r"exclusion criteria", r"exclusion:", r"key exclusion", r"patients? (?:will be|are) excluded",
+                      r"criteria for exclusion")
+_EXCLUSION = re.compile("|".join(_EXCLUSION_PHRASES))
+# Every phrase contains "exclu" at most this many characters in (bounded phrases: no * + {), so the
+# first phrase starts at most this far before the first "exclu": the search starts there.
+if not all("exclu" in p and not re.search(r"[*+{]", p) for p in _EXCLUSION_PHRASES):
+    raise ValueError("every exclusion phrase must contain 'exclu' and be of bounded length")
+_EXCLUSION_LEAD = max(len(p) for p in _EXCLUSION_PHRASES)
+
+KEYWORDS = KeywordSet(kw for name in ("setting", "biomarkers") for row in load(name) for kw in row["keywords"].split("|"))
+if any(";" in kw for kw in KEYWORDS.keywords):
+    raise ValueError("a setting/biomarker keyword may not contain ';' (texts are joined with ' ; ')")
+
+
+def exclusion_start(text: str) -> int:
+    """Where the exclusion criteria begin in normalised eligibility text (its length if nowhere)."""
+    i = text.find("exclu")
+    m = _EXCLUSION.search(text, max(0, i - _EXCLUSION_LEAD)) if i >= 0 else None
+    return m.start() if m else len(text)
+
+
+def split_eligibility(text: str) -> tuple[str, str]:
+    """(inclusion, exclusion) parts of normalised eligibility text."""
+    cut = exclusion_start(text)
+    return text[:cut], text[cut:]
+
+
+class StudyTexts:
+    """The normalised texts of one study (each made on first use) and keyword positions in them."""
+
+    def __init__(self, facts: StudyFacts) -> None:
+        # The raw texts, not ``facts`` itself: ``facts`` holds this object, and a reference cycle would
+        # leave every study's objects to the cyclic garbage collector.
+        self.title_raw, self.official_title, self.summary = facts.title, facts.official_title, facts.brief_summary
+        self.eligibility, self.conditions, self.keywords = facts.eligibility, facts.conditions, facts.keywords
+
+    @cached_property
+    def title(self) -> str:
+        """Brief and official title."""
+        return norm_text(f"{self.title_raw} ; {self.official_title}")
+
+    @cached_property
+    def brief_title(self) -> str:
+        return norm_text(self.title_raw)
+
+    @cached_property
+    def context(self) -> str:
+        """Titles and brief summary: the record's own words around a code-named agent."""
+        return norm_text(f"{self.title_raw} ; {self.official_title} ; {self.summary}")
+
+    @cached_property
+    def _criteria(self) -> tuple[Piece, Piece]:
+        """The inclusion and the exclusion criteria, each with its keyword positions."""
+        text = norm_text(self.eligibility)
+        cut = exclusion_start(text)
+        positions = KEYWORDS.positions(text)
+        if cut == len(text):
+            return (text, positions), ("", {})
+        return (text[:cut], window(positions, 0, cut)), (text[cut:], window(positions, cut, len(text)))
+
+    @cached_property
+    def _heads(self) -> tuple[Piece, Piece]:
+        """The setting head (titles, conditions, keywords, brief summary) and the biomarker head (the
+        same without the summary: it begins the setting head), each with its keyword positions."""
+        short = norm_text(" ; ".join((self.title_raw, self.official_title, *self.conditions, *self.keywords)))
+        # = norm_text(f"{the short head's raw text} ; {summary}"): normalising is word by word
+        head = " ".join(part for part in (short, ";", norm_text(self.summary)) if part)
+        positions = KEYWORDS.positions(head)
+        return (head, positions), (short, window(positions, 0, len(short)))
+
+    @property
+    def setting(self) -> tuple[Piece, Piece]:
+        """Where setting phrases count, in two pieces: the setting head and the inclusion criteria
+        (as one text, "head ; inclusion": see :func:`joined`)."""
+        return self._heads[0], self._criteria[0]
+
+    @property
+    def exclusion(self) -> Piece:
+        return self._criteria[1]
+
+    @property
+    def biomarker(self) -> tuple[Piece, Piece]:
+        """Where biomarkers count: the biomarker head and the inclusion criteria."""
+        return self._heads[1], self._criteria[0]
+
+
+def joined(pieces: tuple[Piece, ...]) -> str:
+    """The pieces as one text, joined by " ; ". Reading the pieces one by one finds what a search of this
+    text finds: no keyword or phrase spans a ";", and the negation and disease checks stop at one."""
+    return " ; ".join(text for text, _ in pieces)
