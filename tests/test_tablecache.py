@@ -48,3 +48,22 @@ def test_changed_code_or_rules_rebuild(cold, monkeypatch):
     tablecache.load_tables(settings)
     assert len(calls) == 2
     assert len(list(settings.cache_dir.glob("tables-*.pkl"))) == 1  # the old entry is removed
+
+
+def test_a_seen_download_loads_without_parsing_the_data_file(api, settings, monkeypatch):
+    from trialfinder.dataset import refresh_dataset
+    from trialfinder.query import SearchQuery
+    from trialfinder.session import build_session
+    from trialfinder.store import DataStore
+
+    refresh_dataset(settings, SearchQuery(statuses=()), session=build_session(settings))
+    first = tablecache.load_tables(settings)
+    assert first.meta.source == "cache" and len(first.studies) > 0
+
+    def no_full_load(self, which="current"):
+        raise AssertionError("the data file body should not be parsed again")
+
+    monkeypatch.setattr(DataStore, "load", no_full_load)
+    again = tablecache.load_tables(settings)
+    assert again.studies.index.equals(first.studies.index)
+    assert again.meta.sha256 == first.meta.sha256

@@ -11,6 +11,7 @@ A file that fails its checks is moved aside as ``current.json.corrupt-<time>``.
 from __future__ import annotations
 
 import fcntl
+import gc
 import hashlib
 import json
 import os
@@ -107,6 +108,15 @@ class DataStore:
             _fsync_dir(self.dir)
         return meta
 
+    def load_meta(self, which: str = "current") -> DatasetMeta | None:
+        """Only the header of a stored data set (cheap); None when absent or unreadable."""
+        path = self.current if which == "current" else self.previous
+        try:
+            with open(path, "rb") as handle:
+                return DatasetMeta(**json.loads(handle.readline()))
+        except (OSError, ValueError, TypeError, RecursionError):
+            return None
+
     def load(self, which: str = "current") -> Dataset | None:
         """The stored data set, or None when there is none. Raises DataError if it is damaged."""
         path = self.current if which == "current" else self.previous
@@ -124,7 +134,8 @@ class DataStore:
         if hashlib.sha256(body).hexdigest() != meta.sha256:
             raise DataError(f"the data file {path} is damaged (checksum mismatch)")
         try:
-            studies = json.loads(body)
+            with gc_paused():
+                studies = json.loads(body)
         except (ValueError, RecursionError) as exc:
             raise DataError(f"the data file {path} is damaged (bad JSON)") from exc
         if not isinstance(studies, list) or len(studies) != meta.count:
@@ -139,6 +150,19 @@ class DataStore:
         target = path.with_name(f"{path.name}.corrupt-{datetime.now().strftime('%Y%m%dT%H%M%S%f')}")
         os.replace(path, target)
         return target
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Parsing a large JSON document creates millions of objects; the cyclic garbage collector
+    would rescan them many times over for nothing (none of them can form a cycle)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .config import Settings
 from .dataset import load_dataset
+from .store import DataStore, gc_paused
 from .tables import Tables, build_tables
 
 PACKAGE = Path(__file__).resolve().parent
@@ -33,20 +34,39 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _path(settings: Settings, sha256: str) -> Path:
+    key = hashlib.sha256(f"{sha256}:{code_fingerprint()}".encode()).hexdigest()[:24]
+    return settings.cache_dir / f"tables-{key}.pkl"
+
+
+def _cached(path: Path) -> Tables | None:
+    try:
+        with open(path, "rb") as handle, gc_paused():
+            tables = pickle.load(handle)
+    except Exception:  # missing, damaged or from another version: rebuild
+        return None
+    return tables if isinstance(tables, Tables) else None
+
+
 def load_tables(settings: Settings) -> Tables:
-    """Tables of the current data set (see :func:`trialfinder.dataset.load_dataset`)."""
+    """Tables of the current data set (see :func:`trialfinder.dataset.load_dataset`).
+
+    Fast path: when tables built from the stored data set's checksum exist, only the data
+    file's header is read. Otherwise the data set is loaded (and verified) in full."""
+    meta = DataStore(settings.dataset_dir).load_meta("current")
+    if meta is not None and meta.sha256:
+        tables = _cached(_path(settings, meta.sha256))
+        if tables is not None:
+            meta.source = "cache"
+            tables.meta = meta
+            return tables
     dataset = load_dataset(settings)
-    key = hashlib.sha256(f"{dataset.meta.sha256}:{code_fingerprint()}".encode()).hexdigest()[:24]
-    path = settings.cache_dir / f"tables-{key}.pkl"
+    path = _path(settings, dataset.meta.sha256)
     if dataset.meta.sha256:
-        try:
-            with open(path, "rb") as handle:
-                tables = pickle.load(handle)
-            if isinstance(tables, Tables):
-                tables.meta = dataset.meta
-                return tables
-        except Exception:  # missing, damaged or from another version: rebuild
-            pass
+        tables = _cached(path)
+        if tables is not None:
+            tables.meta = dataset.meta
+            return tables
     tables = build_tables(dataset)
     if dataset.meta.sha256:
         _save(path, tables)
