@@ -29,7 +29,7 @@ FIELDS: tuple[str, ...] = (
     "protocolSection.identificationModule",
     "protocolSection.statusModule",
     "protocolSection.sponsorCollaboratorsModule.leadSponsor",
-    "protocolSection.descriptionModule",
+    "protocolSection.descriptionModule.briefSummary",  # not detailedDescription: nothing reads it
     "protocolSection.conditionsModule",
     "protocolSection.designModule",
     "protocolSection.armsInterventionsModule",
