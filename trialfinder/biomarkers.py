@@ -37,10 +37,13 @@ def biomarkers(facts: StudyFacts, classification: Classification | None = None) 
     risk features ("high-risk AML, e.g. FLT3-ITD, complex karyotype") does not count: the study
     does not select by it."""
     found: set[str] = set()
+    pieces = tuple(enumerate(facts.texts.biomarker))  # head, then inclusion criteria
     for key, rx in _RX:
         if key in found:  # already shown by another row of the same biomarker
             continue
-        for k, (text, positions) in enumerate(facts.texts.biomarker):  # head, then inclusion criteria
+        for k, (text, positions) in pieces:
+            if positions.keys().isdisjoint(rx.keywords):  # none of its keywords: no match (the usual case)
+                continue
             if any(_counts(text, m.start(), k == 1) for m in rx.matches(text, positions)):
                 found.add(key)
                 break

@@ -90,6 +90,8 @@ _ANTIGEN_RE = re.compile("|".join(f"(?P<r{i}>{term_regex(t)})" for i, (t, _) in 
 _NAMED_KINDS = frozenset({"drug", "code", "brand", "synonym", "stem", "regimen", "enzyme", "cell", "engager"})
 _ACTIVE = frozenset({"targeted", "immunotherapy", "chemotherapy", "experimental"})
 # Per rule: may a title or arm description add it (a named treatment against the leukemia)?
+# Rules that make supportive care the subject when named in the title (rule 4).
+_SUBJECT = frozenset(k for k, r in enumerate(RULES) if "supportive" in r.categories and r.kind != "ancillary")
 _NAMED_ACTIVE = tuple(r.kind in _NAMED_KINDS and bool(_ACTIVE & set(r.categories)) for r in RULES)
 
 _TRANSPLANT_TITLE = re.compile(
@@ -98,8 +100,19 @@ _TRANSPLANT_TITLE = re.compile(
 _TRANSPLANT_NEG = re.compile(
     r"(?:inelig\w*|not eligible|unfit|not (?:a )?candidates?|unsuitable|without)\W+(?:\w+\W+){0,4}$")
 _GVHD = re.compile(r"gvhd|graft[- ]versus[- ]host")
-_TITLE_NEG = re.compile(r"(?:after|failed|failure of|failing|refractory to|resistant to|prior|pretreated with|"
-                        r"previously treated with|intolerant (?:of|to)|exposed to)\W+(?:\w+\W+){0,3}$")
+_TITLE_NEG_WORDS = ("after", "failed", "failure of", "failing", "refractory to", "resistant to", "prior", "pretreated with",
+                    "previously treated with", "intolerant (?:of|to)", "exposed to")
+_TITLE_NEG = re.compile(f"(?:{'|'.join(_TITLE_NEG_WORDS)})" + r"\W+(?:\w+\W+){0,3}$")
+# Every match of _TITLE_NEG begins with one of these: none is searched for before the first of them.
+_TITLE_NEG_LEADS = tuple(dict.fromkeys(re.match(r"[a-z ]*", w).group() for w in _TITLE_NEG_WORDS))
+if not all(_TITLE_NEG_LEADS):
+    raise ValueError("every title negation must begin with a plain word")
+
+
+def _first_lead(text: str) -> int:
+    """Where the first negation word of _TITLE_NEG begins in ``text`` (-1: nowhere, no match)."""
+    found = [i for i in (text.find(lead) for lead in _TITLE_NEG_LEADS) if i >= 0]
+    return min(found) if found else -1
 _CONDITIONING_TIME = re.compile(r"days? ?-\d|\bd ?-\d|condition|preparative|myeloablat")
 _CODE_NAME = re.compile(r"^\s*([a-z]{1,6}[- ]?\d{2,7}[a-z]?)\b", re.I)
 _WITH_OR_WITHOUT = re.compile(r"(?:with or without|\+/-|±|versus|vs\.?|compared (?:with|to))\W+(?:\w+\W+){0,2}$")
@@ -172,6 +185,8 @@ def _supportive_tested(facts: StudyFacts, title: str, title_tokens: list[tuple[i
         return True, True, False
     if not any(_ACTIVE & set(h.rule.categories) or "transplant" in h.rule.categories for h in hits):
         return True, True, False
+    if not any(k in _SUBJECT for k, _, _ in title_tokens) and not _MATCHER.may_match(title, _SUBJECT):
+        return False, False, False  # (the same answer as the loop below, without the regular expressions)
     subject = gcsf_subject = False
     for k, start, _ in _MATCHER.find(title, tokens=title_tokens):
         rule = RULES[k]
@@ -202,8 +217,13 @@ def _collect(facts: StudyFacts, title: str, title_tokens: list[tuple[int, int, i
     for text, label, found in [(title, "title", title_tokens),
                                *((t, f"arm {a.label}", None) for a in facts.arm_groups
                                  for t in (norm_text(a.description),))]:
+        lead = -2  # where a negation can first begin (found on first need)
         for k, start, end in _MATCHER.find_tokens(text) if found is None else found:
-            if _NAMED_ACTIVE[k] and not _TITLE_NEG.search(text, 0, start):
+            if not _NAMED_ACTIVE[k]:
+                continue
+            if lead == -2:
+                lead = _first_lead(text)
+            if not (0 <= lead < start and _TITLE_NEG.search(text, lead, start)):
                 named.append(_Hit(RULES[k], -1, f"{text[start:end]} ({label})"))
     return hits, named
 

@@ -28,7 +28,17 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
+_EMPTY: Json = {}  # read-only stand-in for a missing or malformed module
+
+
+def _dict(value: Any) -> Json:
+    """``value`` if it is a dict, else an empty one (so ``.get`` reads None, as :func:`_get` would)."""
+    return value if isinstance(value, dict) else _EMPTY
+
+
 def _str(value: Any) -> str:
+    if value.__class__ is str:  # the usual case, first
+        return value.strip()
     if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value).strip()
@@ -39,7 +49,10 @@ def _strs(value: Any) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list):
         return ()
-    return tuple(s for s in (_str(v) for v in value) if s)
+    if not value:
+        return ()
+    out = [v.strip() if v.__class__ is str else _str(v) for v in value]
+    return tuple(s for s in out if s) if "" in out else tuple(out)
 
 
 def _dicts(value: Any) -> list[Json]:
@@ -69,42 +82,42 @@ def nct_id(record: Json) -> str:
 
 def study_facts(record: Json) -> StudyFacts:
     ps = protocol(record)
-    ident = _get(ps, "identificationModule")
-    desc = _get(ps, "descriptionModule")
-    cond = _get(ps, "conditionsModule")
-    design = _get(ps, "designModule")
-    arms = _get(ps, "armsInterventionsModule")
+    ident = _dict(ps.get("identificationModule"))
+    desc = _dict(ps.get("descriptionModule"))
+    cond = _dict(ps.get("conditionsModule"))
+    design = _dict(ps.get("designModule"))
+    arms = _dict(ps.get("armsInterventionsModule"))
     return StudyFacts(
-        nct_id=_str(_get(ident, "nctId")),
-        title=_str(_get(ident, "briefTitle")),
-        official_title=_str(_get(ident, "officialTitle")),
-        acronym=_str(_get(ident, "acronym")),
-        brief_summary=_str(_get(desc, "briefSummary")),
-        detailed_description=_str(_get(desc, "detailedDescription")),
-        conditions=_strs(_get(cond, "conditions")),
-        keywords=_strs(_get(cond, "keywords")),
-        study_type=_str(_get(design, "studyType")),
-        primary_purpose=_str(_get(design, "designInfo", "primaryPurpose")),
-        phases=_strs(_get(design, "phases")),
-        eligibility=_str(_get(ps, "eligibilityModule", "eligibilityCriteria")),
+        nct_id=_str(ident.get("nctId")),
+        title=_str(ident.get("briefTitle")),
+        official_title=_str(ident.get("officialTitle")),
+        acronym=_str(ident.get("acronym")),
+        brief_summary=_str(desc.get("briefSummary")),
+        detailed_description=_str(desc.get("detailedDescription")),
+        conditions=_strs(cond.get("conditions")),
+        keywords=_strs(cond.get("keywords")),
+        study_type=_str(design.get("studyType")),
+        primary_purpose=_str(_dict(design.get("designInfo")).get("primaryPurpose")),
+        phases=_strs(design.get("phases")),
+        eligibility=_str(_dict(ps.get("eligibilityModule")).get("eligibilityCriteria")),
         interventions=tuple(
             Intervention(
-                type=_str(i.get("type")),
-                name=_str(i.get("name")),
-                other_names=_strs(i.get("otherNames")),
-                description=_str(i.get("description")),
-                arm_group_labels=_strs(i.get("armGroupLabels")),
+                _str(i.get("type")),
+                _str(i.get("name")),
+                _strs(i.get("otherNames")),
+                _str(i.get("description")),
+                _strs(i.get("armGroupLabels")),
             )
-            for i in _dicts(_get(arms, "interventions"))
+            for i in _dicts(arms.get("interventions"))
         ),
         arm_groups=tuple(
             ArmGroup(
-                label=_str(a.get("label")),
-                type=_str(a.get("type")),
-                description=_str(a.get("description")),
-                intervention_names=_strs(a.get("interventionNames")),
+                _str(a.get("label")),
+                _str(a.get("type")),
+                _str(a.get("description")),
+                _strs(a.get("interventionNames")),
             )
-            for a in _dicts(_get(arms, "armGroups"))
+            for a in _dicts(arms.get("armGroups"))
         ),
     )
 
@@ -135,41 +148,45 @@ def _date(struct: Any) -> str:
 def study_row(record: Json) -> dict[str, Any]:
     """One study's scalar columns (no classification)."""
     ps = protocol(record)
-    ident, status = _get(ps, "identificationModule"), _get(ps, "statusModule")
-    design, elig = _get(ps, "designModule"), _get(ps, "eligibilityModule")
-    sponsor = _get(ps, "sponsorCollaboratorsModule", "leadSponsor")
-    nct = _str(_get(ident, "nctId"))
+    ident, status = _dict(ps.get("identificationModule")), _dict(ps.get("statusModule"))
+    design, elig = _dict(ps.get("designModule")), _dict(ps.get("eligibilityModule"))
+    cond = _dict(ps.get("conditionsModule"))
+    sponsor = _dict(_dict(ps.get("sponsorCollaboratorsModule")).get("leadSponsor"))
+    nct = _str(ident.get("nctId"))
+    official = _str(ident.get("officialTitle"))
     return {
         "nct_id": nct,
-        "title": _str(_get(ident, "briefTitle")) or _str(_get(ident, "officialTitle")) or nct,
-        "official_title": _str(_get(ident, "officialTitle")),
-        "status": _str(_get(status, "overallStatus")) or "UNKNOWN",
-        "why_stopped": _str(_get(status, "whyStopped")),
-        "phases": _strs(_get(design, "phases")),
-        "study_type": _str(_get(design, "studyType")),
-        "primary_purpose": _str(_get(design, "designInfo", "primaryPurpose")),
-        "conditions": _strs(_get(ps, "conditionsModule", "conditions")),
-        "keywords": _strs(_get(ps, "conditionsModule", "keywords")),
-        "sponsor": _str(_get(sponsor, "name")),
-        "sponsor_class": _str(_get(sponsor, "class")),
-        "min_age_years": age_years(_get(elig, "minimumAge")),
-        "max_age_years": age_years(_get(elig, "maximumAge")),
-        "sex": _str(_get(elig, "sex")) or "ALL",
-        "age_groups": _strs(_get(elig, "stdAges")),
-        "healthy_volunteers": _get(elig, "healthyVolunteers") is True,
-        "start_date": _date(_get(status, "startDateStruct")),
-        "completion_date": _date(_get(status, "completionDateStruct")),
-        "first_posted": _date(_get(status, "studyFirstPostDateStruct")) or _str(_get(status, "studyFirstSubmitDate")),
-        "last_update": _date(_get(status, "lastUpdatePostDateStruct")) or _str(_get(status, "lastUpdateSubmitDate")),
-        "enrollment": _float(_get(design, "enrollmentInfo", "count")),
-        "brief_summary": _str(_get(ps, "descriptionModule", "briefSummary")),
-        "eligibility": _str(_get(elig, "eligibilityCriteria")),
-        "central_contacts": _contacts(_get(ps, "contactsLocationsModule", "centralContacts")),
+        "title": _str(ident.get("briefTitle")) or official or nct,
+        "official_title": official,
+        "status": _str(status.get("overallStatus")) or "UNKNOWN",
+        "why_stopped": _str(status.get("whyStopped")),
+        "phases": _strs(design.get("phases")),
+        "study_type": _str(design.get("studyType")),
+        "primary_purpose": _str(_dict(design.get("designInfo")).get("primaryPurpose")),
+        "conditions": _strs(cond.get("conditions")),
+        "keywords": _strs(cond.get("keywords")),
+        "sponsor": _str(sponsor.get("name")),
+        "sponsor_class": _str(sponsor.get("class")),
+        "min_age_years": age_years(elig.get("minimumAge")),
+        "max_age_years": age_years(elig.get("maximumAge")),
+        "sex": _str(elig.get("sex")) or "ALL",
+        "age_groups": _strs(elig.get("stdAges")),
+        "healthy_volunteers": elig.get("healthyVolunteers") is True,
+        "start_date": _date(status.get("startDateStruct")),
+        "completion_date": _date(status.get("completionDateStruct")),
+        "first_posted": _date(status.get("studyFirstPostDateStruct")) or _str(status.get("studyFirstSubmitDate")),
+        "last_update": _date(status.get("lastUpdatePostDateStruct")) or _str(status.get("lastUpdateSubmitDate")),
+        "enrollment": _float(_dict(design.get("enrollmentInfo")).get("count")),
+        "brief_summary": _str(_dict(ps.get("descriptionModule")).get("briefSummary")),
+        "eligibility": _str(elig.get("eligibilityCriteria")),
+        "central_contacts": _contacts(_dict(ps.get("contactsLocationsModule")).get("centralContacts")),
         "url": STUDY_URL.format(nct),
     }
 
 
 def _contacts(value: Any) -> str:
+    if not value:
+        return ""
     out = []
     for c in _dicts(value):
         parts = [_str(c.get(k)) for k in ("name", "phone", "email")]
@@ -180,24 +197,34 @@ def _contacts(value: Any) -> str:
 
 def site_rows(record: Json) -> list[dict[str, Any]]:
     """One row per location; coordinates from the registry's geoPoint when present, else NaN."""
-    nct = nct_id(record)
+    ps = protocol(record)
+    nct = _str(_dict(ps.get("identificationModule")).get("nctId"))
+    locs = _dict(ps.get("contactsLocationsModule")).get("locations")
+    if not locs or not isinstance(locs, list):
+        return []
     rows = []
-    for loc in _dicts(_get(protocol(record), "contactsLocationsModule", "locations")):
-        lat, lon = _float(_get(loc, "geoPoint", "lat")), _float(_get(loc, "geoPoint", "lon"))
-        if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            lat = lon = None
-        rows.append(
-            {
-                "nct_id": nct,
-                "facility": _str(loc.get("facility")),
-                "city": _str(loc.get("city")),
-                "state": _str(loc.get("state")),
-                "zip": _str(loc.get("zip")),
-                "country": _str(loc.get("country")),
-                "site_status": _str(loc.get("status")),
-                "latitude": lat,
-                "longitude": lon,
-                "contacts": _contacts(loc.get("contacts")),
-            }
-        )
+    for loc in locs:
+        if not isinstance(loc, dict):
+            continue
+        get = loc.get
+        geo = get("geoPoint")
+        lat = lon = None
+        if geo is not None and isinstance(geo, dict):
+            lat, lon = _float(geo.get("lat")), _float(geo.get("lon"))
+            if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                lat = lon = None
+        # (inline "v.strip() if str else _str(v)": this runs for every one of thousands of sites)
+        f, c, st, z, co, ss = get("facility"), get("city"), get("state"), get("zip"), get("country"), get("status")
+        rows.append({
+            "nct_id": nct,
+            "facility": f.strip() if f.__class__ is str else _str(f),
+            "city": c.strip() if c.__class__ is str else _str(c),
+            "state": st.strip() if st.__class__ is str else _str(st),
+            "zip": z.strip() if z.__class__ is str else _str(z),
+            "country": co.strip() if co.__class__ is str else _str(co),
+            "site_status": ss.strip() if ss.__class__ is str else _str(ss),
+            "latitude": lat,
+            "longitude": lon,
+            "contacts": _contacts(ct) if (ct := get("contacts")) else "",
+        })
     return rows

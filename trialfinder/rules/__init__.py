@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import re
+import re._parser as _sre_parse  # (to read a literal every match of a term contains)
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from operator import itemgetter
@@ -130,6 +131,11 @@ class KeywordRegex:
     def matches(self, text: str, positions: dict[str, list[int]] | None = None) -> Iterator[re.Match[str]]:
         """The matches lazily, in text order: a caller that wants the first good one stops early.
         The merged windows are disjoint and in order, so their matches come sorted and unique."""
+        if positions is not None and positions.keys().isdisjoint(self.keywords):
+            return iter(())  # none of its keywords: nothing to search (the usual case, made cheap)
+        return self._matches(text, positions)
+
+    def _matches(self, text: str, positions: dict[str, list[int]] | None) -> Iterator[re.Match[str]]:
         if positions is None:
             if self._index is None:
                 self._index = KeywordSet(self.keywords)
@@ -196,6 +202,12 @@ class Matcher:
         self._gated = [(k, tuple(w.lower() for w in keywords[i].split("|") if w))
                        for k, (_, i) in enumerate(self.patterns) if keywords and keywords[i]]
         self._variants: dict[tuple[int, ...], re.Pattern[str] | None] = {}
+        self._needles = tuple((_required_literal(term_regex(terms[i])), i) for _, i in self.patterns)
+
+    def may_match(self, text: str, rules: frozenset[int]) -> bool:
+        """Whether a regular-expression term among ``rules`` might match in ``text``: False only when
+        each of them lacks a literal that its every match contains."""
+        return any(i in rules and needle in text for needle, i in self._needles)
 
     def _regex_for(self, text: str) -> re.Pattern[str] | None:
         """The alternation without the gated terms that cannot match in ``text``."""
@@ -292,6 +304,19 @@ class Matcher:
 
 
 _MISSING = object()
+
+
+def _required_literal(source: str) -> str:
+    """The longest run of plain characters at the top level of a regex (outside any group, alternation
+    or repeat): every match contains it. "" when there is none."""
+    best = run = ""
+    for op, av in _sre_parse.parse(source):
+        if op is _sre_parse.LITERAL:
+            run += chr(av)
+            best = max(best, run, key=len)
+        else:
+            run = ""
+    return best
 
 
 def _overlapping(spans: list[tuple[int, int, int]]) -> bool:

@@ -86,7 +86,12 @@ class StudyTexts:
     def _heads(self) -> tuple[Piece, Piece]:
         """The setting head (titles, conditions, keywords, brief summary) and the biomarker head (the
         same without the summary: it begins the setting head), each with its keyword positions."""
-        short = norm_text(" ; ".join((self.title_raw, self.official_title, *self.conditions, *self.keywords)))
+        # = norm_text(" ; ".join((title, official title, *conditions, *keywords))), from the normalised
+        # titles: normalising is word by word, so the parts can be normalised apart
+        short = self.title
+        if self.conditions or self.keywords:
+            rest = norm_text(" ; ".join((*self.conditions, *self.keywords)))
+            short = f"{short} ; {rest}" if rest else f"{short} ;"
         # = norm_text(f"{the short head's raw text} ; {summary}"): normalising is word by word
         head = " ".join(part for part in (short, ";", norm_text(self.summary)) if part)
         positions = KEYWORDS.positions(head)
