@@ -166,7 +166,7 @@ with st.sidebar:
     st.multiselect("State / region", sorted({*options["state"], *st.session_state.get("states", [])}),
                    key="states", placeholder="any state")
     counts["state"] = st.empty()
-    st.text_input("Search title, interventions, sponsor", key="text", placeholder="e.g. menin, FLT3, gilteritinib")
+    st.text_input("Search titles, drugs, drug classes, sponsor", key="text", placeholder="e.g. menin, FLT3 (a comma means or)")
     counts["text"] = st.empty()
     st.date_input("Last updated since", value=None, key="updated_since", min_value=dt.date(1999, 1, 1),
                   max_value=dt.date.today(), format="YYYY-MM-DD")

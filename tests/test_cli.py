@@ -384,8 +384,17 @@ def test_state(fast, tables) -> None:
 def test_text(fast, tables) -> None:
     _, rows = search_csv(fast, "--text", "Venetoclax")
     s = tables.studies
-    hay = (s["title"] + " " + s["interventions"] + " " + s["sponsor"] + " " + s["nct_id"]).str.lower()
+    hay = (s["title"] + " " + s["interventions"] + " " + s["sponsor"] + " " + s["nct_id"] + " "
+           + s["category_evidence"] + " " + s["official_title"]).str.lower()
     assert rows and ids(rows) == set(s.index[hay.str.contains("venetoclax", regex=False)])
+
+
+def test_text_finds_drug_classes_and_a_comma_means_or(fast, tables) -> None:
+    _, menin = search_csv(fast, "--text", "menin inhibitor")
+    assert menin and all("menin" in r["category_evidence"].lower() for r in menin)
+    _, flt3 = search_csv(fast, "--text", "FLT3")
+    _, both = search_csv(fast, "--text", "menin inhibitor, FLT3")
+    assert ids(both) == ids(menin) | ids(flt3) and len(ids(both)) > max(len(menin), len(flt3))
 
 
 def test_text_finds_an_nct_id(fast, tables) -> None:

@@ -78,7 +78,7 @@ def filter_options(func: Any) -> Any:
         click.option("--biomarker", multiple=True, metavar="NAME", help="FLT3, IDH1, IDH2, NPM1, KMT2A, TP53, CD33, …"),
         click.option("--country", multiple=True, metavar="NAME", help="a country with a site, e.g. 'United States'"),
         click.option("--state", multiple=True, metavar="NAME", help="a US state (AZ or Arizona) or region with a site"),
-        click.option("--text", metavar="TEXT", help="words in the title, interventions, sponsor or NCT id"),
+        click.option("--text", metavar="TEXT", help="words in the title, interventions, drug classes, conditions, sponsor or NCT id; a comma means or: 'menin, FLT3'"),
         click.option("--updated-since", metavar="DATE", help="last updated on or after DATE (YYYY-MM-DD)"),
         click.option("--sort", metavar="|".join(F.SORTS), help="distance (default with --near), updated, phase"),
     ]

@@ -213,9 +213,16 @@ def _age_mask(df: pd.DataFrame, spec: FilterSpec) -> pd.Series:
 
 
 def _text_mask(df: pd.DataFrame, spec: FilterSpec) -> pd.Series:
-    needle = (spec.text or "").lower()
-    hay = (df["title"] + " " + df["interventions"] + " " + df["sponsor"] + " " + df["nct_id"]).str.lower()
-    return hay.str.contains(needle, regex=False)
+    hay = df["search_text"]
+    mask = pd.Series(False, index=df.index)
+    for needle in _alternatives(spec.text):
+        mask |= hay.str.contains(needle.lower(), regex=False)
+    return mask
+
+
+def _alternatives(text: str | None) -> list[str]:
+    """'menin, FLT3' -> ['menin', 'FLT3']: a comma separates words any of which may match."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()] or [""]
 
 
 def _updated_mask(df: pd.DataFrame, spec: FilterSpec) -> pd.Series:
@@ -240,7 +247,7 @@ FILTERS: tuple[Filter, ...] = (
            lambda s: f"sites in {' or '.join(s.countries)}"),
     Filter("state", lambda s: bool(s.states), lambda df, s: _any_in(df["states"], s.states),
            lambda s: f"sites in {' or '.join(s.states)}"),
-    Filter("text", lambda s: bool(s.text), _text_mask, lambda s: f'mentions "{s.text}"'),
+    Filter("text", lambda s: bool(s.text), _text_mask, lambda s: "mentions " + " or ".join(f'"{w}"' for w in _alternatives(s.text))),  # title, interventions, drug classes, sponsor, conditions
     Filter("updated", lambda s: s.updated_since is not None, _updated_mask,
            lambda s: f"updated since {s.updated_since}"),
 )

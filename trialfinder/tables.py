@@ -90,6 +90,11 @@ def build_tables(dataset: Dataset) -> Tables:
         studies = pd.DataFrame(columns=["nct_id", "title", "status", "phases", "categories", "setting", "biomarkers"])
     studies = studies.drop_duplicates("nct_id", keep="last").set_index("nct_id", drop=False)
     studies.index.name = None
+    studies["search_text"] = [  # what the text filter looks in: the trial's names and why it was classified
+        " ".join((r.nct_id, r.title, r.official_title, r.interventions, r.sponsor, r.category_evidence,
+                  " ".join(r.conditions), " ".join(r.keywords), " ".join(r.biomarkers))).lower()
+        for r in studies.itertuples()
+    ]
     studies["phase"] = studies["phases"].map(phase_display)
     studies["phase_rank"] = studies["phases"].map(lambda ps: max((PHASE_ORDER.get(p, -1) for p in ps), default=-1))
     studies["last_update_date"] = pd.to_datetime(studies["last_update"], errors="coerce", format="mixed")
