@@ -1,0 +1,211 @@
+"""Item 4: normalize + classify throughput and growth at 1k, 10k and 50k studies.
+
+For each size a fresh interpreter (so its peak RSS, ``VmHWM``, is that size's own) reads the
+records as TrialFinder stores them (the API's answer with our ``fields`` selection, one JSON
+list), times ``json.loads`` of those bytes, then ``tables.build_tables`` — first on 20 studies
+(the one-off setup a new process pays: geo data, regex compilation; timed apart), then on all of
+them: normalize (study rows, facts, site rows), classify (categories, disease setting,
+biomarkers), the pandas frames and offline site location. The 10k target is judged on setup +
+build. For sizes up to ``--breakdown-max`` it then times the normalize and classify passes alone,
+to show where the time goes (after the peak was read, so it does not inflate it).
+
+The naive baseline, also in its own interpreter per size, ``json.loads`` whole records and
+flattens them with ``pandas.json_normalize`` (studies, and locations gathered by a loop). It does
+no classification, so the fair ratio is normalize against normalize; the total is shown as well.
+
+Targets: linear growth; 10k <= 2 s; 50k <= 2 GB peak. "Linear" is judged on the marginal cost per
+study: (t50k - t10k) / 40k within 1.5x of (t10k - t1k) / 9k, for time and for memory.
+
+Note: replicated studies repeat the 355 templates' text (only ids and geoPoints change), so
+caches keyed on text (the lexicon hit cache of categories.py; geo's per-unique-city lookups) hit
+more often than on 50,000 distinct registry records.
+
+    .venv/bin/python benchmarks/throughput.py [--sizes 1000,10000,50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from common import (
+    Figure, child_reply, fmt_ratio, fmt_s, max_rss_mb, print_figures, print_machine, print_table, run_child,
+    save_figures, studies, temp_dir,
+)
+
+
+def _child_ours(path: str, breakdown: bool) -> None:
+    from trialfinder.store import Dataset, DatasetMeta
+    from trialfinder.tables import build_tables
+
+    base_rss = max_rss_mb()
+    raw = Path(path).read_bytes()
+    t0 = time.perf_counter()
+    records = json.loads(raw)
+    t_json = time.perf_counter() - t0
+    del raw
+    loaded_rss = max_rss_mb()
+    meta = DatasetMeta(source="cache", data_timestamp="2026-11-20", fetched_at=None)
+    t0 = time.perf_counter()
+    build_tables(Dataset(studies=records[:20], meta=meta))  # one-off: geo data, regex compilation
+    t_setup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tables = build_tables(Dataset(studies=records, meta=meta))
+    t_build = time.perf_counter() - t0
+    peak = max_rss_mb()
+    out = {"n": len(records), "sites": len(tables.sites), "json_s": t_json, "setup_s": t_setup, "build_s": t_build,
+           "total_s": t_setup + t_build,
+           "base_rss_mb": base_rss, "loaded_rss_mb": loaded_rss, "peak_rss_mb": peak}
+    if breakdown:
+        from trialfinder.biomarkers import biomarkers
+        from trialfinder.categories import classify
+        from trialfinder.normalize import site_rows, study_facts, study_row
+        from trialfinder.setting import disease_setting
+
+        del tables
+        t0 = time.perf_counter()
+        facts = [study_facts(r) for r in records]
+        for r in records:
+            study_row(r)
+            site_rows(r)
+        out["normalize_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for f in facts:
+            biomarkers(f, classify(f))
+            disease_setting(f)
+        out["classify_s"] = time.perf_counter() - t0
+    child_reply(out)
+
+
+def _child_naive(path: str) -> None:
+    from naive import naive_tables
+
+    base_rss = max_rss_mb()
+    raw = Path(path).read_bytes()
+    t0 = time.perf_counter()
+    records = json.loads(raw)
+    t_json = time.perf_counter() - t0
+    del raw
+    loaded_rss = max_rss_mb()
+    t0 = time.perf_counter()
+    frame, sites = naive_tables(records)
+    t_norm = time.perf_counter() - t0
+    child_reply({"n": len(records), "columns": frame.shape[1], "sites": len(sites), "json_s": t_json,
+                 "normalize_s": t_norm, "base_rss_mb": base_rss, "loaded_rss_mb": loaded_rss,
+                 "peak_rss_mb": max_rss_mb()})
+
+
+def write_inputs(n: int, folder: Path) -> tuple[Path, Path, int]:
+    """(records with our fields selection, whole records, bytes of the first)."""
+    from apiserver import parse_fields, select_fields
+
+    from trialfinder.query import FIELDS
+
+    tree = parse_fields(",".join(FIELDS))
+    full = studies(n)
+    ours_path, naive_path = folder / f"ours-{n}.json", folder / f"full-{n}.json"
+    body = json.dumps([select_fields(s, tree) for s in full], ensure_ascii=False, separators=(",", ":")).encode()
+    ours_path.write_bytes(body)
+    naive_path.write_bytes(json.dumps(full, ensure_ascii=False, separators=(",", ":")).encode())
+    return ours_path, naive_path, len(body)
+
+
+def _marginal(rows: dict[int, dict], key: str) -> tuple[float, float] | None:
+    sizes = sorted(rows)
+    if len(sizes) < 3:
+        return None
+    a, b, c = sizes[0], sizes[1], sizes[-1]
+    first = (rows[b][key] - rows[a][key]) / (b - a)
+    last = (rows[c][key] - rows[b][key]) / (c - b)
+    return first, last
+
+
+def main(argv: list[str] | None = None) -> list[Figure]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,50000")
+    parser.add_argument("--breakdown-max", type=int, default=10000, help="time the stages alone up to this size")
+    parser.add_argument("--json", action="store_true", help="also write benchmarks/out/throughput.json")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, path, *rest = args.child
+        _child_ours(path, rest == ["breakdown"]) if kind == "ours" else _child_naive(path)
+        return []
+
+    print_machine()
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    ours: dict[int, dict] = {}
+    naive: dict[int, dict] = {}
+    nbytes: dict[int, int] = {}
+    for n in sizes:
+        with temp_dir() as folder:
+            ours_path, naive_path, nbytes[n] = write_inputs(n, folder)
+            extra = ["breakdown"] if n <= args.breakdown_max else []
+            ours[n] = run_child("throughput.py", "ours", str(ours_path), *extra)
+            naive[n] = run_child("throughput.py", "naive", str(naive_path))
+        print(f"  {n:>6,} studies: build_tables {fmt_s(ours[n]['build_s'])}, peak {ours[n]['peak_rss_mb']:.0f} MB; "
+              f"naive json_normalize {fmt_s(naive[n]['normalize_s'])}", flush=True)
+
+    rows = []
+    for n in sizes:
+        o, v = ours[n], naive[n]
+        rows.append([
+            f"{n:,}", f"{o['sites']:,}", f"{nbytes[n] / 1e6:.0f} MB", fmt_s(o["json_s"]),
+            fmt_s(o["setup_s"]), fmt_s(o.get("normalize_s")), fmt_s(o.get("classify_s")), fmt_s(o["build_s"]),
+            f"{1e6 * o['build_s'] / n:.0f} µs", fmt_s(o["total_s"]), f"{o['total_s'] / o['json_s']:.1f}×",
+            f"{o['base_rss_mb']:.0f} / {o['loaded_rss_mb']:.0f} / {o['peak_rss_mb']:.0f}",
+        ])
+    print_table("4. TrialFinder: json.loads, then build_tables (normalize + classify + frames + geo); "
+                "normalize/classify alone where timed",
+                ["N", "sites", "bytes", "json.loads", "one-off setup", "normalize", "classify", "build_tables",
+                 "per study", "setup + build", "(setup + build) / json.loads", "RSS MB base / loaded / peak"], rows)
+    rows = []
+    for n in sizes:
+        o, v = ours[n], naive[n]
+        rows.append([
+            f"{n:,}", str(v["columns"]), fmt_s(v["json_s"]), fmt_s(v["normalize_s"]),
+            fmt_s(o.get("normalize_s")), fmt_ratio(v["normalize_s"], o.get("normalize_s")),
+            fmt_s(v["json_s"] + v["normalize_s"]), fmt_s(o["json_s"] + o["total_s"]),
+            fmt_ratio(v["json_s"] + v["normalize_s"], o["json_s"] + o["total_s"]),
+            f"{v['peak_rss_mb']:.0f} MB", f"{o['peak_rss_mb']:.0f} MB", fmt_ratio(v["peak_rss_mb"], o["peak_rss_mb"]),
+        ])
+    print_table("4. Naive (json.loads whole records + pandas.json_normalize, no classification) vs ours",
+                ["N", "naive cols", "naive json", "naive normalize", "our normalize", "normalize ratio",
+                 "naive total", "our total", "total ratio", "naive peak", "our peak", "peak ratio"], rows)
+
+    figures: list[Figure] = []
+    t_marg = _marginal(ours, "build_s")
+    m_marg = _marginal(ours, "peak_rss_mb")
+    if t_marg:
+        ok = t_marg[1] <= 1.5 * t_marg[0]
+        figures.append(Figure("4", "growth: marginal time per study, first step → last step",
+                              f"{1e6 * t_marg[0]:.0f} → {1e6 * t_marg[1]:.0f} µs", "—",
+                              f"{t_marg[1] / t_marg[0]:.2f}×", "linear (≤ 1.5×)", ok))
+    if m_marg:
+        ok = m_marg[1] <= 1.5 * m_marg[0]
+        figures.append(Figure("4", "growth: marginal peak memory per study",
+                              f"{1e3 * m_marg[0]:.0f} → {1e3 * m_marg[1]:.0f} KB", "—",
+                              f"{m_marg[1] / m_marg[0]:.2f}×", "linear (≤ 1.5×)", ok))
+    for n in sizes:
+        o, v = ours[n], naive[n]
+        target, met = ("≤ 2 s", o["total_s"] <= 2.0) if n == 10000 else ("—", None)
+        figures.append(Figure("4", f"normalize + classify (setup + build_tables), N={n:,}",
+                              f"{fmt_s(o['setup_s'])} + {fmt_s(o['build_s'])}",
+                              fmt_s(v["normalize_s"]) + " (no classify)", fmt_ratio(v["normalize_s"], o["total_s"]),
+                              target, met))
+        figures.append(Figure("4", f"  … vs plain json.loads of the same bytes, N={n:,}", fmt_s(o["total_s"]),
+                              fmt_s(o["json_s"]) + " (json.loads)", f"{o['total_s'] / o['json_s']:.1f}× json.loads",
+                              "—", None))
+        target, met = ("≤ 2 GB", o["peak_rss_mb"] <= 2000) if n == 50000 else ("—", None)
+        figures.append(Figure("4", f"peak RSS, N={n:,}", f"{o['peak_rss_mb']:.0f} MB", f"{v['peak_rss_mb']:.0f} MB",
+                              fmt_ratio(v["peak_rss_mb"], o["peak_rss_mb"]), target, met))
+    print_figures("Summary (item 4)", figures)
+    if args.json:
+        save_figures("throughput", figures, {"ours": ours, "naive": naive})
+    return figures
+
+
+if __name__ == "__main__":
+    main()
