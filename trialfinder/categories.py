@@ -124,6 +124,7 @@ def _hits(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(rule for rule, _, _ in _MATCHER.find(text)))
 
 
+@lru_cache(maxsize=4096)
 def _antigens(text: str) -> tuple[str, ...]:
     """Target antigens named in an intervention (a CD33 CAR-T → CD33)."""
     return tuple(dict.fromkeys(ANTIGENS[int(m.lastgroup[1:])][1]  # type: ignore[index]

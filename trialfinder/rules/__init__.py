@@ -203,6 +203,18 @@ class Matcher:
                        for k, (_, i) in enumerate(self.patterns) if keywords and keywords[i]]
         self._variants: dict[tuple[int, ...], re.Pattern[str] | None] = {}
         self._needles = tuple((_required_literal(term_regex(terms[i])), i) for _, i in self.patterns)
+        # Tokens already judged (a word is a candidate: it starts a term or ends with a suffix).
+        self._cands: set[str] = set(self.firsts)
+        self._known: set[str] = set(self.firsts)
+
+    def _ends_with_suffix(self, words: set[str]) -> set[str]:
+        if not self.suffixes:
+            return set()
+        m = self.tail_len
+        if m == 0:
+            return set(words)
+        tails = self.tails
+        return {w for w in words if w[-m:] in tails}
 
     def may_match(self, text: str, rules: frozenset[int]) -> bool:
         """Whether a regular-expression term among ``rules`` might match in ``text``: False only when
@@ -253,15 +265,17 @@ class Matcher:
         words = parts[1::2]
         if not words:
             return []
-        cands = self.firsts.intersection(words)
-        if self.suffixes:
-            m = self.tail_len
-            if m == 0:
-                cands.update(words)
-            else:
-                tails = self.tails.intersection(map(self.tail_of, words))
-                if tails:
-                    cands.update(w for w in words if w[-m:] in tails)
+        seen = set(words)
+        unknown = seen.difference(self._known)
+        if unknown:  # words not met before: do any end with a suffix? (remembered, up to a bound)
+            ends = self._ends_with_suffix(unknown)
+            if len(self._known) < _TOKEN_MEMO:  # candidates first: a word in _known is decided
+                self._cands |= ends
+                self._known |= unknown
+            cands = seen.intersection(self._cands)
+            cands |= ends
+        else:
+            cands = seen.intersection(self._cands)
         if not cands:
             return []
         if len(cands) <= 2:
@@ -304,6 +318,7 @@ class Matcher:
 
 
 _MISSING = object()
+_TOKEN_MEMO = 200_000  # words remembered per matcher (the vocabulary of trial texts is far smaller)
 
 
 def _required_literal(source: str) -> str:
