@@ -1,12 +1,14 @@
-"""One real-browser test: the app served by `streamlit run`, driven in Debian's headless chromium.
+"""Real-browser tests: the app served by `streamlit run`, driven in Debian's headless chromium.
 
-It types a ZIP code, picks a radius, waits for result rows and saves docs/screenshot.png (also
-copied to the test's tmp dir). Skipped when chromium or Playwright is missing; it never runs
-`playwright install` — it uses the system chromium.
+The patient's search types a ZIP code, picks a radius, waits for result rows and saves
+docs/screenshot.png (also copied to the test's tmp dir). The hostile-record test serves an edited
+copy of a real record and checks that its registry text stays inert. Skipped when chromium or
+Playwright is missing; they never run `playwright install` — they use the system chromium.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -44,23 +46,43 @@ def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 30.0) -> N
     raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
 
 
-@pytest.mark.browser
-@pytest.mark.timeout(120)
-def test_patient_search_in_a_real_browser(tmp_path: Path) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-
+def start_app(tmp_path: Path, snapshot_dir: Path | None = None) -> tuple[subprocess.Popen, int, object]:
     port = free_port()
     env = {**os.environ, "TRIALFINDER_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("TRIALFINDER_SNAPSHOT_DIR", None)
+    if snapshot_dir is not None:
+        env["TRIALFINDER_SNAPSHOT_DIR"] = str(snapshot_dir)
     log = open(tmp_path / "streamlit.log", "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
+    return server, port, log
+
+
+def stop_app(server: subprocess.Popen, log) -> None:  # type: ignore[no-untyped-def]
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    log.close()
+
+
+def need_browser():  # type: ignore[no-untyped-def]
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    return chromium, pytest.importorskip("playwright.sync_api")
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_patient_search_in_a_real_browser(tmp_path: Path) -> None:
+    chromium, sync_api = need_browser()
+    server, port, log = start_app(tmp_path)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server)
         with sync_api.sync_playwright() as pw:
@@ -103,10 +125,52 @@ def test_patient_search_in_a_real_browser(tmp_path: Path) -> None:
             finally:
                 browser.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+        stop_app(server, log)
+
+
+EVIL = "<script>alert(1)</script> [click](javascript:alert(1)) ![x](http://127.0.0.1:9/x.png)"
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_hostile_registry_text_is_inert_in_a_real_browser(tmp_path: Path) -> None:
+    """Serves a snapshot in which NCT04067336 — a COPY of the real record, edited for this test —
+    carries a script tag, a javascript: markdown link and a markdown image in its title and
+    summary. The page must show them as text: no script runs, no link or image is made."""
+    chromium, sync_api = need_browser()
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(ROOT / "fixtures" / "aml-studies", snapshot)
+    record_path = snapshot / "NCT04067336.json"
+    record = json.loads(record_path.read_text())
+    ident = record["protocolSection"]["identificationModule"]
+    ident["briefTitle"] = f"{ident['briefTitle']} {EVIL}"
+    record["protocolSection"].setdefault("descriptionModule", {})["briefSummary"] = f"Summary {EVIL}"
+    record_path.write_text(json.dumps(record))
+
+    server, port, log = start_app(tmp_path, snapshot)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1400})
+                page.set_default_timeout(40_000)
+                dialogs: list[str] = []
+                page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+                page.goto(f"http://127.0.0.1:{port}/?q=ziftomenib")
+                page.get_by_text("Summary <script>alert(1)</script>").first.wait_for()
+                page.get_by_test_id("stStatusWidget").wait_for(state="detached")
+                page.wait_for_timeout(1000)
+                assert dialogs == []
+                injected = page.evaluate("""() => ({
+                    scripts: [...document.scripts].filter(s => s.textContent.includes('alert(1)')).length,
+                    links: [...document.querySelectorAll('a')].filter(a => a.href.startsWith('javascript')).length,
+                    images: [...document.images].filter(i => i.src.includes('127.0.0.1:9')).length,
+                })""")
+                assert injected == {"scripts": 0, "links": 0, "images": 0}
+                shown = page.inner_text("body")
+                assert "<script>alert(1)</script>" in shown and "[click](javascript:alert(1))" in shown
+            finally:
+                browser.close()
+    finally:
+        stop_app(server, log)
