@@ -284,6 +284,7 @@ def classify(facts: StudyFacts) -> Classification:
     evidence: dict[str, dict[str, None]] = {}
     targets: dict[str, None] = {}
     converted: set[str] = set()
+    shown: set[tuple[str, int]] = set()
     for h in hits + named:
         cats = ctx.categories(h)
         if h.source >= 0:
@@ -293,6 +294,9 @@ def classify(facts: StudyFacts) -> Classification:
         for c in cats:
             if h.source >= 0 and c not in per[h.source]:
                 per[h.source].append(c)
+            if h.source < 0 and (c, id(h.rule)) in shown:
+                continue  # the drug is already the evidence as an intervention; its title mention adds nothing
+            shown.add((c, id(h.rule)))
             evidence.setdefault(c, {})[f"{h.label.strip()[:80]} — {h.rule.note}"] = None
         if cats:
             targets.update(dict.fromkeys(h.rule.targets))
