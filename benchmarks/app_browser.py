@@ -59,7 +59,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-b
 TABLE_ROWS_JS = ("() => { const grid = document.querySelector('[data-testid=stDataFrame]');"
                  " return !!grid && grid.querySelectorAll('[role=row]').length > 1; }")
 IDLE = "document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
-SEARCH_LABEL = "Search title, interventions, sponsor"
+SEARCH_LABEL = "Search titles, drugs, drug classes, sponsor"
 WHERE_LABEL = "Where do you live? (US ZIP code or city)"
 ZIPS = ("85719", "77030", "10021", "55905", "98109", "02115")
 START_TARGET, RERENDER_TARGET = 3.0, 0.300
