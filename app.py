@@ -20,7 +20,7 @@ from trialfinder import appstate, export, geo  # noqa: E402
 from trialfinder.biomarkers import BIOMARKER_KEYS  # noqa: E402
 from trialfinder.categories import CATEGORY_DESCRIPTIONS, CATEGORY_KEYS, CATEGORY_LABELS  # noqa: E402
 from trialfinder.config import Settings  # noqa: E402
-from trialfinder.dataset import load_dataset, refresh_dataset  # noqa: E402
+from trialfinder.dataset import refresh_dataset  # noqa: E402
 from trialfinder.errors import TrialFinderError  # noqa: E402
 from trialfinder.filters import SETTING_LABELS, search  # noqa: E402
 from trialfinder.setting import SETTING_KEYS  # noqa: E402

@@ -100,7 +100,6 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
     Example: trialfinder search --near 85719 --radius 250 --status recruiting --age 58
     """
     from . import export
-
     from .geo import geocode
 
     spec = spec_from_options(options)
@@ -200,9 +199,9 @@ def categories(api_url: str | None, cache_dir: Path | None) -> None:
     from .categories import CATEGORY_DESCRIPTIONS, CATEGORY_KEYS, CATEGORY_LABELS
 
     tables = _load(api_url, cache_dir)
-    cats = tables.studies["categories"]
+    counts = tables.studies["categories"].explode().value_counts()
     for key in (*CATEGORY_KEYS, "other"):
-        count = int(cats.map(lambda c: key in c).sum())
+        count = int(counts.get(key, 0))
         click.echo(f"{key:<14} {count:>5}  {CATEGORY_LABELS[key]} — {CATEGORY_DESCRIPTIONS[key]}")
     click.echo(f"{'(all)':<14} {len(tables.studies):>5}  trials in the data set (a trial can have several categories)")
 

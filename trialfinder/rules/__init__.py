@@ -1,4 +1,4 @@
-"""Rule tables (CSV, one row per rule) read by the classifiers, and the helper that compiles them.
+r"""Rule tables (CSV, one row per rule) read by the classifiers, and the helper that compiles them.
 
 ``lexicon.csv`` — treatment terms. Columns:
 
