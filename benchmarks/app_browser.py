@@ -38,17 +38,28 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from common import (
-    BENCH_QUERY, ROOT, Figure, bench_settings, fixture_studies, fmt_s, median, print_figures, print_machine,
-    print_table, save_figures, serve, studies, temp_dir,
+    BENCH_QUERY,
+    ROOT,
+    Figure,
+    bench_settings,
+    fixture_studies,
+    fmt_s,
+    median,
+    print_figures,
+    print_machine,
+    print_table,
+    save_figures,
+    serve,
+    studies,
+    temp_dir,
 )
+from apphost import free_port, wait_healthy  # noqa: E402,I001  (tests/ is on sys.path once common is imported)
 
 from trialfinder.dataset import refresh_dataset
 from trialfinder.session import build_session
@@ -65,12 +76,6 @@ ZIPS = ("85719", "77030", "10021", "55905", "98109", "02115")
 START_TARGET, RERENDER_TARGET = 3.0, 0.300
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def warm_cache(cache: Path, n: int) -> int:
     records = list(fixture_studies()) if n <= 0 else studies(n)
     with serve(records) as api:
@@ -80,20 +85,6 @@ def warm_cache(cache: Path, n: int) -> int:
         session.close()
     load_tables(settings)  # the app's table pickle for this data set: a warm cache has it
     return len(dataset.studies)
-
-
-def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {server.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
 
 
 def start_app(cache: Path, log_path: Path, port: int) -> tuple[subprocess.Popen, int, float, object]:
@@ -123,7 +114,7 @@ def stop_app(server: subprocess.Popen, log) -> None:  # type: ignore[no-untyped-
 def launch_once(context, cache: Path, log_path: Path, port: int):  # type: ignore[no-untyped-def]
     """One cold start of `streamlit run`; returns timings and the (still open) server + page."""
     server, port, t0, log = start_app(cache, log_path, port)
-    wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server)
+    wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server, timeout=60.0, poll=0.02)
     t_ready = time.perf_counter()
     page = context.new_page()
     page.set_default_timeout(60_000)
