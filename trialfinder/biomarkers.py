@@ -17,6 +17,12 @@ _ROWS = load("biomarkers")
 BIOMARKER_KEYS: tuple[str, ...] = tuple(dict.fromkeys(r["biomarker"] for r in _ROWS))
 _RX = [(r["biomarker"], KeywordRegex(term_regex(r["pattern"]), r["keywords"].split("|"),
                                      int(r["before"] or 40), int(r["after"] or 40))) for r in _ROWS]
+_ROWS_OF: dict[str, tuple[int, ...]] = {}  # keyword -> the rows (indexes in _RX) it opens windows for
+for _i, (_key, _rx) in enumerate(_RX):
+    for _kw in _rx.keywords:
+        _ROWS_OF[_kw] = (*_ROWS_OF.get(_kw, ()), _i)
+    del _kw
+del _i, _key, _rx
 _NEGATIONS = frozenset({"no", "not", "without", "never", "non", "wild-type", "wildtype"})
 _NEGATION_PHRASES = ("negative for", "wild type")
 
@@ -38,7 +44,9 @@ def biomarkers(facts: StudyFacts, classification: Classification | None = None) 
     does not select by it."""
     found: set[str] = set()
     pieces = tuple(enumerate(facts.texts.biomarker))  # head, then inclusion criteria
-    for key, rx in _RX:
+    # only the rows one of whose keywords is in a piece (the others match nowhere), in table order
+    live = sorted({i for _, (_, positions) in pieces for kw in positions for i in _ROWS_OF.get(kw, ())})
+    for key, rx in map(_RX.__getitem__, live):
         if key in found:  # already shown by another row of the same biomarker
             continue
         for k, (text, positions) in pieces:

@@ -17,7 +17,7 @@ from functools import lru_cache
 import pandas as pd
 
 from .facts import Intervention, StudyFacts
-from .rules import Matcher, load, norm, norm_text, term_regex
+from .rules import Matcher, _required_literal, load, norm, norm_text, term_regex
 
 CATEGORY_KEYS = ("targeted", "immunotherapy", "transplant", "experimental", "chemotherapy", "supportive")
 CATEGORY_LABELS: dict[str, str] = {
@@ -94,9 +94,13 @@ _ACTIVE = frozenset({"targeted", "immunotherapy", "chemotherapy", "experimental"
 _SUBJECT = frozenset(k for k, r in enumerate(RULES) if "supportive" in r.categories and r.kind != "ancillary")
 _NAMED_ACTIVE = tuple(r.kind in _NAMED_KINDS and bool(_ACTIVE & set(r.categories)) for r in RULES)
 
-_TRANSPLANT_TITLE = re.compile(
-    r"(?<![a-z])(?:transplant\w*|hsct|hct|bmt|sct|stem cell|cord blood|conditioning|gvhd|"
-    r"graft[- ]versus[- ]host|donor lymphocyte)")
+_TRANSPLANT_WORDS = (r"transplant\w*", "hsct", "hct", "bmt", "sct", "stem cell", "cord blood", "conditioning", "gvhd",
+                     r"graft[- ]versus[- ]host", "donor lymphocyte")
+_TRANSPLANT_TITLE = re.compile(r"(?<![a-z])(?:" + "|".join(_TRANSPLANT_WORDS) + ")")
+# A literal every match of each word contains: a title holding none of them is not searched.
+_TRANSPLANT_NEEDLES = tuple(_required_literal(w) for w in _TRANSPLANT_WORDS)
+if not all(_TRANSPLANT_NEEDLES):
+    raise ValueError("every transplant title word needs a literal part")
 _TRANSPLANT_NEG = re.compile(
     r"(?:inelig\w*|not eligible|unfit|not (?:a )?candidates?|unsuitable|without)\W+(?:\w+\W+){0,4}$")
 _GVHD = re.compile(r"gvhd|graft[- ]versus[- ]host")
@@ -175,6 +179,9 @@ def _is_gcsf(rule: Rule) -> bool:
     return "G-CSF" in rule.note or "GM-CSF" in rule.note
 
 
+_GCSF = frozenset(id(r) for r in RULES if _is_gcsf(r))  # (the rules are module-level: their ids stay)
+
+
 def _supportive_tested(facts: StudyFacts, title: str, title_tokens: list[tuple[int, int, int]],
                        hits: list[_Hit]) -> tuple[bool, bool, bool]:
     """Boundary rule 4 — is supportive care what the study tests? Returns (for supportive agents, for
@@ -192,7 +199,7 @@ def _supportive_tested(facts: StudyFacts, title: str, title_tokens: list[tuple[i
     for k, start, _ in _MATCHER.find(title, tokens=title_tokens):
         rule = RULES[k]
         if "supportive" in rule.categories and rule.kind != "ancillary":
-            if not _is_gcsf(rule):
+            if id(rule) not in _GCSF:
                 subject = True
             elif _WITH_OR_WITHOUT.search(title, 0, start):
                 gcsf_subject = subject = True
@@ -229,16 +236,17 @@ def _collect(facts: StudyFacts, title: str, title_tokens: list[tuple[int, int, i
     return hits, named
 
 
-@dataclass(frozen=True)
 class _Context:
     """What the whole study says about each hit (the boundary rules' conditions)."""
-    transplant: bool  # the study gives a transplant (or treats patients around one)
-    cells: bool  # immune cells or a T-cell engager are given
-    gvhd: bool  # the study is about preventing or treating GVHD
-    chemo_named: bool  # another chemotherapy drug is given (asparaginase is then part of the backbone)
-    supportive_ok: bool
-    ancillary_ok: bool
-    gcsf_question: bool
+    __slots__ = ("transplant", "cells", "gvhd", "chemo_named", "supportive_ok", "ancillary_ok", "gcsf_question")
+
+    def __init__(self, transplant: bool, cells: bool, gvhd: bool, chemo_named: bool,
+                 supportive_ok: bool, ancillary_ok: bool, gcsf_question: bool) -> None:
+        self.transplant = transplant  # the study gives a transplant (or treats patients around one)
+        self.cells = cells  # immune cells or a T-cell engager are given
+        self.gvhd = gvhd  # the study is about preventing or treating GVHD
+        self.chemo_named = chemo_named  # another chemotherapy drug is given (asparaginase: part of the backbone)
+        self.supportive_ok, self.ancillary_ok, self.gcsf_question = supportive_ok, ancillary_ok, gcsf_question
 
     def categories(self, h: _Hit) -> tuple[str, ...]:
         r = h.rule
@@ -251,11 +259,13 @@ class _Context:
             cats = ("transplant",)
         if r.kind == "enzyme":  # rule 9
             cats = ("chemotherapy",) if self.chemo_named else ("experimental",)
-        if self.gcsf_question and _is_gcsf(r):
+        gcsf = id(r) in _GCSF
+        if self.gcsf_question and gcsf:
             cats = ("supportive",)
-        tested = self.ancillary_ok if r.kind == "ancillary" or _is_gcsf(r) else self.supportive_ok or r is _BEHAVIOURAL
-        if "supportive" in cats and not tested:  # rule 4
-            cats = tuple(c for c in cats if c != "supportive")
+        if "supportive" in cats:  # rule 4: only when tested
+            tested = self.ancillary_ok if r.kind == "ancillary" or gcsf else self.supportive_ok or r is _BEHAVIOURAL
+            if not tested:
+                cats = tuple(c for c in cats if c != "supportive")
         if self.gvhd:  # a drug tested against GVHD is part of the transplant (rule 8)
             cats = tuple(dict.fromkeys("transplant" if c != "chemotherapy" else c for c in cats))
         return cats
@@ -270,7 +280,8 @@ def classify(facts: StudyFacts) -> Classification:
     title_tokens = _MATCHER.find_tokens(title)
     hits, named = _collect(facts, title, title_tokens)
     brief = facts.texts.brief_title
-    title_transplant = any(not _TRANSPLANT_NEG.search(brief, 0, m.start()) for m in _TRANSPLANT_TITLE.finditer(brief))
+    title_transplant = any(n in brief for n in _TRANSPLANT_NEEDLES) and \
+        any(not _TRANSPLANT_NEG.search(brief, 0, m.start()) for m in _TRANSPLANT_TITLE.finditer(brief))
     supportive_ok, ancillary_ok, gcsf_question = _supportive_tested(facts, title, title_tokens, hits)
     ctx = _Context(
         transplant=title_transplant or any("transplant" in h.rule.categories for h in hits),
@@ -288,8 +299,9 @@ def classify(facts: StudyFacts) -> Classification:
     for h in hits + named:
         cats = ctx.categories(h)
         if h.source >= 0:
-            converted.update(set(h.rule.categories) - set(cats))
-        elif set(cats) & converted:  # e.g. a conditioning drug named again in an arm description
+            if cats is not h.rule.categories:
+                converted.update(set(h.rule.categories) - set(cats))
+        elif converted and not converted.isdisjoint(cats):  # e.g. a conditioning drug named again in an arm
             continue
         for c in cats:
             if h.source >= 0 and c not in per[h.source]:
@@ -299,8 +311,9 @@ def classify(facts: StudyFacts) -> Classification:
             shown.add((c, id(h.rule)))
             evidence.setdefault(c, {})[f"{h.label.strip()[:80]} — {h.rule.note}"] = None
         if cats:
-            targets.update(dict.fromkeys(h.rule.targets))
-            if h.source >= 0 and set(cats) & {"targeted", "immunotherapy"}:
+            for t in h.rule.targets:
+                targets[t] = None
+            if h.source >= 0 and ("targeted" in cats or "immunotherapy" in cats):
                 targets.update(dict.fromkeys(_antigens(norm(h.label))))
     if title_transplant and facts.primary_purpose != "SUPPORTIVE_CARE" or ctx.gvhd:
         evidence.setdefault("transplant", {})[f"title — {facts.title[:100]}"] = None

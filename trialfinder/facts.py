@@ -6,9 +6,8 @@ Built only by :func:`trialfinder.normalize.study_facts`; classifiers never see r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
-from .rules.texts import StudyTexts
+from .rules.texts import StudyTexts, once
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class StudyFacts:
     interventions: tuple[Intervention, ...] = field(default_factory=tuple)
     arm_groups: tuple[ArmGroup, ...] = field(default_factory=tuple)
 
-    @cached_property
+    @once
     def texts(self) -> StudyTexts:
         """The normalised texts the classifiers share, each made once for this study (not a field:
         not compared, not copied by ``dataclasses.replace``)."""

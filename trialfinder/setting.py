@@ -43,7 +43,10 @@ def _affirmed(rows: list[KeywordRegex], pieces: tuple[Piece, ...],
     "relapsed or refractory lymphoma", "lymphoma that has come back"), and the index of its piece.
     ``pieces``: normalised texts with their keyword occurrences, read as one text joined by " ; "."""
     for row in rows:
+        keywords = row.keywords
         for k, (text, positions) in enumerate(pieces):
+            if positions.keys().isdisjoint(keywords):
+                continue  # (as ``matches`` would find, without the call: the usual case)
             for m in row.matches(text, positions):
                 start, end = m.span()
                 if preceded_by(text, start, NEGATIONS, ("other than",)):

@@ -39,7 +39,7 @@ from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 
-from ahocorasick_rs import AhoCorasick
+from ahocorasick_rs import AhoCorasick, BytesAhoCorasick
 
 RULES_DIR = Path(__file__).parent
 
@@ -73,8 +73,8 @@ def norm_text(text: str) -> str:
     return " ".join(text.split())
 
 
-# The same, remembered for short texts that recur across studies (intervention names).
-norm = lru_cache(maxsize=4096)(norm_text)
+# The same, remembered for short texts that recur across studies (intervention names, conditions).
+norm = lru_cache(maxsize=16384)(norm_text)
 
 
 class KeywordSet:
@@ -84,12 +84,19 @@ class KeywordSet:
     def __init__(self, keywords: Iterable[str]) -> None:
         self.keywords = tuple(dict.fromkeys(k for k in keywords if k))
         self._automaton = AhoCorasick(self.keywords)  # standard match kind: overlapping matches allowed
+        # The same over bytes, for ASCII text (most of it): its byte offsets are its character offsets,
+        # and the automaton then skips mapping one to the other.
+        self._ascii = BytesAhoCorasick([k.encode() for k in self.keywords])
 
     def positions(self, text: str) -> dict[str, list[int]]:
         """``{keyword: [start, ...]}`` for the keywords present, starts ascending."""
         found: dict[str, list[int]] = {}
         keywords = self.keywords
-        for k, start, _ in self._automaton.find_matches_as_indexes(text, overlapping=True):
+        if text.isascii():
+            matches = self._ascii.find_matches_as_indexes(text.encode(), overlapping=True)
+        else:
+            matches = self._automaton.find_matches_as_indexes(text, overlapping=True)
+        for k, start, _ in matches:
             key = keywords[k]
             at = found.get(key)
             if at is None:
@@ -106,6 +113,9 @@ def window(positions: dict[str, list[int]], lo: int, hi: int, offset: int = 0) -
     shift = offset - lo
     for key, starts in positions.items():
         last = hi - len(key)
+        if lo <= starts[0] and starts[-1] <= last:  # (starts ascend) all inside: the usual case
+            out[key] = [p + shift for p in starts] if shift else starts[:]
+            continue
         inside = [p + shift for p in starts if lo <= p <= last]
         if inside:
             out[key] = inside
@@ -121,6 +131,7 @@ class KeywordRegex:
         self.regex = re.compile(_BOUNDED.format(pattern))
         self.keywords = tuple(k for k in keywords if k)
         self.before, self.after = before, after
+        self._reach = tuple((k, len(k) + after) for k in self.keywords)  # keyword start to window end
         self._index: KeywordSet | None = None  # built on first use without given positions
 
     def finditer(self, text: str, positions: dict[str, list[int]] | None = None) -> list[re.Match[str]]:
@@ -140,14 +151,18 @@ class KeywordRegex:
             if self._index is None:
                 self._index = KeywordSet(self.keywords)
             positions = self._index.positions(text)
-        n, before, after = len(text), self.before, self.after
-        spans = [(i - before if i > before else 0, min(n, i + len(key) + after))
-                 for key in self.keywords for i in positions.get(key, ())]
+        before = self.before
+        # (a window may end past the text: ``finditer`` stops at its end all the same)
+        spans = [(i - before if i > before else 0, i + reach)
+                 for key, reach in self._reach for i in positions.get(key, ())]
         if not spans:
+            return
+        regex = self.regex
+        if len(spans) == 1:
+            yield from regex.finditer(text, *spans[0])
             return
         spans.sort()
         a, b = spans[0]
-        regex = self.regex
         for c, d in spans[1:]:
             if c <= b:
                 if d > b:
@@ -203,6 +218,7 @@ class Matcher:
                        for k, (_, i) in enumerate(self.patterns) if keywords and keywords[i]]
         self._variants: dict[tuple[int, ...], re.Pattern[str] | None] = {}
         self._needles = tuple((_required_literal(term_regex(terms[i])), i) for _, i in self.patterns)
+        self._needles_in: dict[frozenset[int], tuple[str, ...]] = {}  # the needles of a set of rules
         # Tokens already judged (a word is a candidate: it starts a term or ends with a suffix).
         self._cands: set[str] = set(self.firsts)
         self._known: set[str] = set(self.firsts)
@@ -219,7 +235,10 @@ class Matcher:
     def may_match(self, text: str, rules: frozenset[int]) -> bool:
         """Whether a regular-expression term among ``rules`` might match in ``text``: False only when
         each of them lacks a literal that its every match contains."""
-        return any(i in rules and needle in text for needle, i in self._needles)
+        needles = self._needles_in.get(rules)
+        if needles is None:
+            needles = self._needles_in[rules] = tuple(n for n, i in self._needles if i in rules)
+        return any(needle in text for needle in needles)
 
     def _regex_for(self, text: str) -> re.Pattern[str] | None:
         """The alternation without the gated terms that cannot match in ``text``."""

@@ -11,10 +11,9 @@ keyword contains ";", no phrase spans one, and the negation and disease checks s
 from __future__ import annotations
 
 import re
-from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
-from . import KeywordSet, load, norm_text, window
+from . import KeywordSet, load, norm, norm_text, window
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..facts import StudyFacts
@@ -30,6 +29,27 @@ _EXCLUSION = re.compile("|".join(_EXCLUSION_PHRASES))
 if not all("exclu" in p and not re.search(r"[*+{]", p) for p in _EXCLUSION_PHRASES):
     raise ValueError("every exclusion phrase must contain 'exclu' and be of bounded length")
 _EXCLUSION_LEAD = max(len(p) for p in _EXCLUSION_PHRASES)
+
+_T = TypeVar("_T")
+
+
+class once(Generic[_T]):
+    """``functools.cached_property`` without its lock (Python 3.11 takes one on every first use, a
+    noticeable cost at five per study): the value is computed on first use and kept in the instance's
+    ``__dict__``, where later reads find it without calling this descriptor."""
+
+    def __init__(self, fn: Callable[[Any], _T]) -> None:
+        self.fn, self.name, self.__doc__ = fn, fn.__name__, fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
 
 KEYWORDS = KeywordSet(kw for name in ("setting", "biomarkers") for row in load(name) for kw in row["keywords"].split("|"))
 if any(";" in kw for kw in KEYWORDS.keywords):
@@ -58,21 +78,24 @@ class StudyTexts:
         self.title_raw, self.official_title, self.summary = facts.title, facts.official_title, facts.brief_summary
         self.eligibility, self.conditions, self.keywords = facts.eligibility, facts.conditions, facts.keywords
 
-    @cached_property
+    @once
     def title(self) -> str:
         """Brief and official title."""
-        return norm_text(f"{self.title_raw} ; {self.official_title}")
+        # = norm_text(f"{brief} ; {official}"): normalising is word by word, so the parts can be
+        # normalised apart (unless one is empty: then " ; " would not be single-spaced)
+        brief, official = self.brief_title, norm_text(self.official_title)
+        return f"{brief} ; {official}" if brief and official else norm_text(f"{self.title_raw} ; {self.official_title}")
 
-    @cached_property
+    @once
     def brief_title(self) -> str:
         return norm_text(self.title_raw)
 
-    @cached_property
+    @once
     def context(self) -> str:
         """Titles and brief summary: the record's own words around a code-named agent."""
         return norm_text(f"{self.title_raw} ; {self.official_title} ; {self.summary}")
 
-    @cached_property
+    @once
     def _criteria(self) -> tuple[Piece, Piece]:
         """The inclusion and the exclusion criteria, each with its keyword positions."""
         text = norm_text(self.eligibility)
@@ -82,7 +105,7 @@ class StudyTexts:
             return (text, positions), ("", {})
         return (text[:cut], window(positions, 0, cut)), (text[cut:], window(positions, cut, len(text)))
 
-    @cached_property
+    @once
     def _heads(self) -> tuple[Piece, Piece]:
         """The setting head (titles, conditions, keywords, brief summary) and the biomarker head (the
         same without the summary: it begins the setting head), each with its keyword positions."""
@@ -90,7 +113,10 @@ class StudyTexts:
         # titles: normalising is word by word, so the parts can be normalised apart
         short = self.title
         if self.conditions or self.keywords:
-            rest = norm_text(" ; ".join((*self.conditions, *self.keywords)))
+            # conditions and keywords are short and recur across studies: each normalised (and
+            # remembered) apart, then joined, as above
+            parts = [norm(p) for p in (*self.conditions, *self.keywords)]
+            rest = " ; ".join(parts) if all(parts) else norm_text(" ; ".join((*self.conditions, *self.keywords)))
             short = f"{short} ; {rest}" if rest else f"{short} ;"
         # = norm_text(f"{the short head's raw text} ; {summary}"): normalising is word by word
         head = " ".join(part for part in (short, ";", norm_text(self.summary)) if part)
