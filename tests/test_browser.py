@@ -82,8 +82,9 @@ def test_patient_search_in_a_real_browser(tmp_path: Path) -> None:
                 grid.wait_for(state="visible")
                 # the grid draws on a canvas; its rows are mirrored in an accessible table
                 rows = grid.locator("[role=row]")
-                page.wait_for_function(
-                    "() => document.querySelectorAll('[data-testid=stDataFrame] [role=row]').length > 1")
+                page.wait_for_function(  # rows with a trial's registry link (the grid fills in after it shows)
+                    "() => [...document.querySelectorAll('[data-testid=stDataFrame] [role=row]')]"
+                    ".some(r => r.innerText.includes('clinicaltrials.gov/study/NCT'))")
                 trial_rows = [t for t in rows.all_inner_texts() if "clinicaltrials.gov/study/NCT" in t]
                 assert trial_rows, "no trial rows in the results grid"
                 assert grid.bounding_box()["height"] > 100
