@@ -8,6 +8,7 @@ study is still kept.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterable
 
 from .facts import ArmGroup, Intervention, StudyFacts
@@ -134,7 +135,12 @@ _AGE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+?)s?\s*$", re.I)
 
 def age_years(text: Any) -> float | None:
     """'18 Years' -> 18.0, '6 Months' -> 0.5, 'N/A' / '' / junk -> None."""
-    match = _AGE_RE.match(_str(text))
+    return _age_years(text) if text.__class__ is str else _age_years(_str(text))
+
+
+@lru_cache(maxsize=1024)  # a few hundred distinct values ("18 Years") recur in every data set
+def _age_years(text: str) -> float | None:
+    match = _AGE_RE.match(text.strip())
     if not match:
         return None
     unit = _AGE_UNITS.get(match.group(2).lower())
