@@ -45,10 +45,10 @@ def load_dataset(settings: Settings) -> Dataset:
 
 def _fresh_cache(session: requests.Session, settings: Settings, exc: Exception) -> requests.Session:
     """Close ``session``, move its damaged cache database aside, and build a new session."""
-    from .session import _set_aside, build_session
+    from .session import build_session, set_aside_cache
 
     session.close()
-    moved = _set_aside(settings.http_cache_path)
+    moved = set_aside_cache(settings)
     fresh = build_session(settings)
     fresh.warnings.insert(0, f"the HTTP cache was damaged ({exc}); moved aside to {moved} and started afresh")  # type: ignore[attr-defined]
     return fresh

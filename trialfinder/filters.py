@@ -16,12 +16,12 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from . import geo
+from . import geo, query
 from .categories import CATEGORY_KEYS, CATEGORY_LABELS
 from .errors import InvalidInput
 from .setting import SETTING_KEYS
 from .tables import Tables
-from .vocab import ACTIONABLE_STATUSES, PHASE_LABELS, STATUS_LABELS, parse_status
+from .vocab import ACTIONABLE_STATUSES, PHASE_LABELS, STATUS_LABELS
 
 SETTING_LABELS = {
     "relapsed_refractory": "relapsed/refractory",
@@ -177,11 +177,8 @@ def parse_text(value: str) -> str:
 
 
 def parse_statuses(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """('recruiting', 'not yet recruiting') -> keys; 'all' -> () (no restriction)."""
-    flat = [v for value in values for v in str(value).split(",") if v.strip()]
-    if any(v.strip().lower() == "all" for v in flat):
-        return ()
-    return tuple(dict.fromkeys(parse_status(v) for v in flat))
+    """As for the fetch query, but nothing given means no restriction."""
+    return query.parse_statuses(values, default=())
 
 
 # --- the filters ------------------------------------------------------------------------------

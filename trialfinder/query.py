@@ -96,18 +96,17 @@ class SearchQuery:
         return f"{text}; statuses: {status}"
 
 
-def parse_statuses(values: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    if not values:
-        return ACTIONABLE_STATUSES
-    flat = [v for value in values for v in str(value).split(",") if v.strip()]
+def parse_statuses(
+    values: list[str] | tuple[str, ...] | None, default: tuple[str, ...] = ACTIONABLE_STATUSES
+) -> tuple[str, ...]:
+    """('recruiting', 'not yet recruiting,completed') -> status keys; 'all' -> () (every status);
+    nothing given -> ``default``. Used by the fetch query and by the search filters."""
+    flat = [v for value in values or () for v in str(value).split(",") if v.strip()]
+    if not flat:
+        return default
     if any(v.strip().lower() == "all" for v in flat):
         return ()
-    out: list[str] = []
-    for v in flat:
-        s = parse_status(v)
-        if s not in out:
-            out.append(s)
-    return tuple(out)
+    return tuple(dict.fromkeys(parse_status(v) for v in flat))
 
 
 def to_params(

@@ -11,7 +11,6 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from urllib3.exceptions import MaxRetryError, ProtocolError, ResponseError
 from urllib3.util.retry import Retry
 
 from .config import Settings
+from .files import private_dir, set_aside
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
@@ -130,26 +130,18 @@ def make_retry(settings: Settings, limiter: RateLimiter | None) -> BoundedRetry:
     )
 
 
-def _private_dir(path: os.PathLike[str] | str) -> None:
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    try:
-        os.chmod(path, 0o700)
-    except OSError:
-        pass
-
-
 def build_session(settings: Settings) -> CachedSession:
     """A CachedSession (SQLite in ``settings.cache_dir``) with retries, rate limit, User-Agent.
 
     A damaged cache database is moved aside (``http_cache.sqlite.corrupt-<time>``) and a new one
     started; ``session.warnings`` says so. The cache only speeds things up: nothing is lost.
     """
-    _private_dir(settings.cache_dir)
+    private_dir(settings.cache_dir)
     warnings: list[str] = []
     try:
         session = _cached_session(settings)
     except sqlite3.DatabaseError as exc:
-        moved = _set_aside(settings.http_cache_path)
+        moved = set_aside_cache(settings)
         warnings.append(f"the HTTP cache was damaged ({exc}); moved aside to {moved} and started afresh")
         session = _cached_session(settings)
     try:
@@ -178,13 +170,9 @@ def _cached_session(settings: Settings) -> CachedSession:
     return session
 
 
-def _set_aside(path: Path) -> Path:
-    target = path.with_name(f"{path.name}.corrupt-{datetime.now().strftime('%Y%m%dT%H%M%S%f')}")
-    for suffix in ("", "-wal", "-shm"):
-        extra = Path(str(path) + suffix)
-        if extra.exists():
-            os.replace(extra, Path(str(target) + suffix))
-    return target
+def set_aside_cache(settings: Settings) -> Path | None:
+    """Move a damaged HTTP cache database (and its SQLite journal files) aside."""
+    return set_aside(settings.http_cache_path, companions=("-wal", "-shm"))
 
 
 def plain_session(settings: Settings) -> requests.Session:

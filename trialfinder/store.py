@@ -18,11 +18,11 @@ import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import DataError
+from .files import private_dir, set_aside
 
 SOURCES = {"live": "live from ClinicalTrials.gov", "cache": "from the local cache", "snapshot": "bundled snapshot"}
 
@@ -62,14 +62,10 @@ class DataStore:
         self.current = self.dir / "current.json"
         self.previous = self.dir / "previous.json"
 
-    def _ensure_dir(self) -> None:
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        os.chmod(self.dir, 0o700)
-
     @contextmanager
     def lock(self) -> Iterator[None]:
         """An exclusive lock for writers (two refreshes at once: each write is whole; last wins)."""
-        self._ensure_dir()
+        private_dir(self.dir)
         fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)  # private, whatever the umask
         with os.fdopen(fd, "r+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -144,12 +140,7 @@ class DataStore:
 
     def set_aside(self, which: str = "current") -> Path | None:
         """Move a damaged file out of the way; return where it went."""
-        path = self.current if which == "current" else self.previous
-        if not path.exists():
-            return None
-        target = path.with_name(f"{path.name}.corrupt-{datetime.now().strftime('%Y%m%dT%H%M%S%f')}")
-        os.replace(path, target)
-        return target
+        return set_aside(self.current if which == "current" else self.previous)
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .config import Settings
 from .dataset import load_dataset
+from .files import private_dir
 from .store import DataStore, gc_paused
 from .tables import Tables, build_tables
 
@@ -75,7 +76,7 @@ def load_tables(settings: Settings) -> Tables:
 
 def _save(path: Path, tables: Tables) -> None:
     try:
-        os.makedirs(path.parent, mode=0o700, exist_ok=True)
+        private_dir(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=".tables-", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
