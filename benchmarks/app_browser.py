@@ -39,7 +39,6 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -59,14 +58,13 @@ from common import (
     studies,
     temp_dir,
 )
-from apphost import free_port, wait_healthy  # noqa: E402,I001  (tests/ is on sys.path once common is imported)
+# tests/ is on sys.path once common is imported
+from apphost import CHROMIUM_ARGS, free_port, start_streamlit, stop_streamlit, wait_healthy  # noqa: E402,I001
 
 from trialfinder.dataset import refresh_dataset
 from trialfinder.session import build_session
 from trialfinder.tablecache import load_tables
 
-CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 TABLE_ROWS_JS = ("() => { const grid = document.querySelector('[data-testid=stDataFrame]');"
                  " return !!grid && grid.querySelectorAll('[role=row]').length > 1; }")
 IDLE = "document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
@@ -91,24 +89,9 @@ def start_app(cache: Path, log_path: Path, port: int) -> tuple[subprocess.Popen,
     env = {**os.environ, "TRIALFINDER_CACHE_DIR": str(cache),
            "TRIALFINDER_API_URL": f"http://127.0.0.1:{free_port()}/api/v2"}  # closed port: no downloads
     env.pop("TRIALFINDER_SNAPSHOT_DIR", None)
-    log = open(log_path, "ab")
     t0 = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    server, log = start_streamlit(env, log_path, port)
     return server, port, t0, log
-
-
-def stop_app(server: subprocess.Popen, log) -> None:  # type: ignore[no-untyped-def]
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-    log.close()
 
 
 def launch_once(context, cache: Path, log_path: Path, port: int):  # type: ignore[no-untyped-def]
@@ -200,7 +183,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                         renders = measure_rerenders(page, args.repeat)
                 finally:
                     page.close()
-                    stop_app(server, log)
+                    stop_streamlit(server, log)
         finally:
             context.close()
             browser.close()

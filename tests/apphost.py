@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -27,3 +29,31 @@ def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 30.0, poll
         except OSError:
             time.sleep(poll)
     raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Debian's chromium as root in a closed network (no sandbox, no background connections)
+CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def start_streamlit(env: dict[str, str], log_path: Path, port: int) -> tuple[subprocess.Popen, object]:
+    """`streamlit run app.py` on 127.0.0.1:``port`` with ``env``; output appended to ``log_path``."""
+    log = open(log_path, "ab")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    return server, log
+
+
+def stop_streamlit(server: subprocess.Popen, log) -> None:  # type: ignore[no-untyped-def]
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    log.close()

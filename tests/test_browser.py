@@ -11,42 +11,40 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from apphost import free_port, wait_healthy
+from apphost import CHROMIUM_ARGS, free_port, start_streamlit, stop_streamlit, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def start_app(tmp_path: Path, snapshot_dir: Path | None = None) -> tuple[subprocess.Popen, int, object]:
-    port = free_port()
+
+@contextmanager
+def app_page(tmp_path: Path, height: int, snapshot_dir: Path | None = None, query: str = ""):  # type: ignore[no-untyped-def]
+    """The app served on a free loopback port (cache in tmp_path, offline), opened in chromium;
+    yields the page. Skips when chromium or Playwright is missing."""
+    chromium, sync_api = need_browser()
     env = {**os.environ, "TRIALFINDER_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("TRIALFINDER_SNAPSHOT_DIR", None)
     if snapshot_dir is not None:
         env["TRIALFINDER_SNAPSHOT_DIR"] = str(snapshot_dir)
-    log = open(tmp_path / "streamlit.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    return server, port, log
-
-
-def stop_app(server: subprocess.Popen, log) -> None:  # type: ignore[no-untyped-def]
-    server.terminate()
+    port = free_port()
+    server, log = start_streamlit(env, tmp_path / "streamlit.log", port)
     try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-    log.close()
+        wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": height})
+                page.set_default_timeout(40_000)
+                yield page, f"http://127.0.0.1:{port}/{query}"
+            finally:
+                browser.close()
+    finally:
+        stop_streamlit(server, log)
 
 
 def need_browser():  # type: ignore[no-untyped-def]
@@ -59,52 +57,40 @@ def need_browser():  # type: ignore[no-untyped-def]
 @pytest.mark.browser
 @pytest.mark.timeout(120)
 def test_patient_search_in_a_real_browser(tmp_path: Path) -> None:
-    chromium, sync_api = need_browser()
-    server, port, log = start_app(tmp_path)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server)
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(40_000)
-                page.goto(f"http://127.0.0.1:{port}/")
-                where = page.get_by_label("Where do you live? (US ZIP code or city)")
-                where.fill("85719")
-                where.press("Enter")
-                page.get_by_text("Distances are measured from Tucson, AZ 85719").wait_for()
+    with app_page(tmp_path, height=1000) as (page, url):
+        page.goto(url)
+        where = page.get_by_label("Where do you live? (US ZIP code or city)")
+        where.fill("85719")
+        where.press("Enter")
+        page.get_by_text("Distances are measured from Tucson, AZ 85719").wait_for()
 
-                page.get_by_test_id("stSelectbox").filter(has_text="Within").click()
-                page.get_by_role("option", name="250", exact=True).click()
-                page.get_by_text("within 250 mi of Tucson, AZ 85719").wait_for()
+        page.get_by_test_id("stSelectbox").filter(has_text="Within").click()
+        page.get_by_role("option", name="250", exact=True).click()
+        page.get_by_text("within 250 mi of Tucson, AZ 85719").wait_for()
 
-                grid = page.get_by_test_id("stDataFrame").first
-                grid.wait_for(state="visible")
-                # the grid draws on a canvas; its rows are mirrored in an accessible table
-                rows = grid.locator("[role=row]")
-                page.wait_for_function(  # rows with a trial's registry link (the grid fills in after it shows)
-                    "() => [...document.querySelectorAll('[data-testid=stDataFrame] [role=row]')]"
-                    ".some(r => r.innerText.includes('clinicaltrials.gov/study/NCT'))")
-                trial_rows = [t for t in rows.all_inner_texts() if "clinicaltrials.gov/study/NCT" in t]
-                assert trial_rows, "no trial rows in the results grid"
-                assert grid.bounding_box()["height"] > 100
-                assert page.get_by_text("trials found").first.is_visible()
-                assert page.get_by_text("bundled snapshot").first.is_visible()
-                assert page.get_by_text("not medical advice").first.is_visible()
-                page.get_by_test_id("stDeckGlJsonChart").wait_for()  # the map, the last elements
-                page.get_by_test_id("stVegaLiteChart").last.wait_for()
-                page.get_by_test_id("stStatusWidget").wait_for(state="detached")
-                # the app scrolls inside its main block: grow the viewport to show all of it
-                height = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
-                page.set_viewport_size({"width": 1400, "height": min(max(height, 1000), 6000)})
-                page.wait_for_timeout(1500)  # let the grid, map and charts redraw at the new size
-                SCREENSHOT.parent.mkdir(exist_ok=True)
-                page.screenshot(path=str(SCREENSHOT), full_page=True)
-                shutil.copy(SCREENSHOT, tmp_path / "screenshot.png")
-            finally:
-                browser.close()
-    finally:
-        stop_app(server, log)
+        grid = page.get_by_test_id("stDataFrame").first
+        grid.wait_for(state="visible")
+        # the grid draws on a canvas; its rows are mirrored in an accessible table
+        rows = grid.locator("[role=row]")
+        page.wait_for_function(  # rows with a trial's registry link (the grid fills in after it shows)
+            "() => [...document.querySelectorAll('[data-testid=stDataFrame] [role=row]')]"
+            ".some(r => r.innerText.includes('clinicaltrials.gov/study/NCT'))")
+        trial_rows = [t for t in rows.all_inner_texts() if "clinicaltrials.gov/study/NCT" in t]
+        assert trial_rows, "no trial rows in the results grid"
+        assert grid.bounding_box()["height"] > 100
+        assert page.get_by_text("trials found").first.is_visible()
+        assert page.get_by_text("bundled snapshot").first.is_visible()
+        assert page.get_by_text("not medical advice").first.is_visible()
+        page.get_by_test_id("stDeckGlJsonChart").wait_for()  # the map, the last elements
+        page.get_by_test_id("stVegaLiteChart").last.wait_for()
+        page.get_by_test_id("stStatusWidget").wait_for(state="detached")
+        # the app scrolls inside its main block: grow the viewport to show all of it
+        height = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+        page.set_viewport_size({"width": 1400, "height": min(max(height, 1000), 6000)})
+        page.wait_for_timeout(1500)  # let the grid, map and charts redraw at the new size
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        shutil.copy(SCREENSHOT, tmp_path / "screenshot.png")
 
 
 EVIL = "<script>alert(1)</script> [click](javascript:alert(1)) ![x](http://127.0.0.1:9/x.png)"
@@ -116,7 +102,6 @@ def test_hostile_registry_text_is_inert_in_a_real_browser(tmp_path: Path) -> Non
     """Serves a snapshot in which NCT04067336 — a COPY of the real record, edited for this test —
     carries a script tag, a javascript: markdown link and a markdown image in its title and
     summary. The page must show them as text: no script runs, no link or image is made."""
-    chromium, sync_api = need_browser()
     snapshot = tmp_path / "snapshot"
     shutil.copytree(ROOT / "fixtures" / "aml-studies", snapshot)
     record_path = snapshot / "NCT04067336.json"
@@ -126,30 +111,19 @@ def test_hostile_registry_text_is_inert_in_a_real_browser(tmp_path: Path) -> Non
     record["protocolSection"].setdefault("descriptionModule", {})["briefSummary"] = f"Summary {EVIL}"
     record_path.write_text(json.dumps(record))
 
-    server, port, log = start_app(tmp_path, snapshot)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server)
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1400})
-                page.set_default_timeout(40_000)
-                dialogs: list[str] = []
-                page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-                page.goto(f"http://127.0.0.1:{port}/?q=ziftomenib")
-                page.get_by_text("Summary <script>alert(1)</script>").first.wait_for()
-                page.get_by_test_id("stStatusWidget").wait_for(state="detached")
-                page.wait_for_timeout(1000)
-                assert dialogs == []
-                injected = page.evaluate("""() => ({
-                    scripts: [...document.scripts].filter(s => s.textContent.includes('alert(1)')).length,
-                    links: [...document.querySelectorAll('a')].filter(a => a.href.startsWith('javascript')).length,
-                    images: [...document.images].filter(i => i.src.includes('127.0.0.1:9')).length,
-                })""")
-                assert injected == {"scripts": 0, "links": 0, "images": 0}
-                shown = page.inner_text("body")
-                assert "<script>alert(1)</script>" in shown and "[click](javascript:alert(1))" in shown
-            finally:
-                browser.close()
-    finally:
-        stop_app(server, log)
+    with app_page(tmp_path, height=1400, snapshot_dir=snapshot, query="?q=ziftomenib") as (page, url):
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        page.get_by_text("Summary <script>alert(1)</script>").first.wait_for()
+        page.get_by_test_id("stStatusWidget").wait_for(state="detached")
+        page.wait_for_timeout(1000)
+        assert dialogs == []
+        injected = page.evaluate("""() => ({
+            scripts: [...document.scripts].filter(s => s.textContent.includes('alert(1)')).length,
+            links: [...document.querySelectorAll('a')].filter(a => a.href.startsWith('javascript')).length,
+            images: [...document.images].filter(i => i.src.includes('127.0.0.1:9')).length,
+        })""")
+        assert injected == {"scripts": 0, "links": 0, "images": 0}
+        shown = page.inner_text("body")
+        assert "<script>alert(1)</script>" in shown and "[click](javascript:alert(1))" in shown
