@@ -20,6 +20,7 @@ import pandas as pd
 import zipcodes
 
 from .errors import InvalidInput
+from .vocab import OPEN_SITE_STATUSES
 
 UNITS: dict[str, str] = {"mi": "miles", "km": "km"}
 EARTH_RADIUS_KM = 6371.0088
@@ -366,7 +367,7 @@ def nearest_sites(
     sites: pd.DataFrame,
     place: Place,
     unit: str = "mi",
-    open_statuses: tuple[str, ...] = ("RECRUITING", "ENROLLING_BY_INVITATION"),
+    open_statuses: tuple[str, ...] = OPEN_SITE_STATUSES,
     mask: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per trial with a located site, index nct_id (sorted): the nearest site whose own
@@ -383,7 +384,7 @@ def nearest_sites(
         codes = sites["study_row"].to_numpy()[selected]
     else:
         codes = pd.factorize(sites["nct_id"].to_numpy()[selected], sort=True)[0]
-    if "site_open" in sites and open_statuses == OPEN_STATUSES:
+    if "site_open" in sites and open_statuses == OPEN_SITE_STATUSES:
         is_open = sites["site_open"].to_numpy(dtype=bool)[selected]
     else:
         is_open = sites["site_status"].isin(open_statuses).to_numpy(dtype=bool)[selected]
@@ -407,9 +408,6 @@ def nearest_sites(
         index=pd.Index(chosen["nct_id"].to_numpy(dtype=object), name="nct_id"),
     )
     return out.sort_index()
-
-
-OPEN_STATUSES = ("RECRUITING", "ENROLLING_BY_INVITATION")
 
 
 def site_labels(sites: pd.DataFrame) -> pd.Series:
