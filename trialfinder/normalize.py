@@ -201,8 +201,17 @@ def _contacts(value: Any) -> str:
     return "; ".join(out)
 
 
+#: the columns of a site, in the order of :func:`site_tuples`
+SITE_FIELDS = ("nct_id", "facility", "city", "state", "zip", "country", "site_status", "latitude", "longitude", "contacts")
+
+
 def site_rows(record: Json) -> list[dict[str, Any]]:
-    """One row per location; coordinates from the registry's geoPoint when present, else NaN."""
+    """One row per location; coordinates from the registry's geoPoint when present, else None."""
+    return [dict(zip(SITE_FIELDS, site)) for site in site_tuples(record)]
+
+
+def site_tuples(record: Json) -> list[tuple[Any, ...]]:
+    """:func:`site_rows` as tuples in SITE_FIELDS order (what the sites table is built from)."""
     ps = protocol(record)
     nct = _str(_dict(ps.get("identificationModule")).get("nctId"))
     locs = _dict(ps.get("contactsLocationsModule")).get("locations")
@@ -221,16 +230,16 @@ def site_rows(record: Json) -> list[dict[str, Any]]:
                 lat = lon = None
         # (inline "v.strip() if str else _str(v)": this runs for every one of thousands of sites)
         f, c, st, z, co, ss = get("facility"), get("city"), get("state"), get("zip"), get("country"), get("status")
-        rows.append({
-            "nct_id": nct,
-            "facility": f.strip() if f.__class__ is str else _str(f),
-            "city": c.strip() if c.__class__ is str else _str(c),
-            "state": st.strip() if st.__class__ is str else _str(st),
-            "zip": z.strip() if z.__class__ is str else _str(z),
-            "country": co.strip() if co.__class__ is str else _str(co),
-            "site_status": ss.strip() if ss.__class__ is str else _str(ss),
-            "latitude": lat,
-            "longitude": lon,
-            "contacts": _contacts(ct) if (ct := get("contacts")) else "",
-        })
+        rows.append((
+            nct,
+            f.strip() if f.__class__ is str else _str(f),
+            c.strip() if c.__class__ is str else _str(c),
+            st.strip() if st.__class__ is str else _str(st),
+            z.strip() if z.__class__ is str else _str(z),
+            co.strip() if co.__class__ is str else _str(co),
+            ss.strip() if ss.__class__ is str else _str(ss),
+            lat,
+            lon,
+            _contacts(ct) if (ct := get("contacts")) else "",
+        ))
     return rows

@@ -5,22 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import geo
 from .biomarkers import biomarkers
 from .categories import classify
-from .normalize import site_rows, study_facts, study_row
+from .normalize import SITE_FIELDS, site_tuples, study_facts, study_row
 from .setting import disease_setting
-from .store import Dataset, DatasetMeta
+from .store import Dataset, DatasetMeta, gc_paused
 from .vocab import OPEN_SITE_STATUSES, PHASE_ORDER, phase_display
 
 #: standard age groups -> (lowest, highest) age in years they cover
 AGE_GROUP_BOUNDS = {"CHILD": (0.0, 17.999), "ADULT": (18.0, 64.999), "OLDER_ADULT": (65.0, None)}
 
-SITE_COLUMNS = [
-    "nct_id", "facility", "city", "state", "zip", "country", "site_status", "latitude", "longitude", "contacts",
-]
+SITE_COLUMNS = list(SITE_FIELDS)
 INTERVENTION_COLUMNS = ["nct_id", "type", "name", "other_names", "description", "categories"]
 
 
@@ -47,13 +46,21 @@ def _evidence_text(evidence: dict[str, str], categories: tuple[str, ...]) -> str
 
 def build_tables(dataset: Dataset) -> Tables:
     """Every study becomes one row; nothing is dropped (unclassifiable studies are 'other')."""
+    with gc_paused():  # (millions of short-lived objects, none in a cycle: see store.gc_paused)
+        return _build(dataset)
+
+
+def _build(dataset: Dataset) -> Tables:
     rows: list[dict[str, Any]] = []
-    site_list: list[dict[str, Any]] = []
-    int_rows: list[dict[str, Any]] = []
+    site_list: list[tuple[Any, ...]] = []
+    int_rows: list[tuple[Any, ...]] = []
+    per_study: dict[str, list[Any]] = {}  # nct_id -> [sites, open sites, countries, states]
+    phase_memo: dict[tuple[str, ...], tuple[str, int]] = {}
     stamp = dataset.meta.data_timestamp or ""
     for record in dataset.studies:
         row = study_row(record)
-        if not row["nct_id"]:
+        nct = row["nct_id"]
+        if not nct:
             continue
         facts = study_facts(record)
         result = classify(facts)
@@ -71,60 +78,98 @@ def build_tables(dataset: Dataset) -> Tables:
             row["age_from_groups"] = bool(row["age_groups"])
         else:
             row["age_from_groups"] = False
+        # what the text filter looks in: the trial's names and why it was classified
+        row["search_text"] = " ".join((nct, row["title"], row["official_title"], row["interventions"], row["sponsor"],
+                                       row["category_evidence"], " ".join(row["conditions"]),
+                                       " ".join(row["keywords"]), " ".join(row["biomarkers"]))).lower()
+        phase = phase_memo.get(row["phases"])
+        if phase is None:
+            phase = phase_memo[row["phases"]] = (
+                phase_display(row["phases"]), max((PHASE_ORDER.get(p, -1) for p in row["phases"]), default=-1))
+        row["phase"], row["phase_rank"] = phase
         rows.append(row)
         for intervention, cats in zip(facts.interventions, result.by_intervention, strict=True):
-            int_rows.append(
-                {
-                    "nct_id": row["nct_id"],
-                    "type": intervention.type,
-                    "name": intervention.name,
-                    "other_names": "; ".join(intervention.other_names),
-                    "description": intervention.description,
-                    "categories": tuple(cats),
-                }
-            )
-        site_list.extend(site_rows(record))
+            int_rows.append((nct, intervention.type, intervention.name, "; ".join(intervention.other_names),
+                             intervention.description, tuple(cats)))
+        sites = site_tuples(record)
+        if sites:  # (columns as SITE_FIELDS: 3 state, 5 country, 6 site status)
+            site_list += sites
+            opened = len([1 for site in sites if site[6] in OPEN_SITE_STATUSES])
+            stats = per_study.get(nct)
+            if stats is None:
+                per_study[nct] = [len(sites), opened, {site[5] for site in sites}, {site[3] for site in sites}]
+            else:  # (the same study listed twice: its sites are all kept, as rows of the sites table)
+                stats[0] += len(sites)
+                stats[1] += opened
+                stats[2].update(site[5] for site in sites)
+                stats[3].update(site[3] for site in sites)
 
-    studies = pd.DataFrame(rows)
+    if len(rows) > 1:  # one row per study: a repeated id keeps its last record (in that record's place)
+        last = {row["nct_id"]: k for k, row in enumerate(rows)}
+        if len(last) < len(rows):
+            rows = [row for k, row in enumerate(rows) if last[row["nct_id"]] == k]
+    studies = _studies_frame(rows)
+    none: list[Any] = [0, 0, set(), set()]
+    counts_of = [per_study.get(nct, none) for nct in studies.index]
+    studies["sites_count"] = np.array([c[0] for c in counts_of], dtype="int64")
+    studies["open_sites_count"] = np.array([c[1] for c in counts_of], dtype="int64")
+    studies["countries"] = _objects([tuple(sorted(c[2] - {""})) for c in counts_of], studies.index)
+    studies["states"] = _objects([tuple(sorted(c[3] - {""})) for c in counts_of], studies.index)
     if studies.empty:
-        studies = pd.DataFrame(columns=["nct_id", "title", "status", "phases", "categories", "setting", "biomarkers"])
-    studies = studies.drop_duplicates("nct_id", keep="last").set_index("nct_id", drop=False)
+        studies = studies.astype({"countries": object, "states": object})
+    studies.index = studies.index.astype("str")
     studies.index.name = None
-    studies["search_text"] = [  # what the text filter looks in: the trial's names and why it was classified
-        " ".join((r.nct_id, r.title, r.official_title, r.interventions, r.sponsor, r.category_evidence,
-                  " ".join(r.conditions), " ".join(r.keywords), " ".join(r.biomarkers))).lower()
-        for r in studies.itertuples()
-    ]
-    studies["phase"] = studies["phases"].map(phase_display)
-    studies["phase_rank"] = studies["phases"].map(lambda ps: max((PHASE_ORDER.get(p, -1) for p in ps), default=-1))
-    studies["last_update_date"] = pd.to_datetime(studies["last_update"], errors="coerce", format="mixed")
-    for col in ("min_age_years", "max_age_years", "enrollment"):
-        studies[col] = pd.to_numeric(studies[col], errors="coerce").astype("float64")
 
-    sites = pd.DataFrame(site_list, columns=SITE_COLUMNS)
-    sites["latitude"] = pd.to_numeric(sites["latitude"], errors="coerce").astype("float64")
-    sites["longitude"] = pd.to_numeric(sites["longitude"], errors="coerce").astype("float64")
-    sites = geo.locate_sites(sites)
-    grouped = sites.groupby("nct_id")
-    studies["sites_count"] = grouped.size().reindex(studies.index).fillna(0).astype(int)
-    open_sites = sites[sites["site_status"].isin(OPEN_SITE_STATUSES)].groupby("nct_id").size()
-    studies["open_sites_count"] = open_sites.reindex(studies.index).fillna(0).astype(int)
-    studies["countries"] = grouped["country"].agg(lambda c: tuple(sorted({x for x in c if x}))).reindex(studies.index)
-    studies["states"] = grouped["state"].agg(lambda c: tuple(sorted({x for x in c if x}))).reindex(studies.index)
-    for col in ("countries", "states"):
-        studies[col] = studies[col].map(lambda v: v if isinstance(v, tuple) else ())
-
+    sites = pd.DataFrame(site_list, columns=SITE_COLUMNS, dtype=object)
+    text = {col: sites[col].tolist() for col in ("facility", "city", "state", "zip", "country", "site_status")}
+    lat, lon, source = geo.locate(pd.to_numeric(sites["latitude"], errors="coerce").to_numpy(dtype=float),
+                                  pd.to_numeric(sites["longitude"], errors="coerce").to_numpy(dtype=float),
+                                  text["zip"], text["state"], text["city"], text["country"])
+    sites["latitude"], sites["longitude"] = lat, lon
+    sites["coord_source"] = pd.Series(source, dtype=object, copy=False)
     # for the filter path: each site's study as a row number, and whether the site itself is open
-    sites["study_row"] = studies.index.get_indexer(sites["nct_id"])
-    sites["site_open"] = sites["site_status"].isin(OPEN_SITE_STATUSES).to_numpy(dtype=bool)
-    sites["site_label"] = geo.site_labels(sites)
-    interventions = pd.DataFrame(int_rows, columns=INTERVENTION_COLUMNS)
-    return Tables(studies=_plain_strings(studies), sites=_plain_strings(sites),
-                  interventions=_plain_strings(interventions), meta=dataset.meta)
+    position = {nct: k for k, nct in enumerate(studies.index)}
+    sites["study_row"] = np.array([position.get(nct, -1) for nct in sites["nct_id"].tolist()], dtype="int64")
+    sites["site_open"] = np.array([s in OPEN_SITE_STATUSES for s in text["site_status"]], dtype=bool)
+    sites["site_label"] = pd.Series(np.array(geo.label_sites(text["facility"], text["city"], text["state"]),
+                                             dtype=object), dtype=object, copy=False)
+    interventions = pd.DataFrame(int_rows, columns=INTERVENTION_COLUMNS, dtype=object)
+    return Tables(studies=studies, sites=sites, interventions=interventions, meta=dataset.meta)
 
 
-def _plain_strings(df: pd.DataFrame) -> pd.DataFrame:
-    """Python-object string columns: row selection and sorting (every filter change) are several
-    times faster on them than on pandas 3's Arrow-backed strings."""
-    text = {c: object for c in df.columns if df[c].dtype != object and pd.api.types.is_string_dtype(df[c])}
-    return df.astype(text) if text else df
+#: study columns that are not Python objects, and their dtypes
+_NUMERIC = {"min_age_years": "float64", "max_age_years": "float64", "enrollment": "float64", "phase_rank": "int64"}
+_FLAGS = ("healthy_volunteers", "age_from_groups")
+_EMPTY_STUDIES = ["nct_id", "title", "status", "phases", "categories", "setting", "biomarkers"]
+
+
+def _objects(values: list[Any], index: pd.Index | None = None) -> pd.Series:
+    """A column of Python objects (strings included: row selection and sorting, done on every filter
+    change, are several times faster on them than on pandas 3's Arrow-backed strings)."""
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return pd.Series(column, index=index, dtype=object, copy=False)
+
+
+def _studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    if not rows:
+        frame = pd.DataFrame(columns=_EMPTY_STUDIES, dtype=object).set_index("nct_id", drop=False)
+        return frame.assign(phase=_objects([]), phase_rank=pd.Series([], dtype="int64"),
+                            last_update_date=pd.Series([], dtype="datetime64[us]"))
+    columns: dict[str, Any] = {}
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        if key in _NUMERIC:
+            columns[key] = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype(_NUMERIC[key])
+        elif key in _FLAGS:
+            columns[key] = pd.Series(values, dtype=bool)
+        else:
+            columns[key] = _objects(values)
+    frame = pd.DataFrame(columns, copy=False)
+    frame.index = pd.Index(columns["nct_id"].to_numpy(), dtype="str")
+    dates = columns["last_update"]
+    unique = pd.unique(dates.to_numpy())
+    parsed = pd.Series(pd.to_datetime(pd.Series(unique, dtype="str"), errors="coerce", format="mixed").to_numpy(),
+                       index=unique)
+    frame["last_update_date"] = parsed.reindex(dates.to_numpy()).to_numpy()
+    return frame
