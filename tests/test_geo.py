@@ -237,6 +237,45 @@ def test_locate_sites_on_fixture_sites():
     assert set(out.coord_source.dropna()) == {"registry", "zip", "city"}
 
 
+def _with_sites(path: Path) -> bool:
+    return bool((json.loads(path.read_text())["protocolSection"].get("contactsLocationsModule") or {}).get("locations"))
+
+
+def test_load_index_saves_then_reads_the_same_place_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The first process builds the tables and saves them (privately); the next reads them back and
+    locates every fixture site, and geocodes, exactly as tables built from the packages do."""
+    sites = fixture_sites(*sorted(p.stem for p in FIXTURES.glob("NCT*.json") if _with_sites(p)))
+    assert len(sites) > 5000
+    expected = geo.locate_sites(sites)
+    expected_places = [geo.geocode(q) for q in ("Milano, Italy", "85719", "Rochester, MN")]
+
+    monkeypatch.setattr(geo, "_DATA", {})
+    geo.load_index(tmp_path)
+    (saved,) = tmp_path.glob("geo-index-*.pkl")
+    assert saved.stat().st_mode & 0o777 == 0o600
+
+    monkeypatch.setattr(geo, "_DATA", {})
+    monkeypatch.setattr(geo, "_BUILDERS", {k: _must_not_build for k in geo._BUILDERS})
+    geo.load_index(tmp_path)  # read back: nothing is built
+    pd.testing.assert_frame_equal(geo.locate_sites(sites), expected)
+    assert [geo.geocode(q) for q in ("Milano, Italy", "85719", "Rochester, MN")] == expected_places
+
+
+def _must_not_build():
+    raise AssertionError("built from the packages although a saved index exists")
+
+
+def test_load_index_rebuilds_a_damaged_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(geo, "_DATA", {})
+    damaged = tmp_path / f"geo-index-{geo._index_key()}.pkl"
+    damaged.write_bytes(b"\x80\x05not a pickle")
+    geo.load_index(tmp_path)
+    assert geo.geocode("85719").label == "Tucson, AZ 85719"
+    monkeypatch.setattr(geo, "_DATA", {})
+    geo.load_index(tmp_path)  # the rebuilt file reads back
+    assert set(geo._DATA) == set(geo._BUILDERS)
+
+
 def test_locate_sites_ignores_a_zip_from_another_state():
     sites = fixture_sites("NCT03306264")
     out = geo.locate_sites(sites).set_index("facility")

@@ -16,6 +16,7 @@ import time
 from functools import cache
 from pathlib import Path
 
+from . import geo
 from .config import Settings
 from .dataset import load_dataset
 from .files import private_dir
@@ -68,6 +69,7 @@ def load_tables(settings: Settings) -> Tables:
         if tables is not None:
             tables.meta = dataset.meta
             return tables
+    geo.load_index(settings.cache_dir)
     tables = build_tables(dataset)
     if dataset.meta.sha256:
         _save(path, tables)
