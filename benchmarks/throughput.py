@@ -1,8 +1,9 @@
 """Item 4: normalize + classify throughput and growth at 1k, 10k and 50k studies.
 
-For each size a fresh interpreter (so its peak RSS, ``VmHWM``, is that size's own) reads the
-records as TrialFinder stores them (the API's answer with our ``fields`` selection, one JSON
-list), times ``json.loads`` of those bytes, then the one-off setup a new process pays —
+For each size a fresh interpreter (so its peak RSS, ``VmHWM``, is that size's own) loads the
+records as TrialFinder stores them (the API's answer with our ``fields`` selection, saved by
+``DataStore.save``) with ``DataStore.load`` — read, checksum, parse, as the app and CLI do — and
+times that; then the one-off setup a new process pays —
 ``geo.load_index`` (the place tables, read from the cache dir as ``load_tables`` does; the parent
 built that file first, and times that cold build once, in its own interpreter) and
 ``tables.build_tables`` on 20 studies (regex compilation, first-use caches) — then
@@ -60,11 +61,16 @@ def _child_geo_cold(index_dir: str) -> None:
 
 def _child_ours(path: str, index_dir: str, breakdown: bool) -> None:
     from trialfinder import geo
-    from trialfinder.store import Dataset, DatasetMeta
+    from trialfinder.store import Dataset, DataStore
     from trialfinder.tables import build_tables
 
-    records, base_rss, t_json, loaded_rss = _load_records(path)
-    meta = DatasetMeta(source="cache", data_timestamp="2026-11-20", fetched_at=None)
+    base_rss = max_rss_mb()
+    t0 = time.perf_counter()
+    stored = DataStore(Path(path)).load()
+    t_json = time.perf_counter() - t0
+    loaded_rss = max_rss_mb()
+    assert stored is not None
+    records, meta = stored.studies, stored.meta
     t0 = time.perf_counter()
     geo.load_index(Path(index_dir))  # one-off: the place tables, read back
     build_tables(Dataset(studies=records[:20], meta=meta))  # one-off: regex compilation, first-use caches
@@ -112,18 +118,22 @@ def _child_naive(path: str) -> None:
 
 
 def write_inputs(n: int, folder: Path) -> tuple[Path, Path, int]:
-    """(records with our fields selection, whole records, bytes of the first)."""
+    """(a data-set folder holding the records with our fields selection, saved as TrialFinder saves
+    them; a file of the whole records; bytes of the first's study list)."""
     from apiserver import parse_fields, select_fields
 
     from trialfinder.query import FIELDS
+    from trialfinder.store import Dataset, DatasetMeta, DataStore
 
     tree = parse_fields(",".join(FIELDS))
     full = studies(n)
-    ours_path, naive_path = folder / f"ours-{n}.json", folder / f"full-{n}.json"
-    body = json.dumps([select_fields(s, tree) for s in full], ensure_ascii=False, separators=(",", ":")).encode()
-    ours_path.write_bytes(body)
+    ours_dir, naive_path = folder / f"ours-{n}", folder / f"full-{n}.json"
+    ours = [select_fields(s, tree) for s in full]
+    meta = DatasetMeta(source="cache", data_timestamp="2026-11-20", fetched_at=None)
+    DataStore(ours_dir).save(Dataset(studies=ours, meta=meta))
+    size = len(json.dumps(ours, ensure_ascii=False, separators=(",", ":")).encode())
     naive_path.write_bytes(json.dumps(full, ensure_ascii=False, separators=(",", ":")).encode())
-    return ours_path, naive_path, len(body)
+    return ours_dir, naive_path, size
 
 
 def _marginal(rows: dict[int, dict], key: str) -> tuple[float, float] | None:
@@ -179,10 +189,10 @@ def main(argv: list[str] | None = None) -> list[Figure]:
             f"{1e6 * o['build_s'] / n:.0f} µs", fmt_s(o["total_s"]), f"{o['total_s'] / o['json_s']:.1f}×",
             f"{o['base_rss_mb']:.0f} / {o['loaded_rss_mb']:.0f} / {o['peak_rss_mb']:.0f}",
         ])
-    print_table("4. TrialFinder: json.loads, then build_tables (normalize + classify + frames + geo); "
+    print_table("4. TrialFinder: DataStore.load, then build_tables (normalize + classify + frames + geo); "
                 "normalize/classify alone where timed",
-                ["N", "sites", "bytes", "json.loads", "one-off setup", "normalize", "classify", "build_tables",
-                 "per study", "setup + build", "(setup + build) / json.loads", "RSS MB base / loaded / peak"], rows)
+                ["N", "sites", "bytes", "load", "one-off setup", "normalize", "classify", "build_tables",
+                 "per study", "setup + build", "(setup + build) / load", "RSS MB base / loaded / peak"], rows)
     rows = []
     for n in sizes:
         o, v = ours[n], naive[n]
@@ -218,8 +228,8 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                               f"{fmt_s(o['setup_s'])} + {fmt_s(o['build_s'])}",
                               fmt_s(v["normalize_s"]) + " (no classify)", fmt_ratio(v["normalize_s"], o["total_s"]),
                               target, met))
-        figures.append(Figure("4", f"  … vs plain json.loads of the same bytes, N={n:,}", fmt_s(o["total_s"]),
-                              fmt_s(o["json_s"]) + " (json.loads)", f"{o['total_s'] / o['json_s']:.1f}× json.loads",
+        figures.append(Figure("4", f"  … vs loading the stored data set (DataStore.load), N={n:,}", fmt_s(o["total_s"]),
+                              fmt_s(o["json_s"]) + " (load)", f"{o['total_s'] / o['json_s']:.1f}× load",
                               "—", None))
         target, met = ("≤ 2 GB", o["peak_rss_mb"] <= 2000) if n == 50000 else ("—", None)
         figures.append(Figure("4", f"peak RSS, N={n:,}", f"{o['peak_rss_mb']:.0f} MB", f"{v['peak_rss_mb']:.0f} MB",

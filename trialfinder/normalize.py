@@ -202,12 +202,14 @@ def _contacts(value: Any) -> str:
 
 
 #: the columns of a site, in the order of :func:`site_tuples`
-SITE_FIELDS = ("nct_id", "facility", "city", "state", "zip", "country", "site_status", "latitude", "longitude", "contacts")
+SITE_FIELDS = (
+    "nct_id", "facility", "city", "state", "zip", "country", "site_status", "latitude", "longitude", "contacts",
+)
 
 
 def site_rows(record: Json) -> list[dict[str, Any]]:
     """One row per location; coordinates from the registry's geoPoint when present, else None."""
-    return [dict(zip(SITE_FIELDS, site)) for site in site_tuples(record)]
+    return [dict(zip(SITE_FIELDS, site, strict=True)) for site in site_tuples(record)]
 
 
 def site_tuples(record: Json) -> list[tuple[Any, ...]]:

@@ -122,18 +122,31 @@ class DataStore:
             return None
         except OSError as exc:
             raise DataError(f"cannot read the data file {path}: {exc.strerror}") from exc
-        header, _, body = raw.partition(b"\n")
+        cut = raw.find(b"\n")
+        header = raw[:cut] if cut >= 0 else raw
         try:
             meta = DatasetMeta(**json.loads(header))
         except (ValueError, TypeError, RecursionError) as exc:
             raise DataError(f"the data file {path} has a damaged header") from exc
-        if hashlib.sha256(body).hexdigest() != meta.sha256:
-            raise DataError(f"the data file {path} is damaged (checksum mismatch)")
+        # The body is read through a view of the file's bytes, not a copy, and decoded before it is
+        # parsed, the bytes let go first: the text and the parsed studies are all that is held at the peak.
+        with memoryview(raw) as view:
+            body = view[cut + 1:] if cut >= 0 else view[:0]
+            if hashlib.sha256(body).hexdigest() != meta.sha256:
+                raise DataError(f"the data file {path} is damaged (checksum mismatch)")
+            try:
+                text = str(body, "utf-8", "surrogatepass")  # (what json.loads does with bytes)
+            except ValueError as exc:
+                raise DataError(f"the data file {path} is damaged (bad JSON)") from exc
+            finally:
+                body.release()
+        del raw
         try:
             with gc_paused():
-                studies = json.loads(body)
+                studies = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise DataError(f"the data file {path} is damaged (bad JSON)") from exc
+        del text
         if not isinstance(studies, list) or len(studies) != meta.count:
             raise DataError(f"the data file {path} is damaged (wrong study count)")
         return Dataset(studies=studies, meta=meta)
