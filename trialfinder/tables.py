@@ -109,6 +109,7 @@ def _build(dataset: Dataset) -> Tables:
         if len(last) < len(rows):
             rows = [row for k, row in enumerate(rows) if last[row["nct_id"]] == k]
     studies = _studies_frame(rows)
+    del rows  # (the frame holds the values; the row dicts would only raise the peak)
     none: list[Any] = [0, 0, set(), set()]
     counts_of = [per_study.get(nct, none) for nct in studies.index]
     studies["sites_count"] = np.array([c[0] for c in counts_of], dtype="int64")
@@ -121,6 +122,7 @@ def _build(dataset: Dataset) -> Tables:
     studies.index.name = None
 
     sites = pd.DataFrame(site_list, columns=SITE_COLUMNS, dtype=object)
+    del site_list
     text = {col: sites[col].tolist() for col in ("facility", "city", "state", "zip", "country", "site_status")}
     lat, lon, source = geo.locate(pd.to_numeric(sites["latitude"], errors="coerce").to_numpy(dtype=float),
                                   pd.to_numeric(sites["longitude"], errors="coerce").to_numpy(dtype=float),
@@ -134,6 +136,7 @@ def _build(dataset: Dataset) -> Tables:
     sites["site_label"] = pd.Series(np.array(geo.label_sites(text["facility"], text["city"], text["state"]),
                                              dtype=object), dtype=object, copy=False)
     interventions = pd.DataFrame(int_rows, columns=INTERVENTION_COLUMNS, dtype=object)
+    del int_rows
     return Tables(studies=studies, sites=sites, interventions=interventions, meta=dataset.meta)
 
 
