@@ -87,7 +87,7 @@ def _child_ours(path: str, index_dir: str, breakdown: bool) -> None:
         from trialfinder.categories import classify
         from trialfinder.normalize import site_tuples, study_facts, study_row
         from trialfinder.setting import disease_setting
-        from trialfinder.store import gc_paused
+        from trialfinder.files import gc_paused
 
         del tables
         with gc_paused():  # as in build_tables

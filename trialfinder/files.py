@@ -1,11 +1,18 @@
-"""The two file operations every stored thing shares: a folder only the user can read, and
-moving a damaged file aside (kept for inspection, never deleted)."""
+"""The file operations stored things share: a folder only the user can read, moving a damaged file
+aside (kept for inspection, never deleted), and the pickled caches (built tables, place tables)."""
 
 from __future__ import annotations
 
+import gc
 import os
+import pickle
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 
 def private_dir(path: os.PathLike[str] | str) -> None:
@@ -29,3 +36,46 @@ def set_aside(path: Path, companions: tuple[str, ...] = ()) -> Path | None:
         if extra.exists():
             os.replace(extra, Path(str(target) + suffix))
     return target
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Parsing a large JSON document creates millions of objects; the cyclic garbage collector
+    would rescan them many times over for nothing (none of them can form a cycle)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def read_pickle(path: Path) -> Any | None:
+    """A cache file's object; None when it is missing, damaged or unreadable (the caller rebuilds it)."""
+    try:
+        with open(path, "rb") as handle, gc_paused():
+            return pickle.load(handle)
+    except Exception:  # missing, damaged or from another version
+        return None
+
+
+def write_pickle(path: Path, value: Any, family: str) -> None:
+    """Save a cache file whole and private (temp file, then rename), and remove the older files of its
+    ``family`` (``<family>-*.pkl``) and temp files left over 10 minutes ago by a killed writer. A cache that
+    cannot be written only costs time: OSError is ignored."""
+    try:
+        private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{family}-", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+        for old in path.parent.glob(f"{family}-*.pkl"):
+            if old != path:
+                old.unlink(missing_ok=True)
+        for stale in path.parent.glob(f".{family}-*.tmp"):
+            if time.time() - stale.stat().st_mtime > 600:
+                stale.unlink(missing_ok=True)
+    except OSError:
+        pass

@@ -8,11 +8,8 @@ people or more, with US state codes). Nothing here touches the network.
 from __future__ import annotations
 
 import hashlib
-import os
-import pickle
 import re
 import string
-import tempfile
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -28,8 +25,7 @@ import pandas as pd
 import zipcodes
 
 from .errors import InvalidInput
-from .files import private_dir
-from .store import gc_paused
+from .files import read_pickle, write_pickle
 from .vocab import OPEN_SITE_STATUSES
 
 UNITS: dict[str, str] = {"mi": "miles", "km": "km"}
@@ -207,18 +203,14 @@ def load_index(directory: Path) -> None:
     if len(_DATA) == len(_BUILDERS):
         return
     path = Path(directory) / f"geo-index-{_index_key()}.pkl"
-    try:
-        with open(path, "rb") as handle, gc_paused():
-            stored = pickle.load(handle)
-        if isinstance(stored, dict) and stored.keys() == _BUILDERS.keys():
-            for name, value in stored.items():
-                _DATA.setdefault(name, value)
-            return
-    except Exception:  # missing, damaged or unreadable: build it
-        pass
+    stored = read_pickle(path)
+    if isinstance(stored, dict) and stored.keys() == _BUILDERS.keys():
+        for name, value in stored.items():
+            _DATA.setdefault(name, value)
+        return
     built = {name: _data(name) for name in _BUILDERS}
     built["cities"] = replace(built["cities"], alternatenames=[])  # (only read to build "alternates")
-    _save(path, built)
+    write_pickle(path, built, "geo-index")
 
 
 @cache
@@ -228,21 +220,6 @@ def _index_key() -> str:
         digest.update(f"{package}={metadata.version(package)}".encode())
     digest.update(str(MIN_CITY_POPULATION).encode())
     return digest.hexdigest()[:24]
-
-
-def _save(path: Path, data: dict[str, Any]) -> None:
-    try:
-        private_dir(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=".geo-index-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-        for old in path.parent.glob("geo-index-*.pkl"):
-            if old != path:
-                old.unlink(missing_ok=True)
-    except OSError:
-        pass  # a cache that cannot be written only costs time
 
 
 def country_code(name: object) -> str | None:

@@ -11,7 +11,6 @@ A file that fails its checks is moved aside as ``current.json.corrupt-<time>``.
 from __future__ import annotations
 
 import fcntl
-import gc
 import hashlib
 import json
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import DataError
-from .files import private_dir, set_aside
+from .files import gc_paused, private_dir, set_aside
 
 SOURCES = {"live": "live from ClinicalTrials.gov", "cache": "from the local cache", "snapshot": "bundled snapshot"}
 
@@ -154,19 +153,6 @@ class DataStore:
     def set_aside(self, which: str = "current") -> Path | None:
         """Move a damaged file out of the way; return where it went."""
         return set_aside(self.current if which == "current" else self.previous)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Parsing a large JSON document creates millions of objects; the cyclic garbage collector
-    would rescan them many times over for nothing (none of them can form a cycle)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _fsync_dir(directory: Path) -> None:

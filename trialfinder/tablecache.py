@@ -9,18 +9,14 @@ private cache dir; a damaged or unreadable entry is simply rebuilt.
 from __future__ import annotations
 
 import hashlib
-import os
-import pickle
-import tempfile
-import time
 from functools import cache
 from pathlib import Path
 
 from . import geo
 from .config import Settings
 from .dataset import load_dataset
-from .files import private_dir
-from .store import DataStore, gc_paused
+from .files import read_pickle, write_pickle
+from .store import DataStore
 from .tables import Tables, build_tables
 
 PACKAGE = Path(__file__).resolve().parent
@@ -42,11 +38,7 @@ def _path(settings: Settings, sha256: str) -> Path:
 
 
 def _cached(path: Path) -> Tables | None:
-    try:
-        with open(path, "rb") as handle, gc_paused():
-            tables = pickle.load(handle)
-    except Exception:  # missing, damaged or from another version: rebuild
-        return None
+    tables = read_pickle(path)
     return tables if isinstance(tables, Tables) else None
 
 
@@ -72,23 +64,5 @@ def load_tables(settings: Settings) -> Tables:
     geo.load_index(settings.cache_dir)
     tables = build_tables(dataset)
     if dataset.meta.sha256:
-        _save(path, tables)
+        write_pickle(path, tables, "tables")
     return tables
-
-
-def _save(path: Path, tables: Tables) -> None:
-    try:
-        private_dir(path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=".tables-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-        for old in path.parent.glob("tables-*.pkl"):
-            if old != path:
-                old.unlink(missing_ok=True)
-        for stale in path.parent.glob(".tables-*.tmp"):  # left by a killed writer
-            if time.time() - stale.stat().st_mtime > 600:
-                stale.unlink(missing_ok=True)
-    except OSError:
-        pass  # a cache that cannot be written only costs time

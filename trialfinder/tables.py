@@ -11,9 +11,10 @@ import pandas as pd
 from . import geo
 from .biomarkers import biomarkers
 from .categories import classify
+from .files import gc_paused
 from .normalize import SITE_FIELDS, site_tuples, study_facts, study_row
 from .setting import disease_setting
-from .store import Dataset, DatasetMeta, gc_paused
+from .store import Dataset, DatasetMeta
 from .vocab import OPEN_SITE_STATUSES, PHASE_ORDER, phase_display
 
 #: standard age groups -> (lowest, highest) age in years they cover
@@ -46,7 +47,7 @@ def _evidence_text(evidence: dict[str, str], categories: tuple[str, ...]) -> str
 
 def build_tables(dataset: Dataset) -> Tables:
     """Every study becomes one row; nothing is dropped (unclassifiable studies are 'other')."""
-    with gc_paused():  # (millions of short-lived objects, none in a cycle: see store.gc_paused)
+    with gc_paused():  # (millions of short-lived objects, none in a cycle: see files.gc_paused)
         return _build(dataset)
 
 
