@@ -117,10 +117,6 @@ def _build(dataset: Dataset) -> Tables:
     studies["open_sites_count"] = np.array([c[1] for c in counts_of], dtype="int64")
     studies["countries"] = _objects([tuple(sorted(c[2] - {""})) for c in counts_of], studies.index)
     studies["states"] = _objects([tuple(sorted(c[3] - {""})) for c in counts_of], studies.index)
-    if studies.empty:
-        studies = studies.astype({"countries": object, "states": object})
-    studies.index = studies.index.astype("str")
-    studies.index.name = None
 
     sites = pd.DataFrame(site_list, columns=SITE_COLUMNS, dtype=object)
     del site_list
@@ -157,7 +153,8 @@ def _objects(values: list[Any], index: pd.Index | None = None) -> pd.Series:
 
 def _studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if not rows:
-        frame = pd.DataFrame(columns=_EMPTY_STUDIES, dtype=object).set_index("nct_id", drop=False)
+        frame = pd.DataFrame(columns=_EMPTY_STUDIES, dtype=object)
+        frame.index = pd.Index([], dtype="str")
         return frame.assign(phase=_objects([]), phase_rank=pd.Series([], dtype="int64"),
                             last_update_date=pd.Series([], dtype="datetime64[us]"))
     columns: dict[str, Any] = {}
