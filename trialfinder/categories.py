@@ -108,7 +108,7 @@ _TITLE_NEG_WORDS = ("after", "failed", "failure of", "failing", "refractory to",
                     "previously treated with", "intolerant (?:of|to)", "exposed to")
 _TITLE_NEG = re.compile(f"(?:{'|'.join(_TITLE_NEG_WORDS)})" + r"\W+(?:\w+\W+){0,3}$")
 # Every match of _TITLE_NEG begins with one of these: none is searched for before the first of them.
-_TITLE_NEG_LEADS = tuple(dict.fromkeys(re.match(r"[a-z ]*", w).group() for w in _TITLE_NEG_WORDS))
+_TITLE_NEG_LEADS = tuple(dict.fromkeys(re.split(r"[^a-z ]", w, maxsplit=1)[0] for w in _TITLE_NEG_WORDS))
 if not all(_TITLE_NEG_LEADS):
     raise ValueError("every title negation must begin with a plain word")
 
@@ -222,11 +222,11 @@ def _collect(facts: StudyFacts, title: str, title_tokens: list[tuple[int, int, i
             found.append(_Hit(_BEHAVIOURAL, i, iv.name))
         hits += found
     named: list[_Hit] = []
-    for text, label, found in [(title, "title", title_tokens),
-                               *((t, f"arm {a.label}", None) for a in facts.arm_groups
-                                 for t in (norm_text(a.description),))]:
+    texts: list[tuple[str, str, list[tuple[int, int, int]] | None]] = [(title, "title", title_tokens)]
+    texts += [(norm_text(a.description), f"arm {a.label}", None) for a in facts.arm_groups]
+    for text, label, tokens in texts:  # (tokens: the title's, already found)
         lead = -2  # where a negation can first begin (found on first need)
-        for k, start, end in _MATCHER.find_tokens(text) if found is None else found:
+        for k, start, end in _MATCHER.find_tokens(text) if tokens is None else tokens:
             if not _NAMED_ACTIVE[k]:
                 continue
             if lead == -2:

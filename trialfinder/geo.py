@@ -13,7 +13,7 @@ import string
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, partial
 from importlib import metadata
 from operator import itemgetter
 from pathlib import Path
@@ -298,7 +298,7 @@ def _geocode_city(query: str) -> Place:
         if k and qual is None:
             continue
         quals = [qual] if qual else []
-        rows = _lookup([_norm(" ".join(words[: len(words) - k]))], lambda i, quals=quals: _in(i, quals))
+        rows = _lookup([_norm(" ".join(words[: len(words) - k]))], partial(_in, quals=quals))
         if rows:
             return _pick(query, rows, quals)
     raise InvalidInput(f"No place called {query!r} was found; {ZIP_HINT}")

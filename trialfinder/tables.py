@@ -92,18 +92,18 @@ def _build(dataset: Dataset) -> Tables:
         for intervention, cats in zip(facts.interventions, result.by_intervention, strict=True):
             int_rows.append((nct, intervention.type, intervention.name, "; ".join(intervention.other_names),
                              intervention.description, tuple(cats)))
-        sites = site_tuples(record)
-        if sites:  # (columns as SITE_FIELDS: 3 state, 5 country, 6 site status)
-            site_list += sites
-            opened = len([1 for site in sites if site[6] in OPEN_SITE_STATUSES])
+        listed = site_tuples(record)
+        if listed:  # (columns as SITE_FIELDS: 3 state, 5 country, 6 site status)
+            site_list += listed
+            opened = len([1 for site in listed if site[6] in OPEN_SITE_STATUSES])
             stats = per_study.get(nct)
             if stats is None:
-                per_study[nct] = [len(sites), opened, {site[5] for site in sites}, {site[3] for site in sites}]
+                per_study[nct] = [len(listed), opened, {site[5] for site in listed}, {site[3] for site in listed}]
             else:  # (the same study listed twice: its sites are all kept, as rows of the sites table)
-                stats[0] += len(sites)
+                stats[0] += len(listed)
                 stats[1] += opened
-                stats[2].update(site[5] for site in sites)
-                stats[3].update(site[3] for site in sites)
+                stats[2].update(site[5] for site in listed)
+                stats[3].update(site[3] for site in listed)
 
     if len(rows) > 1:  # one row per study: a repeated id keeps its last record (in that record's place)
         last = {row["nct_id"]: k for k, row in enumerate(rows)}

@@ -39,7 +39,8 @@ class once(Generic[_T]):
     ``__dict__``, where later reads find it without calling this descriptor."""
 
     def __init__(self, fn: Callable[[Any], _T]) -> None:
-        self.fn, self.name, self.__doc__ = fn, fn.__name__, fn.__doc__
+        # (getattr: a function compiled by mypyc may lack them; __set_name__ gives the name anyway)
+        self.fn, self.name, self.__doc__ = fn, getattr(fn, "__name__", ""), getattr(fn, "__doc__", None)
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
