@@ -376,7 +376,9 @@ def sites_frame(sites: pd.DataFrame, place: geo.Place | None, unit: str) -> pd.D
 
 def evidence_frame(row: Mapping[str, Any]) -> pd.DataFrame:
     """Category label -> why the trial is in it."""
-    evidence = row.get("evidence") if isinstance(row.get("evidence"), dict) else {}
+    evidence = row.get("evidence")
+    if not isinstance(evidence, dict):
+        evidence = {}
     cats = tuple(row.get("categories") or ()) or ("other",)
     return pd.DataFrame(
         {"category": [CATEGORY_LABELS.get(k, k) for k in cats], "evidence": [evidence.get(k, "") for k in cats]}

@@ -19,7 +19,7 @@ from .config import Settings
 from .errors import InvalidInput, TrialFinderError
 from .vocab import STATUS_LABELS
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def fail(message: str, code: int = 1) -> None:

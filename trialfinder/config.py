@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -71,7 +72,7 @@ class Settings:
     def is_default_api(self) -> bool:
         return self.api_url.rstrip("/") == DEFAULT_API_URL
 
-    def with_(self, **changes: object) -> "Settings":
+    def with_(self, **changes: Any) -> "Settings":
         """A copy with some values changed (None values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

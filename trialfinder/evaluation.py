@@ -10,6 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .biomarkers import biomarkers
 from .categories import CATEGORY_KEYS, classify
@@ -52,10 +53,10 @@ class Report:
     nd_n: int
     biomarkers: PRF
     seconds_per_study: float
-    errors: list[dict[str, object]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_labels(path: Path = LABELS) -> dict[str, dict[str, object]]:
+def load_labels(path: Path = LABELS) -> dict[str, dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
         return {row["nct_id"]: row for row in map(json.loads, filter(str.strip, fh))}
 
@@ -72,7 +73,7 @@ def _prf(pairs: list[tuple[set[str], set[str]]], key: str | None = None) -> PRF:
     return PRF(tp, fp, fn)
 
 
-def evaluate(facts: list[StudyFacts] | None = None, labels: dict[str, dict[str, object]] | None = None) -> Report:
+def evaluate(facts: list[StudyFacts] | None = None, labels: dict[str, dict[str, Any]] | None = None) -> Report:
     """Classify every labelled study and score categories, setting and biomarkers."""
     facts = load_fixtures() if facts is None else facts
     labels = load_labels() if labels is None else labels
@@ -89,11 +90,11 @@ def evaluate(facts: list[StudyFacts] | None = None, labels: dict[str, dict[str, 
     nd = [0, 0]
     for f, cls, setting, bio in results:
         lab = labels[f.nct_id]
-        expected = set(lab["categories"]) or {"other"}  # type: ignore[arg-type]
+        expected = set(lab["categories"]) or {"other"}
         got = set(cls.categories)
         cat_pairs.append((expected, got))
-        bio_pairs.append((set(lab["biomarkers"]), set(bio)))  # type: ignore[arg-type]
-        row: dict[str, object] = {"nct_id": f.nct_id, "title": f.title}
+        bio_pairs.append((set(lab["biomarkers"]), set(bio)))
+        row: dict[str, Any] = {"nct_id": f.nct_id, "title": f.title}
         if expected != got:
             row["categories"] = (sorted(expected), sorted(got))
         for _key, tally, name in ((rr, rr, "relapsed_refractory"), (nd, nd, "newly_diagnosed")):
@@ -104,8 +105,8 @@ def evaluate(facts: list[StudyFacts] | None = None, labels: dict[str, dict[str, 
                 tally[1] += 1
                 if not ok:
                     row[name] = (want, "yes" if name in setting else "no")
-        if set(lab["biomarkers"]) != set(bio):  # type: ignore[arg-type]
-            row["biomarkers"] = (sorted(lab["biomarkers"]), sorted(bio))  # type: ignore[arg-type]
+        if set(lab["biomarkers"]) != set(bio):
+            row["biomarkers"] = (sorted(lab["biomarkers"]), sorted(bio))
         if len(row) > 2:
             row["evidence"] = cls.evidence
             row["setting_evidence"] = setting_evidence(f)
@@ -143,11 +144,11 @@ def format_errors(report: Report) -> str:
         out.append(f"{row['nct_id']} [{row['confidence']}] {str(row['title'])[:90]}")
         for key in ("categories", "relapsed_refractory", "newly_diagnosed", "biomarkers"):
             if key in row:
-                want, got = row[key]  # type: ignore[misc]
+                want, got = row[key]
                 out.append(f"    {key}: expected {want}  got {got}")
                 if key in ("relapsed_refractory", "newly_diagnosed") and got == "yes":
-                    out.append(f"      because: {row['setting_evidence'].get(key, '')}")  # type: ignore[union-attr]
+                    out.append(f"      because: {row['setting_evidence'].get(key, '')}")
         if "categories" in row:
-            for cat, why in row["evidence"].items():  # type: ignore[union-attr]
+            for cat, why in row["evidence"].items():
                 out.append(f"      {cat}: {why[:160]}")
     return "\n".join(out)
