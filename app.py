@@ -1,6 +1,6 @@
 """TrialFinder: a thin Streamlit page over the trialfinder library.
 
-widgets -> FilterSpec (trialfinder.appstate) -> filters.search -> render. The filter state is
+widgets -> FilterSpec (trialfinder.present.urlstate) -> find.filters.search -> render. The filter state is
 mirrored into the URL (st.query_params) so a search can be bookmarked or sent to a doctor.
 Registry text is untrusted: it is shown only through st.text, st.code and st.dataframe, never
 through markdown or HTML.
@@ -16,31 +16,39 @@ import datetime as dt  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from trialfinder import appstate, export, geo  # noqa: E402
-from trialfinder.biomarkers import BIOMARKER_KEYS  # noqa: E402
-from trialfinder.categories import CATEGORY_DESCRIPTIONS, CATEGORY_KEYS, CATEGORY_LABELS  # noqa: E402
-from trialfinder.config import Settings  # noqa: E402
-from trialfinder.dataset import refresh_dataset  # noqa: E402
+from trialfinder.classify.biomarkers import BIOMARKER_KEYS  # noqa: E402
+from trialfinder.classify.categories import CATEGORY_KEYS  # noqa: E402
+from trialfinder.classify.disease_setting import DISEASE_SETTING_KEYS  # noqa: E402
 from trialfinder.errors import TrialFinderError  # noqa: E402
-from trialfinder.filters import SETTING_LABELS, search  # noqa: E402
-from trialfinder.setting import SETTING_KEYS  # noqa: E402
-from trialfinder.tablecache import load_tables  # noqa: E402
-from trialfinder.tables import Tables  # noqa: E402
-from trialfinder.vocab import PHASE_LABELS, SEX_LABELS, STATUS_LABELS  # noqa: E402
+from trialfinder.find import export, places  # noqa: E402
+from trialfinder.find.filters import search  # noqa: E402
+from trialfinder.find.tablecache import load_tables  # noqa: E402
+from trialfinder.find.tables import Tables  # noqa: E402
+from trialfinder.labels import (  # noqa: E402
+    CATEGORY_DESCRIPTIONS,
+    CATEGORY_LABELS,
+    DISCLAIMER,
+    DISEASE_SETTING_LABELS,
+    PHASE_LABELS,
+    SEX_LABELS,
+    SORT_LABELS,
+    STATUS_LABELS,
+    UNITS,
+)
+from trialfinder.present import urlstate, views  # noqa: E402
+from trialfinder.present.trial import trial_view  # noqa: E402
+from trialfinder.source.dataset import refresh_dataset  # noqa: E402
+from trialfinder.source.settings import Settings  # noqa: E402
+from trialfinder.source.store import DataStore  # noqa: E402
 
-md = appstate.escape_markdown  # for our messages that quote user or data text
+md = views.escape_markdown  # for our messages that quote user or data text
 
 
 # --- cached library calls ---------------------------------------------------------------------
 
 def data_key(settings: Settings) -> tuple[str, str, int | None]:
-    """Changes whenever the stored data set is replaced (its file's mtime), so the cache follows."""
-    current = settings.dataset_dir / "current.json"
-    try:
-        mtime: int | None = current.stat().st_mtime_ns
-    except OSError:
-        mtime = None
-    return str(settings.cache_dir), str(settings.snapshot_dir), mtime
+    """Changes whenever the stored data set is replaced, so the cache follows."""
+    return str(settings.cache_dir), str(settings.snapshot_dir), DataStore(settings.dataset_dir).version()
 
 
 @st.cache_resource(show_spinner="Loading trials…", max_entries=4)
@@ -51,8 +59,8 @@ def get_tables(key: tuple[str, str, int | None]) -> Tables:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def locate(text: str) -> geo.Place:
-    return geo.geocode(text)
+def locate(text: str) -> places.Place:
+    return places.geocode(text)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -72,8 +80,8 @@ def seed_widgets_from_url() -> None:
     if "seeded" in st.session_state:
         return
     params = {key: st.query_params.get_all(key) for key in st.query_params}
-    spec, problems = appstate.spec_from_params(params)
-    for key, value in appstate.widget_values(spec).items():
+    spec, problems = urlstate.spec_from_params(params, locate=locate)
+    for key, value in urlstate.widget_values(spec).items():
         st.session_state[key] = value
     st.session_state.url_problems = problems
     st.session_state.seeded = True
@@ -120,7 +128,7 @@ offline = " — offline: refresh when connected for current statuses" if meta.so
 banner.info(f"**Data:** {md(meta.describe())} · {len(tables.studies)} studies{offline}", icon=":material/database:")
 for warning in meta.warnings or []:
     st.warning(md(warning))
-st.warning(export.DISCLAIMER, icon=":material/medical_information:")
+st.warning(DISCLAIMER, icon=":material/medical_information:")
 for problem in st.session_state.pop("url_problems", []):  # shown once, on arrival
     st.warning(f"From the link: {md(problem)}")
 
@@ -128,10 +136,10 @@ for problem in st.session_state.pop("url_problems", []):  # shown once, on arriv
 where, radius_col, unit_col = st.columns([3, 1.2, 1])
 where.text_input("Where do you live? (US ZIP code or city)", key="near", placeholder="e.g. 85719 or Tucson, AZ")
 radius_col.selectbox(
-    "Within", appstate.radius_options(st.session_state.get("radius")), key="radius",
-    format_func=appstate.radius_label,
+    "Within", urlstate.radius_options(st.session_state.get("radius")), key="radius",
+    format_func=urlstate.radius_label,
 )
-unit_col.radio("Unit", list(geo.UNITS), key="unit", format_func=geo.UNITS.get, horizontal=True)
+unit_col.radio("Unit", list(UNITS), key="unit", format_func=UNITS.get, horizontal=True)
 where_note = st.container()
 
 # Filters, each followed by a slot for the number of trials it leaves
@@ -142,8 +150,8 @@ with st.sidebar:
     st.multiselect("Overall status", list(STATUS_LABELS), key="statuses", format_func=STATUS_LABELS.get,
                    placeholder="any status")
     counts["status"] = st.empty()
-    st.multiselect("Disease setting", list(SETTING_KEYS), key="settings",
-                   format_func=lambda k: SETTING_LABELS.get(k, k), placeholder="any setting")
+    st.multiselect("Disease setting", list(DISEASE_SETTING_KEYS), key="disease_settings",
+                   format_func=lambda k: DISEASE_SETTING_LABELS.get(k, k), placeholder="any setting")
     counts["setting"] = st.empty()
     st.multiselect("Treatment category", [*CATEGORY_KEYS, "other"], key="categories",
                    format_func=lambda k: CATEGORY_LABELS.get(k, k), placeholder="any category",
@@ -166,37 +174,39 @@ with st.sidebar:
     st.multiselect("State / region", sorted({*options["state"], *st.session_state.get("states", [])}),
                    key="states", placeholder="any state")
     counts["state"] = st.empty()
-    st.text_input("Search titles, drugs, drug classes, sponsor", key="text", placeholder="e.g. menin, FLT3 (a comma means or)")
+    st.text_input("Search titles, drugs, drug classes, sponsor", key="text",
+                  placeholder="e.g. menin, FLT3 (a comma means or)")
     counts["text"] = st.empty()
     st.date_input("Last updated since", value=None, key="updated_since", min_value=dt.date(1999, 1, 1),
                   max_value=dt.date.today(), format="YYYY-MM-DD")
     counts["updated"] = st.empty()
 
-spec, problems = appstate.spec_from_widgets({key: st.session_state.get(key) for key in appstate.WIDGETS})
+widgets = {key: st.session_state.get(key) for key in urlstate.WIDGETS}
+spec, problems, place_problem = urlstate.spec_from_widgets(widgets, locate=locate)
 for problem in problems:
     st.warning(md(problem))
-params = appstate.spec_to_params(spec)
-if not appstate.same_params(params, {key: st.query_params.get_all(key) for key in st.query_params}):
+params = urlstate.spec_to_params(spec)
+if spec.place is None and place_problem is not None:
+    params["near"] = " ".join(str(widgets["near"]).split())  # kept in the link as typed
+if not urlstate.same_params(params, {key: st.query_params.get_all(key) for key in st.query_params}):
     st.query_params.from_dict(params)
 
-place = None
-if spec.near:
-    try:
-        place = locate(spec.near)
-        where_note.caption(f"Distances are measured from {md(place.label)} (approximate, straight line).")
-    except geo.AmbiguousPlace as exc:
-        where_note.warning(f"{md(exc)}. Pick one:")
-        cols = where_note.columns(min(len(exc.candidates), 4))
-        for i, candidate in enumerate(exc.candidates):
-            label = candidate.label.removesuffix(", United States")
-            cols[i % len(cols)].button(md(label), key=f"place-{i}", on_click=pick_place, args=(label,))
-    except TrialFinderError as exc:
-        where_note.warning(f"{md(exc)}. Showing trials without distances.")
+place = spec.place
+if place is not None:
+    where_note.caption(f"Distances are measured from {md(place.label)} (approximate, straight line).")
+elif isinstance(place_problem, places.AmbiguousPlace):
+    where_note.warning(f"{md(place_problem)}. Pick one:")
+    cols = where_note.columns(min(len(place_problem.candidates), 4))
+    for i, candidate in enumerate(place_problem.candidates):
+        label = candidate.label.removesuffix(", United States")
+        cols[i % len(cols)].button(md(label), key=f"place-{i}", on_click=pick_place, args=(label,))
+elif place_problem is not None:
+    where_note.warning(f"{md(place_problem)}. Showing trials without distances.")
 try:
-    result = search(tables, spec.with_(near=None), place=place)
+    result = search(tables, spec)
 except TrialFinderError as exc:
     fail(md(exc))
-for name, count in appstate.counts_by_filter(result).items():
+for name, count in result.left_after().items():
     if name in counts:
         counts[name].caption(f"→ {count} trials left")
 
@@ -207,15 +217,15 @@ st.caption(md(result.describe()))
 if result.unlocated:
     st.caption(f"{result.unlocated} of them have no site we could locate; they are listed last, without a distance.")
 sort_col, csv_col, xlsx_col = st.columns([2, 1, 1], vertical_alignment="bottom")
-sort_col.selectbox("Sort by", list(appstate.SORT_LABELS), key="sort", format_func=appstate.SORT_LABELS.get)
+sort_col.selectbox("Sort by", list(SORT_LABELS), key="sort", format_func=SORT_LABELS.get)
 csv_col.download_button("Download CSV", export.to_csv(result), file_name="trialfinder.csv", mime="text/csv",
                         on_click="ignore", width="stretch")
 xlsx_col.download_button("Download Excel", lambda: export.to_xlsx(result, meta), file_name="trialfinder.xlsx",
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          on_click="ignore", width="stretch")
-unit = geo.UNITS.get(spec.unit, spec.unit)
+unit = UNITS.get(spec.unit, spec.unit)
 st.dataframe(
-    appstate.results_frame(result),
+    views.results_frame(result),
     hide_index=True,
     width="stretch",
     column_config={
@@ -241,31 +251,28 @@ if studies.empty:
 else:
     titles = dict(zip(studies.index, studies["title"], strict=True))
     nct = st.selectbox("Trial", list(studies.index), format_func=lambda n: f"{n} — {titles[n]}", key="detail")
-    row = tables.studies.loc[nct]
-    st.text(row["title"])
-    st.link_button("Open on ClinicalTrials.gov", row["url"])
-    ages = appstate.age_range(row["min_age_years"], row["max_age_years"])
-    st.text(f"Status: {appstate.status_label(row['status'])} · {row['phase'] or 'phase not given'} · "
-            f"ages {ages} · sex {SEX_LABELS.get(row['sex'], row['sex']).lower()} · sponsor {row['sponsor'] or '—'}"
-            f" · last update {row['last_update'] or 'not given'}")
+    view = trial_view(tables, nct, place=place, unit=spec.unit)
+    st.text(view.title)
+    st.link_button("Open on ClinicalTrials.gov", view.url)
+    st.text(f"Status: {view.status} · {view.phase or 'phase not given'} · ages {view.ages} · sex {view.sex} · "
+            f"sponsor {view.sponsor or '—'} · last update {view.last_update or 'not given'}")
     st.markdown("**Summary**")
-    st.text(row["brief_summary"] or "(no summary in the registry record)")
+    st.text(view.summary or "(no summary in the registry record)")
     st.markdown("**Interventions and why each category applies**")
-    st.text(row["interventions"] or "(no interventions listed)")
-    st.dataframe(appstate.evidence_frame(row.to_dict()), hide_index=True, width="stretch")
+    st.text(view.interventions or "(no interventions listed)")
+    st.dataframe(views.evidence_frame(view), hide_index=True, width="stretch")
     with st.expander("Eligibility criteria (as written in the registry)"):
-        st.code(row["eligibility"] or "(not given in the registry record)", language=None, wrap_lines=True)
-    sites = tables.sites[tables.sites["nct_id"] == nct]
-    st.markdown(f"**Sites** ({len(sites)}{', nearest first' if place else ''})")
-    st.dataframe(appstate.sites_frame(sites, place, spec.unit), hide_index=True, width="stretch")
-    if row["central_contacts"]:
-        st.text(f"Central contact: {row['central_contacts']}")
+        st.code(view.eligibility or "(not given in the registry record)", language=None, wrap_lines=True)
+    st.markdown(f"**Sites** ({len(view.sites)}{', nearest first' if place else ''})")
+    st.dataframe(views.sites_frame(view), hide_index=True, width="stretch")
+    if view.central_contacts:
+        st.text(f"Central contact: {view.central_contacts}")
 
 # Map and charts
 map_col, chart_col = st.columns([3, 2])
 with map_col:
     st.subheader("Sites on the map")
-    points = appstate.map_points(tables.sites, studies.index, place)
+    points = views.map_points(tables.sites, studies.index, place)
     if points.empty:
         st.text("No located sites to show.")
     else:
@@ -274,6 +281,6 @@ with map_col:
 with chart_col:
     if not studies.empty:
         st.subheader("By category")
-        st.bar_chart(appstate.category_counts(result), horizontal=True, height=220)
+        st.bar_chart(views.category_counts(result), horizontal=True, height=220)
         st.subheader("By phase")
-        st.bar_chart(appstate.phase_counts(result), horizontal=True, height=200)
+        st.bar_chart(views.phase_counts(result), horizontal=True, height=200)

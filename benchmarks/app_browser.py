@@ -42,6 +42,8 @@ import subprocess
 import time
 from pathlib import Path
 
+# tests/ is on sys.path once common is imported
+from apphost import CHROMIUM_ARGS, free_port, start_streamlit, stop_streamlit, wait_healthy  # noqa: E402,I001
 from common import (
     BENCH_QUERY,
     ROOT,
@@ -58,12 +60,10 @@ from common import (
     studies,
     temp_dir,
 )
-# tests/ is on sys.path once common is imported
-from apphost import CHROMIUM_ARGS, free_port, start_streamlit, stop_streamlit, wait_healthy  # noqa: E402,I001
 
-from trialfinder.dataset import refresh_dataset
-from trialfinder.session import build_session
-from trialfinder.tablecache import load_tables
+from trialfinder.find.tablecache import load_tables
+from trialfinder.source.dataset import refresh_dataset
+from trialfinder.source.session import build_session
 
 TABLE_ROWS_JS = ("() => { const grid = document.querySelector('[data-testid=stDataFrame]');"
                  " return !!grid && grid.querySelectorAll('[role=row]').length > 1; }")

@@ -39,8 +39,8 @@ for _p in (str(ROOT / "tests"), str(ROOT), str(BENCH_DIR)):
 
 from apiserver import ApiServer, load_fixture_studies, replicate  # noqa: E402
 
-from trialfinder.config import Settings  # noqa: E402
-from trialfinder.query import SearchQuery  # noqa: E402
+from trialfinder.source.query import SearchQuery  # noqa: E402
+from trialfinder.source.settings import Settings  # noqa: E402
 
 #: `trialfinder fetch --status all --all-settings`: every AML study in the registry, every status
 BENCH_QUERY = SearchQuery.from_user(statuses=["all"], widen=True)
@@ -59,7 +59,7 @@ def template_ids() -> frozenset[str]:
     """NCT ids of the fixture studies that BENCH_QUERY matches (asked of the replay server)."""
     import requests
 
-    from trialfinder.query import to_params
+    from trialfinder.source.query import to_params
 
     with serve(list(fixture_studies())) as api:
         params = to_params(BENCH_QUERY, page_size=1000, fields=("NCTId",))
@@ -88,7 +88,7 @@ def warm_server(api: ApiServer, query: SearchQuery = BENCH_QUERY) -> None:
     charged to whichever client happens to go first; then clear its log."""
     import requests
 
-    from trialfinder.query import to_params
+    from trialfinder.source.query import to_params
 
     requests.get(f"{api.url}/studies", params=to_params(query, page_size=1, fields=("NCTId",)), timeout=120)
     api.reset_log()

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from common import print_machine, print_table  # also puts tests/ on sys.path
-
 from faultcases import CASES, FaultLab, chaos_run  # noqa: E402
 
 

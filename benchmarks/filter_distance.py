@@ -1,7 +1,7 @@
 """Item 5: one filter change with distances from a new location, on 10,000 studies / ~145,000 sites.
 
 The tables are built once (``build_tables``, not timed). Each place is geocoded once with
-``geo.geocode`` outside the timing; then ``filters.search(tables, spec, place=place)`` is timed —
+``geo.geocode`` outside the timing; then ``find.filters.search(tables, spec)`` (the spec holding the place) is timed —
 the filters, the nearest site of every remaining trial (vectorised haversine), the radius and the
 sort. Two specs:
 
@@ -23,15 +23,24 @@ from __future__ import annotations
 import argparse
 
 from common import (
-    Figure, fmt_ratio, fmt_s, median, print_figures, print_machine, print_table, save_figures, studies, timed,
+    Figure,
+    fmt_ratio,
+    fmt_s,
+    median,
+    print_figures,
+    print_machine,
+    print_table,
+    save_figures,
+    studies,
+    timed,
 )
 from naive import naive_search
 
-from trialfinder import geo
-from trialfinder.filters import FilterSpec, search
-from trialfinder.store import Dataset, DatasetMeta
-from trialfinder.tables import build_tables
-from trialfinder.vocab import ACTIONABLE_STATUSES
+from trialfinder.find import places as geo
+from trialfinder.find.filters import FilterSpec, search
+from trialfinder.find.tables import build_tables
+from trialfinder.source.store import Dataset, DatasetMeta
+from trialfinder.source.vocab import ACTIONABLE_STATUSES
 
 PLACES = ("77030", "Tucson, AZ", "10021", "Paris, France", "Seattle, WA", "55905")
 RADIUS = 100.0
@@ -59,14 +68,14 @@ def main(argv: list[str] | None = None) -> list[Figure]:
         "status + radius": (FilterSpec(statuses=ACTIONABLE_STATUSES, radius=RADIUS), ACTIONABLE_STATUSES, RADIUS),
         "all sites": (FilterSpec(), (), 1e9),
     }
-    search(tables, specs["all sites"][0].with_(near=places[0].query), place=places[0])  # warm up pandas paths
+    search(tables, specs["all sites"][0].with_(place=places[0]))  # warm up pandas paths
     rows, figures, out = [], [], {}
     for name, (spec, statuses, radius) in specs.items():
         ours, naive, kept = [], [], []
         for place in places:
-            new = spec.with_(near=place.query)
+            new = spec.with_(place=place)
             for _ in range(args.repeat):
-                result, seconds = timed(lambda: search(tables, new, place=place))
+                result, seconds = timed(lambda: search(tables, new))
                 ours.append(seconds)
             kept.append(len(result.studies))
             _, seconds = timed(lambda: naive_search(tables.studies, tables.sites, place.lat, place.lon,

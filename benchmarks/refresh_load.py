@@ -32,15 +32,31 @@ from __future__ import annotations
 import argparse
 
 from common import (
-    BENCH_QUERY, Figure, bench_settings, fixture_studies, fmt_ratio, fmt_s, load_average, median, print_figures,
-    print_machine, print_table, repeat, save_figures, serve, studies, temp_dir, timed, warm_server,
+    BENCH_QUERY,
+    Figure,
+    bench_settings,
+    fixture_studies,
+    fmt_ratio,
+    fmt_s,
+    load_average,
+    median,
+    print_figures,
+    print_machine,
+    print_table,
+    repeat,
+    save_figures,
+    serve,
+    studies,
+    temp_dir,
+    timed,
+    warm_server,
 )
 from naive import naive_fetch, naive_load, naive_save, naive_tables
 
-from trialfinder.dataset import load_dataset, refresh_dataset
-from trialfinder.session import build_session
-from trialfinder.tablecache import load_tables
-from trialfinder.tables import build_tables
+from trialfinder.find.tablecache import load_tables
+from trialfinder.find.tables import build_tables
+from trialfinder.source.dataset import load_dataset, refresh_dataset
+from trialfinder.source.session import build_session
 
 TARGETS = {"fixture set": 0.3, "10,000": 3.0}
 

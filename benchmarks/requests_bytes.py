@@ -18,16 +18,32 @@ from __future__ import annotations
 import argparse
 import json
 import math
+
 import requests
 from common import (
-    BENCH_QUERY, ROOT, Figure, bench_settings, fixture_studies, fmt_bytes, fmt_ratio, fmt_s, print_figures,
-    print_machine, print_table, save_figures, serve, studies, temp_dir, timed, warm_server,
+    BENCH_QUERY,
+    ROOT,
+    Figure,
+    bench_settings,
+    fixture_studies,
+    fmt_bytes,
+    fmt_ratio,
+    fmt_s,
+    print_figures,
+    print_machine,
+    print_table,
+    save_figures,
+    serve,
+    studies,
+    temp_dir,
+    timed,
+    warm_server,
 )
 from naive import naive_fetch
 
-from trialfinder.dataset import refresh_dataset
-from trialfinder.query import FIELDS, SearchQuery, to_params
-from trialfinder.session import build_session
+from trialfinder.source.dataset import refresh_dataset
+from trialfinder.source.query import FIELDS, SearchQuery, to_params
+from trialfinder.source.session import build_session
 
 FULL_RECORD_DIRS = ("fixtures/ctgov-v2/aact-fixtures", "fixtures/ctgov-v2/mcode-ctms")
 

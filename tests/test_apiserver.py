@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from apiserver import (
     FIXTURES_DIR,
     ApiServer,

@@ -17,12 +17,13 @@ import pytest
 from conftest import closed_port
 from streamlit.testing.v1 import AppTest
 
-from trialfinder import export
-from trialfinder.appstate import spec_from_params
-from trialfinder.config import DEFAULT_SNAPSHOT_DIR, Settings
-from trialfinder.dataset import load_dataset
-from trialfinder.filters import search
-from trialfinder.tables import build_tables
+from trialfinder.find import export
+from trialfinder.find.filters import search
+from trialfinder.find.tables import build_tables
+from trialfinder.labels import DISCLAIMER
+from trialfinder.present.urlstate import spec_from_params
+from trialfinder.source.dataset import load_dataset
+from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR, Settings
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 MARKDOWN_ELEMENTS = ("markdown", "caption", "info", "warning", "error", "success", "title", "header", "subheader")
@@ -68,12 +69,12 @@ def test_default_run_shows_results_banner_and_disclaimer(app_env: Path) -> None:
     assert shown_count(at) == len(results(at)) > 0
     banner = " ".join(texts(at, "info"))
     assert "bundled snapshot" in banner and "offline" in banner and "2025" in banner
-    assert export.DISCLAIMER in texts(at, "warning")
+    assert DISCLAIMER in texts(at, "warning")
     # the default filters: actionable statuses, relapsed/refractory
     statuses = at.multiselect(key="statuses")
     assert "NOT_YET_RECRUITING" in statuses.value and "COMPLETED" not in statuses.value
     assert "Not yet recruiting" in statuses.options
-    assert at.multiselect(key="settings").value == ["relapsed_refractory"]
+    assert at.multiselect(key="disease_settings").value == ["relapsed_refractory"]
     assert any("trials left" in c for c in texts(at, "caption"))
 
 

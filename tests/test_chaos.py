@@ -5,7 +5,6 @@ version (the one before, if the attempt failed; the one returned, if it succeede
 from __future__ import annotations
 
 import pytest
-
 from faultcases import chaos_run
 
 

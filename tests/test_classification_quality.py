@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from paths import LABELS
 
-from trialfinder.categories import CATEGORY_KEYS
-from trialfinder.evaluation import Report, evaluate
+from trialfinder.classify.categories import CATEGORY_KEYS
+from trialfinder.classify.evaluation import Report, evaluate, load_labels, load_studies
+from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR
 
 CATEGORY_F1_FLOOR = 0.93
 RR_ACCURACY_FLOOR = 0.93
@@ -15,7 +17,7 @@ BIOMARKER_F1_FLOOR = 0.88
 
 @pytest.fixture(scope="module")
 def report() -> Report:
-    return evaluate()
+    return evaluate(load_studies(DEFAULT_SNAPSHOT_DIR), load_labels(LABELS))
 
 
 def test_all_labelled_fixtures_scored(report: Report) -> None:

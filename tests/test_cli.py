@@ -21,9 +21,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
-from trialfinder import __version__, export
-from trialfinder.cli import cli, report_source
-from trialfinder.vocab import PHASE_ORDER
+from trialfinder import __version__
+from trialfinder.cli import cli
+from trialfinder.cli.common import report_source
+from trialfinder.find import export
+from trialfinder.labels import PHASE_ORDER
 
 UNSET = ("TRIALFINDER_API_URL", "TRIALFINDER_SNAPSHOT_DIR", "TRIALFINDER_OFFLINE", "TRIALFINDER_TIMEOUT",
          "TRIALFINDER_BACKOFF", "TRIALFINDER_MAX_REQUESTS_PER_MINUTE")
@@ -93,9 +95,9 @@ def stderr_count(result: Result) -> int:
 @pytest.fixture(scope="session")
 def tables(tmp_path_factory: pytest.TempPathFactory):
     """The bundled snapshot's tables, built once by the production code path (do not mutate)."""
-    from trialfinder.config import Settings
-    from trialfinder.dataset import load_dataset
-    from trialfinder.tables import build_tables
+    from trialfinder.find.tables import build_tables
+    from trialfinder.source.dataset import load_dataset
+    from trialfinder.source.settings import Settings
 
     dataset = load_dataset(Settings(cache_dir=tmp_path_factory.mktemp("snapshot-cache")))
     assert dataset.meta.source == "snapshot"
@@ -110,7 +112,7 @@ def env(tmp_path: Path) -> dict[str, str | None]:
 @pytest.fixture
 def fast(monkeypatch: pytest.MonkeyPatch, tables, env):
     """search/show/categories read the session's snapshot tables instead of rebuilding them."""
-    from trialfinder import cli_search
+    import trialfinder.cli.search as cli_search
 
     def _load(api_url, cache_dir):  # type: ignore[no-untyped-def]
         report_source(tables.meta)
@@ -280,7 +282,7 @@ def test_category_other_means_no_category(fast, tables) -> None:
                                        ("newly diagnosed", "newly_diagnosed"), ("post-transplant", "post_transplant")])
 def test_setting(fast, tables, value: str, key: str) -> None:
     _, rows = search_csv(fast, "--setting", value)
-    assert ids(rows) == {n for n, s in tables.studies["setting"].items() if key in s}
+    assert ids(rows) == {n for n, s in tables.studies["disease_setting"].items() if key in s}
     assert rows and all(key in r["setting"].split(";") for r in rows)
 
 
@@ -351,7 +353,7 @@ def test_biomarker(fast, tables) -> None:
 
 
 def test_biomarker_mll_means_kmt2a(fast, tables) -> None:
-    from trialfinder.biomarkers import BIOMARKER_KEYS
+    from trialfinder.classify.biomarkers import BIOMARKER_KEYS
 
     kmt2a = next(k for k in BIOMARKER_KEYS if k.upper().startswith("KMT2A"))
     _, rows = search_csv(fast, "--biomarker", "MLL")
@@ -441,7 +443,7 @@ def test_near_with_radius_in_miles(fast, tables) -> None:
     sites = tables.sites
     for r in rows[:5]:
         own = sites[sites["nct_id"] == r["nct_id"]]
-        from trialfinder.geo import haversine
+        from trialfinder.find.places import haversine
 
         d = haversine(*TUCSON, own["latitude"].to_numpy(), own["longitude"].to_numpy())
         assert np.nanmin(d) <= dist(r["distance_mi"]) + 3
@@ -503,7 +505,7 @@ def a_trial(tables) -> str:
 
 
 def test_show_prints_the_whole_trial(fast, tables, a_trial: str) -> None:
-    from trialfinder.categories import CATEGORY_LABELS
+    from trialfinder.labels import CATEGORY_LABELS
 
     result = ok(["show", a_trial], fast)
     row = tables.studies.loc[a_trial]
@@ -548,7 +550,8 @@ def test_show_real_loading_path(env, a_trial: str) -> None:
 # --- categories --------------------------------------------------------------------------------------
 
 def test_categories_lists_descriptions_and_counts(fast, tables) -> None:
-    from trialfinder.categories import CATEGORY_DESCRIPTIONS, CATEGORY_KEYS, CATEGORY_LABELS
+    from trialfinder.classify.categories import CATEGORY_KEYS
+    from trialfinder.labels import CATEGORY_DESCRIPTIONS, CATEGORY_LABELS
 
     result = ok(["categories"], fast)
     lines = result.stdout.splitlines()

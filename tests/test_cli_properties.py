@@ -11,13 +11,13 @@ reports the source and returns them.
 
 from __future__ import annotations
 
-import re
 import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from trialfinder.cli import cli, report_source
+from trialfinder.cli import cli
+from trialfinder.cli.common import report_source
 
 RUNNER = CliRunner()
 ENV = {"TRIALFINDER_API_URL": None, "TRIALFINDER_SNAPSHOT_DIR": None, "TRIALFINDER_OFFLINE": None}
@@ -67,10 +67,10 @@ SEARCH_OPTIONS: dict[str, tuple[list[str], st.SearchStrategy[str]]] = {
 
 @pytest.fixture(scope="module", autouse=True)
 def cached_tables(tmp_path_factory: pytest.TempPathFactory):
-    from trialfinder import cli_search
-    from trialfinder.config import Settings
-    from trialfinder.dataset import load_dataset
-    from trialfinder.tables import build_tables
+    import trialfinder.cli.search as cli_search
+    from trialfinder.find.tables import build_tables
+    from trialfinder.source.dataset import load_dataset
+    from trialfinder.source.settings import Settings
 
     tables = build_tables(load_dataset(Settings(cache_dir=tmp_path_factory.mktemp("cache"))))
 

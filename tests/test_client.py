@@ -5,19 +5,19 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import replace
 
 import pytest
 import requests
-
 from apiserver import replicate
 
-from trialfinder.client import CtGovClient
-from trialfinder.config import Settings
-from trialfinder.dataset import load_dataset, refresh_dataset
 from trialfinder.errors import ApiError, ApiUnreachable, InvalidResponse, RateLimited
-from trialfinder.query import SearchQuery, to_params
-from trialfinder.session import build_session
-from trialfinder.store import DataStore
+from trialfinder.source.client import CtGovClient
+from trialfinder.source.dataset import load_dataset, refresh_dataset
+from trialfinder.source.query import SearchQuery, to_params
+from trialfinder.source.session import build_session
+from trialfinder.source.settings import Settings
+from trialfinder.source.store import DataStore
 
 ALL = SearchQuery(condition="", term=None, statuses=())  # everything the server holds
 
@@ -28,7 +28,7 @@ def server_total(api, query: SearchQuery) -> int:
 
 
 def test_fetches_every_page_in_ceil_n_over_page_size_requests(api, settings):
-    settings = settings.with_(page_size=100)
+    settings = replace(settings, page_size=100)
     session = build_session(settings)
     expected = server_total(api, ALL)
     api.reset_log()
@@ -135,7 +135,7 @@ FAULTS = [
 @pytest.mark.parametrize("kind,opts,error,skip", FAULTS, ids=[f"{f[0]}-{i}" for i, f in enumerate(FAULTS)])
 def test_fault_keeps_the_last_complete_data_set(api, tmp_path, settings, kind, opts, error, skip):
     count = previous_dataset(api, settings)
-    fresh = settings.with_(page_size=100, timeout=0.5, max_retries=1)
+    fresh = replace(settings, page_size=100, timeout=0.5, max_retries=1)
     session = build_session(fresh)
     api.inject(kind, skip=skip, **opts)
     with pytest.raises(error) as info:
@@ -154,7 +154,7 @@ def test_bad_answers_are_not_kept_in_the_http_cache(api, session, settings):
 
 
 def test_duplicates_across_pages_are_merged(api, settings):
-    fresh = settings.with_(page_size=100)
+    fresh = replace(settings, page_size=100)
     api.inject("duplicate", skip=1)
     _, result = refresh_dataset(fresh, ALL, session=build_session(fresh))
     assert len(result.studies) == len(api.studies)
@@ -171,14 +171,14 @@ def test_version_failure_is_not_fatal(api, session, settings):
 
 def test_unreachable_api_fails_with_one_line_and_keeps_data(api, settings, offline_settings):
     count = previous_dataset(api, settings)
-    gone = settings.with_(api_url=offline_settings.api_url)
+    gone = replace(settings, api_url=offline_settings.api_url)
     with pytest.raises(ApiUnreachable, match="cannot reach ClinicalTrials.gov"):
         refresh_dataset(gone, ALL, session=build_session(gone), refresh=True)
     assert_intact(settings, count)
 
 
 def test_stale_cache_is_used_when_the_api_is_down(api, tmp_path, settings):
-    short = settings.with_(cache_expire_seconds=1)
+    short = replace(settings, cache_expire_seconds=1)
     refresh_dataset(short, ALL, session=build_session(short))
     api.stop()
     time.sleep(1.2)
@@ -224,7 +224,7 @@ def test_single_study_and_404(api, session, settings):
 
 
 def test_rate_limiter_spaces_requests():
-    from trialfinder.session import RateLimiter
+    from trialfinder.source.session import RateLimiter
 
     now = [0.0]
     slept: list[float] = []

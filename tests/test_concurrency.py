@@ -10,12 +10,11 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from apiserver import ApiServer
 from faultcases import ALL, content_hash, data_versions, fault_settings
 
-from trialfinder.dataset import load_dataset, refresh_dataset
-from trialfinder.session import build_session
+from trialfinder.source.dataset import load_dataset, refresh_dataset
+from trialfinder.source.session import build_session
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -26,8 +25,8 @@ import sys
 from pathlib import Path
 sys.path[:0] = [sys.argv[3], sys.argv[4]]
 from faultcases import ALL, fault_settings
-from trialfinder.dataset import refresh_dataset
-from trialfinder.session import build_session
+from trialfinder.source.dataset import refresh_dataset
+from trialfinder.source.session import build_session
 st = fault_settings(sys.argv[1], Path(sys.argv[2]), page_size=50, timeout=10.0)
 for i in range(int(sys.argv[5])):
     refresh_dataset(st, ALL, session=build_session(st), refresh=i % 2 == 0)

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from trialfinder import export
 from trialfinder.cli import cli
-from trialfinder.config import DEFAULT_SNAPSHOT_DIR
+from trialfinder.find import export
+from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "search_targeted.csv"
 GOLDEN_ARGS = ["search", "--format", "csv", "--category", "targeted", "--status", "all"]

@@ -8,7 +8,6 @@ is printed by ``benchmarks/faults.py``.
 from __future__ import annotations
 
 import pytest
-
 from faultcases import CASES, FaultLab
 
 

@@ -18,13 +18,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from faultcases import ALL, fault_settings
 
 from trialfinder.cli import cli
-from trialfinder.dataset import load_dataset, refresh_dataset
-from trialfinder.session import build_session
-from trialfinder.store import DataStore
+from trialfinder.source.dataset import load_dataset, refresh_dataset
+from trialfinder.source.session import build_session
+from trialfinder.source.store import DataStore
 
 RECORDING: list[tuple[str, Any]] | None = None
 
@@ -72,7 +71,7 @@ def test_the_hook_sees_a_connection_elsewhere(recording, api) -> None:
 
 
 def test_only_the_configured_api_host_is_contacted(recording, api, tmp_path) -> None:
-    from trialfinder.tables import build_tables
+    from trialfinder.find.tables import build_tables
 
     env = {"TRIALFINDER_API_URL": api.url, "TRIALFINDER_CACHE_DIR": str(tmp_path / "cache")}
     runner = CliRunner()
@@ -108,7 +107,7 @@ def test_every_file_the_refresh_creates_is_private(api, tmp_path) -> None:
         current.write_bytes(b"garbage")
         assert load_dataset(settings).meta.warnings
         refresh_dataset(settings, ALL, session=build_session(settings))
-        from trialfinder.tablecache import load_tables
+        from trialfinder.find.tablecache import load_tables
 
         load_tables(settings)  # the built tables are cached in cache_dir too
     finally:

@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from apiserver import ApiServer, replicate
 from faultcases import ALL, content_hash, fault_settings
 
-from trialfinder.dataset import load_dataset, refresh_dataset
-from trialfinder.session import build_session
+from trialfinder.source.dataset import load_dataset, refresh_dataset
+from trialfinder.source.session import build_session
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -34,9 +33,9 @@ from pathlib import Path
 sys.path[:0] = [sys.argv[4], sys.argv[5]]
 url, cache, hold = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 from faultcases import ALL, fault_settings
-from trialfinder.dataset import refresh_dataset
-from trialfinder.session import build_session
-import trialfinder.store as store
+from trialfinder.source.dataset import refresh_dataset
+from trialfinder.source.session import build_session
+import trialfinder.source.store as store
 
 real_fsync, real_replace = os.fsync, os.replace
 fsyncs = []

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trialfinder.normalize import age_years, site_rows, study_facts, study_row
+from trialfinder.source.normalize import age_years, site_rows, study_facts, study_row
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = sorted((ROOT / "fixtures" / "aml-studies").glob("NCT*.json"))

@@ -11,9 +11,9 @@ def test_every_public_name_resolves():
 
 
 def test_the_docstring_example_runs(tmp_path):
-    from trialfinder import FilterSpec, Settings, load_tables, search
+    from trialfinder import FilterSpec, Settings, geocode, load_tables, search
 
     tables = load_tables(Settings(cache_dir=tmp_path / "cache"))
-    result = search(tables, FilterSpec(near="85719", radius=250, statuses=("RECRUITING",)))
+    result = search(tables, FilterSpec(place=geocode("85719"), radius=250, statuses=("RECRUITING",)))
     assert result.place is not None and result.place.label.startswith("Tucson")
     assert (result.studies["distance_mi"].dropna() <= 250).all()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from paths import LABELS
 
-from trialfinder.biomarkers import BIOMARKER_KEYS, biomarkers
-from trialfinder.evaluation import LABELS
-from trialfinder.facts import Intervention, StudyFacts
-from trialfinder.setting import SETTING_KEYS, disease_setting, setting_evidence
+from trialfinder.classify.biomarkers import BIOMARKER_KEYS, biomarkers
+from trialfinder.classify.disease_setting import DISEASE_SETTING_KEYS, disease_setting, disease_setting_evidence
+from trialfinder.source.facts import Intervention, StudyFacts
 
 
 def study(title: str = "A study in AML", eligibility: str = "", conditions: tuple[str, ...] = (),
@@ -19,7 +19,7 @@ def study(title: str = "A study in AML", eligibility: str = "", conditions: tupl
                       interventions=tuple(Intervention("DRUG", d) for d in drugs))
 
 
-RR, ND, PT = SETTING_KEYS
+RR, ND, PT = DISEASE_SETTING_KEYS
 
 SETTING_CASES = [
     ("R/R in title", study("Drug X in Relapsed or Refractory Acute Myeloid Leukemia"), {RR}),
@@ -57,8 +57,8 @@ SETTING_CASES = [
 @pytest.mark.parametrize(("case", "facts", "expected"), SETTING_CASES, ids=[c[0] for c in SETTING_CASES])
 def test_disease_setting(case: str, facts: StudyFacts, expected: set[str]) -> None:
     got = disease_setting(facts)
-    assert set(got) == expected, setting_evidence(facts)
-    assert list(got) == [k for k in SETTING_KEYS if k in got]
+    assert set(got) == expected, disease_setting_evidence(facts)
+    assert list(got) == [k for k in DISEASE_SETTING_KEYS if k in got]
 
 
 BIOMARKER_CASES = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from trialfinder.errors import DataError
-from trialfinder.store import Dataset, DatasetMeta, DataStore
+from trialfinder.source.store import Dataset, DatasetMeta, DataStore
 
 
 def _meta() -> DatasetMeta:

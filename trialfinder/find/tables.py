@@ -1,0 +1,177 @@
+"""Tidy pandas tables from a data set: studies, sites, interventions — classified and located."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..classify.biomarkers import biomarkers
+from ..classify.categories import classify
+from ..classify.disease_setting import disease_setting
+from ..labels import PHASE_ORDER, phase_display
+from ..source.files import gc_paused
+from ..source.normalize import SITE_FIELDS, site_tuples, study_facts, study_row
+from ..source.store import Dataset, DatasetMeta
+from ..source.vocab import OPEN_SITE_STATUSES
+from . import places
+
+#: standard age groups -> (lowest, highest) age in years they cover
+AGE_GROUP_BOUNDS = {"CHILD": (0.0, 17.999), "ADULT": (18.0, 64.999), "OLDER_ADULT": (65.0, None)}
+
+SITE_COLUMNS = list(SITE_FIELDS)
+INTERVENTION_COLUMNS = ["nct_id", "type", "name", "other_names", "description", "categories"]
+
+
+@dataclass
+class Tables:
+    studies: pd.DataFrame  # index: nct_id
+    sites: pd.DataFrame
+    interventions: pd.DataFrame
+    meta: DatasetMeta
+
+
+def _ages_from_groups(groups: tuple[str, ...]) -> tuple[float | None, float | None]:
+    bounds = [AGE_GROUP_BOUNDS[g] for g in groups if g in AGE_GROUP_BOUNDS]
+    if not bounds:
+        return None, None
+    low = min(b[0] for b in bounds)
+    high = None if any(b[1] is None for b in bounds) else max(b[1] for b in bounds if b[1] is not None)
+    return low, high
+
+
+def _evidence_text(evidence: dict[str, str], categories: tuple[str, ...]) -> str:
+    return " | ".join(f"{key}: {evidence[key]}" for key in categories if evidence.get(key))
+
+
+def build_tables(dataset: Dataset) -> Tables:
+    """Every study becomes one row; nothing is dropped (unclassifiable studies are 'other')."""
+    with gc_paused():  # (millions of short-lived objects, none in a cycle: see files.gc_paused)
+        return _build(dataset)
+
+
+def _build(dataset: Dataset) -> Tables:
+    rows: list[dict[str, Any]] = []
+    site_list: list[tuple[Any, ...]] = []
+    int_rows: list[tuple[Any, ...]] = []
+    per_study: dict[str, list[Any]] = {}  # nct_id -> [sites, open sites, countries, states]
+    phase_memo: dict[tuple[str, ...], tuple[str, int]] = {}
+    stamp = dataset.meta.data_timestamp or ""
+    for record in dataset.studies:
+        row = study_row(record)
+        nct = row["nct_id"]
+        if not nct:
+            continue
+        facts = study_facts(record)
+        result = classify(facts)
+        row["categories"] = result.categories
+        row["category_evidence"] = _evidence_text(result.evidence, result.categories)
+        row["evidence"] = dict(result.evidence)
+        row["disease_setting"] = disease_setting(facts)
+        row["biomarkers"] = biomarkers(facts, result)
+        row["interventions"] = "; ".join(
+            f"{i.type.title().replace('_', ' ')}: {i.name}" if i.type else i.name for i in facts.interventions
+        )
+        row["data_timestamp"] = stamp
+        if row["min_age_years"] is None and row["max_age_years"] is None:
+            row["min_age_years"], row["max_age_years"] = _ages_from_groups(row["age_groups"])
+            row["age_from_groups"] = bool(row["age_groups"])
+        else:
+            row["age_from_groups"] = False
+        # what the text filter looks in: the trial's names and why it was classified
+        row["search_text"] = " ".join((nct, row["title"], row["official_title"], row["interventions"], row["sponsor"],
+                                       row["category_evidence"], " ".join(row["conditions"]),
+                                       " ".join(row["keywords"]), " ".join(row["biomarkers"]))).lower()
+        phase = phase_memo.get(row["phases"])
+        if phase is None:
+            phase = phase_memo[row["phases"]] = (
+                phase_display(row["phases"]), max((PHASE_ORDER.get(p, -1) for p in row["phases"]), default=-1))
+        row["phase"], row["phase_rank"] = phase
+        rows.append(row)
+        for intervention, cats in zip(facts.interventions, result.by_intervention, strict=True):
+            int_rows.append((nct, intervention.type, intervention.name, "; ".join(intervention.other_names),
+                             intervention.description, tuple(cats)))
+        listed = site_tuples(record)
+        if listed:  # (columns as SITE_FIELDS: 3 state, 5 country, 6 site status)
+            site_list += listed
+            opened = len([1 for site in listed if site[6] in OPEN_SITE_STATUSES])
+            stats = per_study.get(nct)
+            if stats is None:
+                per_study[nct] = [len(listed), opened, {site[5] for site in listed}, {site[3] for site in listed}]
+            else:  # (the same study listed twice: its sites are all kept, as rows of the sites table)
+                stats[0] += len(listed)
+                stats[1] += opened
+                stats[2].update(site[5] for site in listed)
+                stats[3].update(site[3] for site in listed)
+
+    if len(rows) > 1:  # one row per study: a repeated id keeps its last record (in that record's place)
+        last = {row["nct_id"]: k for k, row in enumerate(rows)}
+        if len(last) < len(rows):
+            rows = [row for k, row in enumerate(rows) if last[row["nct_id"]] == k]
+    studies = _studies_frame(rows)
+    del rows  # (the frame holds the values; the row dicts would only raise the peak)
+    none: list[Any] = [0, 0, set(), set()]
+    counts_of = [per_study.get(nct, none) for nct in studies.index]
+    studies["sites_count"] = np.array([c[0] for c in counts_of], dtype="int64")
+    studies["open_sites_count"] = np.array([c[1] for c in counts_of], dtype="int64")
+    studies["countries"] = _objects([tuple(sorted(c[2] - {""})) for c in counts_of], studies.index)
+    studies["states"] = _objects([tuple(sorted(c[3] - {""})) for c in counts_of], studies.index)
+
+    sites = pd.DataFrame(site_list, columns=SITE_COLUMNS, dtype=object)
+    del site_list
+    text = {col: sites[col].tolist() for col in ("facility", "city", "state", "zip", "country", "site_status")}
+    lat, lon, source = places.locate(pd.to_numeric(sites["latitude"], errors="coerce").to_numpy(dtype=float),
+                                  pd.to_numeric(sites["longitude"], errors="coerce").to_numpy(dtype=float),
+                                  text["zip"], text["state"], text["city"], text["country"])
+    sites["latitude"], sites["longitude"] = lat, lon
+    sites["coord_source"] = pd.Series(source, dtype=object, copy=False)
+    # for the filter path: each site's study as a row number, and whether the site itself is open
+    position = {nct: k for k, nct in enumerate(studies.index)}
+    sites["study_row"] = np.array([position.get(nct, -1) for nct in sites["nct_id"].tolist()], dtype="int64")
+    sites["site_open"] = np.array([s in OPEN_SITE_STATUSES for s in text["site_status"]], dtype=bool)
+    sites["site_label"] = pd.Series(np.array(places.label_sites(text["facility"], text["city"], text["state"]),
+                                             dtype=object), dtype=object, copy=False)
+    interventions = pd.DataFrame(int_rows, columns=INTERVENTION_COLUMNS, dtype=object)
+    del int_rows
+    return Tables(studies=studies, sites=sites, interventions=interventions, meta=dataset.meta)
+
+
+#: study columns that are not Python objects, and their dtypes
+_NUMERIC = {"min_age_years": "float64", "max_age_years": "float64", "enrollment": "float64", "phase_rank": "int64"}
+_FLAGS = ("healthy_volunteers", "age_from_groups")
+_EMPTY_STUDIES = ["nct_id", "title", "status", "phases", "categories", "disease_setting", "biomarkers"]
+
+
+def _objects(values: list[Any], index: pd.Index | None = None) -> pd.Series:
+    """A column of Python objects (strings included: row selection and sorting, done on every filter
+    change, are several times faster on them than on pandas 3's Arrow-backed strings)."""
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return pd.Series(column, index=index, dtype=object, copy=False)
+
+
+def _studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    if not rows:
+        frame = pd.DataFrame(columns=_EMPTY_STUDIES, dtype=object)
+        frame.index = pd.Index([], dtype="str")
+        return frame.assign(phase=_objects([]), phase_rank=pd.Series([], dtype="int64"),
+                            last_update_date=pd.Series([], dtype="datetime64[us]"))
+    columns: dict[str, Any] = {}
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        if key in _NUMERIC:
+            columns[key] = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype(_NUMERIC[key])
+        elif key in _FLAGS:
+            columns[key] = pd.Series(values, dtype=bool)
+        else:
+            columns[key] = _objects(values)
+    frame = pd.DataFrame(columns, copy=False)
+    frame.index = pd.Index(columns["nct_id"].to_numpy(), dtype="str")
+    dates = columns["last_update"]
+    unique = pd.unique(dates.to_numpy())
+    parsed = pd.Series(pd.to_datetime(pd.Series(unique, dtype="str"), errors="coerce", format="mixed").to_numpy(),
+                       index=unique)
+    frame["last_update_date"] = parsed.reindex(dates.to_numpy()).to_numpy()
+    return frame

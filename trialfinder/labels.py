@@ -1,0 +1,135 @@
+"""Every user-facing label, in one place: statuses, phases, sex, treatment categories, disease
+settings, sort orders, distance units, and the disclaimer.
+
+A leaf module (it imports nothing of TrialFinder's), so every stage may read it, like ``errors``.
+Keys are the API's enum values or the classifier's keys; values are what a person reads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+STATUS_LABELS: dict[str, str] = {
+    "RECRUITING": "Recruiting",
+    "NOT_YET_RECRUITING": "Not yet recruiting",
+    "ENROLLING_BY_INVITATION": "Enrolling by invitation",
+    "ACTIVE_NOT_RECRUITING": "Active, not recruiting",
+    "SUSPENDED": "Suspended",
+    "TERMINATED": "Terminated",
+    "COMPLETED": "Completed",
+    "WITHDRAWN": "Withdrawn",
+    "AVAILABLE": "Available (expanded access)",
+    "NO_LONGER_AVAILABLE": "No longer available",
+    "TEMPORARILY_NOT_AVAILABLE": "Temporarily not available",
+    "APPROVED_FOR_MARKETING": "Approved for marketing",
+    "WITHHELD": "Withheld",
+    "UNKNOWN": "Unknown status",
+}
+
+PHASE_LABELS: dict[str, str] = {
+    "EARLY_PHASE1": "Early phase 1",
+    "PHASE1": "Phase 1",
+    "PHASE2": "Phase 2",
+    "PHASE3": "Phase 3",
+    "PHASE4": "Phase 4",
+    "NA": "Not applicable",
+}
+
+#: order of phases (later phase = higher), for sorting and for "Phase 1/2"
+PHASE_ORDER: dict[str, int] = {"NA": 0, "EARLY_PHASE1": 1, "PHASE1": 2, "PHASE2": 3, "PHASE3": 4, "PHASE4": 5}
+
+SEX_LABELS: dict[str, str] = {"ALL": "All", "FEMALE": "Female", "MALE": "Male"}
+
+CATEGORY_LABELS: dict[str, str] = {
+    "targeted": "Targeted therapy",
+    "immunotherapy": "Immunotherapy & biologics",
+    "transplant": "Stem cell transplant",
+    "experimental": "Experimental modalities",
+    "chemotherapy": "Chemotherapy",
+    "supportive": "Supportive care",
+    "other": "Other / no treatment category",
+}
+#: the shorter names the terminal table uses where a label would not fit
+CATEGORY_SHORT_LABELS: dict[str, str] = {"supportive": "supportive care"}
+CATEGORY_DESCRIPTIONS: dict[str, str] = {
+    "targeted": "Small molecules against a defined leukemia target, and antibodies or conjugates that kill by "
+                "binding a leukemia antigen.",
+    "immunotherapy": "Treatments acting through the immune system: CAR/NK/donor cells, T-cell engagers, checkpoint "
+                     "antibodies, vaccines, immunomodulators, anti-leukemic cytokines.",
+    "transplant": "A stem cell transplant is part of the study treatment, or the study treats patients around one "
+                  "(conditioning, GVHD prophylaxis, DLI, post-transplant therapy).",
+    "experimental": "Emerging modalities: gene therapy or editing, cytokine and enzyme therapy, oncolytic viruses, "
+                    "agents with an undisclosed mechanism.",
+    "chemotherapy": "Cytotoxic chemotherapy and hypomethylating agents given against the leukemia (not as transplant "
+                    "conditioning).",
+    "supportive": "Studies testing care for symptoms, complications or quality of life rather than the leukemia.",
+    "other": "No study treatment matched a category: observational, diagnostic, registry or behavioural studies.",
+}
+
+#: the disease setting a study enrolls (shown to users as "Disease setting")
+DISEASE_SETTING_LABELS: dict[str, str] = {
+    "relapsed_refractory": "relapsed/refractory",
+    "newly_diagnosed": "newly diagnosed",
+    "post_transplant": "post-transplant",
+}
+
+SORT_LABELS: dict[str, str] = {"distance": "nearest first", "updated": "recently updated",
+                               "phase": "latest phase first"}
+
+UNITS: dict[str, str] = {"mi": "miles", "km": "km"}
+
+DISCLAIMER = (
+    "Information only, not medical advice. Trial sites confirm eligibility; "
+    "check each trial's ClinicalTrials.gov record before acting on it."
+)
+
+
+def phase_display(phases: list[str] | tuple[str, ...]) -> str:
+    """["PHASE1", "PHASE2"] -> "Phase 1/2"; [] -> ""."""
+    known = sorted((p for p in phases if p in PHASE_ORDER), key=PHASE_ORDER.__getitem__)
+    if not known:
+        return ""
+    if known == ["NA"]:
+        return "Not applicable"
+    numbers = [PHASE_LABELS[p].replace("Phase ", "") for p in known if p != "NA"]
+    if len(numbers) == 1:
+        return PHASE_LABELS[known[-1]] if known[-1] != "NA" else "Not applicable"
+    return "Phase " + "/".join(numbers)
+
+
+def status_label(key: Any) -> str:
+    """'RECRUITING' -> 'Recruiting'; an unknown code made readable; missing -> ''."""
+    return STATUS_LABELS.get(str(key), str(key).replace("_", " ").capitalize()) if key == key and key else ""
+
+
+def category_labels(keys: Any) -> str:
+    """('targeted', 'chemotherapy') -> 'Targeted therapy, Chemotherapy'; none -> the 'other' label."""
+    keys = tuple(keys) if isinstance(keys, (tuple, list)) else ()
+    return ", ".join(CATEGORY_LABELS.get(k, k) for k in keys) or CATEGORY_LABELS["other"]
+
+
+def distance_label(distance: Any, unit: str, *, spaced: bool = True, unit_shown: bool = True,
+                   missing: str = "not located") -> str:
+    """The one distance formatter: 3.2 -> '≈ 3 mi' (``spaced=False``: '≈3 mi'; ``unit_shown=False``:
+    '≈ 3'); NaN or None -> ``missing``. Always approximate: city centroids and straight lines."""
+    try:
+        value = float(distance)
+    except (TypeError, ValueError):
+        return missing
+    if math.isnan(value):
+        return missing
+    text = f"≈{' ' if spaced else ''}{value:,.0f}"
+    return f"{text} {unit}" if unit_shown else text
+
+
+def age_range(low: Any, high: Any) -> str:
+    """(18, 74) -> '18–74'; (18, NaN) -> '18 and over'; (NaN, 74) -> 'up to 74'; neither -> 'any'."""
+    def known(v: Any) -> bool:
+        return isinstance(v, (int, float)) and v == v
+
+    if known(low) and known(high):
+        return f"{low:g}–{high:g}"
+    if known(low):
+        return f"{low:g} and over"
+    return f"up to {high:g}" if known(high) else "any"

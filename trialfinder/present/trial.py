@@ -1,0 +1,109 @@
+"""One view of one trial, shared by ``trialfinder show`` (as text) and the app's detail.
+
+:func:`trial_view` gathers what a person reads about a trial — labels, evidence, sites nearest
+first — once; :func:`render_text` prints it for a terminal, and ``app.py`` lays the same fields out
+with Streamlit.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..find import places
+from ..find.tables import Tables
+from ..labels import (
+    CATEGORY_LABELS,
+    DISCLAIMER,
+    DISEASE_SETTING_LABELS,
+    SEX_LABELS,
+    age_range,
+    distance_label,
+    status_label,
+)
+
+
+@dataclass
+class TrialView:
+    nct_id: str
+    title: str
+    url: str
+    status: str  # "Recruiting"
+    phase: str  # "Phase 1/2" or ""
+    last_update: str  # "2025-01-31" or ""
+    data: str  # where the data set came from and when
+    min_age: str  # "18" or "any"
+    max_age: str
+    ages: str  # "18 and over", "18–74", "any"
+    sex: str  # "all" / "female" / "male"
+    sponsor: str
+    categories: list[tuple[str, str]]  # (category label, why)
+    disease_setting: str  # "relapsed/refractory" or ""
+    biomarkers: str  # "FLT3, KMT2A" or ""
+    interventions: str
+    summary: str
+    eligibility: str
+    sites: pd.DataFrame  # nearest first from ``place`` (column "distance" in ``unit``)
+    place: places.Place | None
+    unit: str
+    central_contacts: str
+
+
+def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit: str = "mi") -> TrialView:
+    row = tables.studies.loc[nct]
+    evidence = row["evidence"] if isinstance(row["evidence"], dict) else {}
+    sites = tables.sites[tables.sites["nct_id"] == nct]
+    return TrialView(
+        nct_id=row["nct_id"], title=row["title"], url=row["url"], status=status_label(row["status"]) or "",
+        phase=row["phase"] or "", last_update=row["last_update"] or "", data=tables.meta.describe(),
+        min_age=_age(row["min_age_years"]), max_age=_age(row["max_age_years"]),
+        ages=age_range(row["min_age_years"], row["max_age_years"]),
+        sex=SEX_LABELS.get(row["sex"], row["sex"]).lower(), sponsor=row["sponsor"] or "",
+        categories=[(CATEGORY_LABELS.get(key, key), evidence.get(key, "")) for key in row["categories"]],
+        disease_setting=", ".join(DISEASE_SETTING_LABELS[s] for s in row["disease_setting"]),
+        biomarkers=", ".join(row["biomarkers"]), interventions=row["interventions"] or "",
+        summary=row["brief_summary"] or "", eligibility=row["eligibility"] or "",
+        sites=places.sites_by_distance(sites, place, unit=unit), place=place, unit=unit,
+        central_contacts=row.get("central_contacts") or "",
+    )
+
+
+def render_text(view: TrialView) -> str:
+    """The trial in full for a terminal (``trialfinder show``)."""
+    lines = [f"{view.nct_id}  {view.title}", view.url, ""]
+    lines.append(f"Status: {view.status}   Phase: {view.phase or '—'}   "
+                 f"Last update: {view.last_update or 'not given'}   Data: {view.data}")
+    lines.append(f"Ages: {view.min_age}–{view.max_age}   Sex: {view.sex}   Sponsor: {view.sponsor or '—'}")
+    lines.append("")
+    lines.append("Categories:")
+    for label, why in view.categories:
+        lines.append(f"  - {label}: {why}")
+    lines.append("Setting: " + (view.disease_setting or "not stated"))
+    lines.append("Biomarkers: " + (view.biomarkers or "none named"))
+    lines.append("Interventions: " + (view.interventions or "none listed"))
+    for title, text in (("Summary", view.summary), ("Eligibility criteria", view.eligibility)):
+        lines += ["", f"{title}:", _wrap(text) if text else "  (not given in the registry record)"]
+    place = view.place
+    lines += ["", f"Sites ({len(view.sites)}{', nearest first from ' + place.label if place else ''}):"]
+    for _, site in view.sites.iterrows():
+        where = ", ".join(x for x in (site["city"], site["state"], site["country"]) if x)
+        dist = "  " + distance_label(site.get("distance"), view.unit, spaced=False, missing="") if place else ""
+        status = site["site_status"].replace("_", " ").lower() or "status not listed"
+        lines.append(f"  - {site['facility'] or '(facility not named)'} — {where} [{status}]{dist.rstrip()}")
+        if site.get("contacts"):
+            lines.append(f"      contact: {site['contacts']}")
+    if view.central_contacts:
+        lines.append(f"Central contact: {view.central_contacts}")
+    lines += ["", DISCLAIMER]
+    return "\n".join(lines)
+
+
+def _age(value: float) -> str:
+    return "any" if value != value else f"{value:g}"
+
+
+def _wrap(text: str) -> str:
+    return "\n".join(textwrap.fill(p, width=100, initial_indent="  ", subsequent_indent="  ")
+                     for p in text.splitlines() if p.strip())

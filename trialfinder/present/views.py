@@ -1,0 +1,95 @@
+"""The small display tables the app shows: results, one trial's sites and evidence, counts, map points.
+
+Pure functions of a :class:`~trialfinder.find.filters.SearchResult` (no Streamlit import), so they are
+unit-tested on their own. Labels come from :mod:`trialfinder.labels`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from ..find import places
+from ..find.filters import SearchResult
+from ..labels import CATEGORY_LABELS, category_labels, distance_label, status_label
+from .trial import TrialView
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text that Streamlit's markdown shows literally (for user or data text in our messages)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def results_frame(result: SearchResult) -> pd.DataFrame:
+    """The results table: one row per trial, readable labels, in the result's order (distance
+    first when there is a location: it is what a patient looks at)."""
+    df = result.studies
+    out = pd.DataFrame({"url": df["url"]}, index=df.index)
+    if result.place is not None:
+        out["distance"] = df[result.distance_column].map(lambda d: distance_label(d, result.spec.unit))
+    out["title"] = df["title"]
+    out["phase"] = df["phase"].replace("", "—")
+    out["status"] = df["status"].map(status_label)
+    out["categories"] = df["categories"].map(category_labels)
+    if result.place is not None:
+        near_open = df["nearest_is_open"].astype("boolean").fillna(False).astype(bool)
+        site = df["nearest_site"].astype(object).where(df["nearest_site"].notna(), "")
+        status = df["nearest_site_status"].map(status_label)
+        out["nearest_site"] = site
+        out["site_status"] = np.where(
+            site == "", "no located site",
+            np.where(near_open, status, "no recruiting site; nearest is " + status.replace("", "status not listed")),
+        )
+    out["last_update"] = df["last_update_date"]
+    return out.reset_index(drop=True)
+
+
+def sites_frame(view: TrialView) -> pd.DataFrame:
+    """One trial's sites, nearest first; sites without coordinates last, unranked."""
+    ordered = view.sites
+    return pd.DataFrame(
+        {
+            "facility": ordered["facility"].replace("", "(not named)"),
+            "city": ordered["city"],
+            "state": ordered["state"],
+            "country": ordered["country"],
+            "status": ordered["site_status"].map(status_label).replace("", "not listed"),
+            "distance": ordered["distance"].map(lambda d: distance_label(d, view.unit) if view.place else ""),
+            "contacts": ordered["contacts"],
+        }
+    ).reset_index(drop=True)
+
+
+def evidence_frame(view: TrialView) -> pd.DataFrame:
+    """Category label -> why the trial is in it."""
+    rows = view.categories or [(CATEGORY_LABELS["other"], "")]
+    return pd.DataFrame({"category": [label for label, _ in rows], "evidence": [why for _, why in rows]})
+
+
+def category_counts(result: SearchResult) -> pd.Series:
+    """Trials per treatment category (a trial in two categories counts in both)."""
+    labels = result.studies["categories"].map(lambda c: list(c) or ["other"]).explode()
+    counts = labels.map(lambda k: CATEGORY_LABELS.get(k, k)).value_counts()
+    counts.index.name, counts.name = "category", "trials"
+    return counts
+
+
+def phase_counts(result: SearchResult) -> pd.Series:
+    counts = result.studies["phase"].replace("", "not given").value_counts()
+    counts.index.name, counts.name = "phase", "trials"
+    return counts
+
+
+def map_points(sites: pd.DataFrame, nct_ids: pd.Index, place: places.Place | None) -> pd.DataFrame:
+    """Located sites of the given trials (blue) and the user's location (red, larger)."""
+    located = sites[sites["nct_id"].isin(nct_ids) & sites["latitude"].notna() & sites["longitude"].notna()]
+    points = located[["latitude", "longitude"]].drop_duplicates().assign(color="#1f77b4", size=6000.0)
+    if place is not None:
+        you = pd.DataFrame({"latitude": [place.lat], "longitude": [place.lon], "color": ["#d62728"], "size": [30000.0]})
+        points = pd.concat([points, you], ignore_index=True)
+    return points.reset_index(drop=True)
+

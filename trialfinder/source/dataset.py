@@ -1,0 +1,99 @@
+"""Where the data comes from: refresh from the API, or the last data set, or the bundled snapshot.
+
+``load_dataset`` never touches the network. ``refresh_dataset`` downloads a complete data set
+and only then replaces the stored one; any failure leaves the stored one as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import requests
+
+from ..errors import ApiUnreachable, DataError
+from .client import CtGovClient, FetchResult, Progress
+from .query import SearchQuery
+from .session import notes
+from .settings import Settings
+from .store import Dataset, DatasetMeta, DataStore, load_snapshot
+
+
+def load_dataset(settings: Settings) -> Dataset:
+    """The last complete download, else the bundled snapshot. Damaged files are set aside
+    (the reason is in ``meta.warnings``) and the next best data set is used."""
+    store = DataStore(settings.dataset_dir)
+    warnings: list[str] = []
+    for which in ("current", "previous"):
+        try:
+            dataset = store.load(which)
+        except DataError as exc:
+            try:
+                moved = store.set_aside(which)
+                where = f"moved aside to {moved}" if moved else "it could not be found to move aside"
+            except OSError as move_error:
+                where = f"it could not be moved aside ({move_error.strerror})"
+            warnings.append(f"{exc}; {where}. Run `trialfinder fetch` to rebuild it.")
+            continue
+        if dataset is not None:
+            dataset.meta.source = "cache"
+            dataset.meta.warnings = warnings + list(dataset.meta.warnings or [])
+            return dataset
+    dataset = load_snapshot(settings.snapshot_dir)
+    dataset.meta.warnings = warnings
+    return dataset
+
+
+def _fresh_cache(session: requests.Session, settings: Settings, exc: Exception) -> requests.Session:
+    """Close ``session``, move its damaged cache database aside, and build a new session."""
+    from .session import build_session, notes, set_aside_cache
+
+    session.close()
+    moved = set_aside_cache(settings)
+    fresh = build_session(settings)
+    notes(fresh, settings.api_url).insert(
+        0, f"the HTTP cache was damaged ({exc}); moved aside to {moved} and started afresh")
+    return fresh
+
+
+def refresh_dataset(
+    settings: Settings,
+    query: SearchQuery | None = None,
+    *,
+    session: requests.Session | None = None,
+    refresh: bool = False,
+    progress: Progress | None = None,
+    record_dir: Path | None = None,
+) -> tuple[Dataset, FetchResult]:
+    """Download ``query`` (default: R/R AML, actionable statuses) and make it the current data set."""
+    if settings.offline:
+        raise ApiUnreachable("offline mode is on (TRIALFINDER_OFFLINE); unset it to download new data")
+    if session is None:
+        from .session import build_session
+
+        session = build_session(settings)
+    query = query or SearchQuery()
+
+    def fetch(with_session: requests.Session) -> FetchResult:
+        client = CtGovClient(with_session, settings)
+        return client.fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir)
+
+    try:
+        result = fetch(session)
+    except sqlite3.OperationalError as exc:  # busy or locked: the cache file itself is fine
+        raise DataError(f"the HTTP cache {settings.http_cache_path} is busy ({exc}); try again") from exc
+    except sqlite3.DatabaseError as exc:  # damage the open-time check did not see: start a new cache
+        session = _fresh_cache(session, settings, exc)
+        result = fetch(session)
+    result.warnings[:0] = notes(session, settings.api_url)
+    meta = DatasetMeta(
+        source="cache" if result.from_cache else "live",
+        data_timestamp=result.data_timestamp,
+        fetched_at=result.fetched_at,
+        query=query.describe(),
+        api_url=settings.api_url,
+        warnings=list(result.warnings),
+    )
+    dataset = Dataset(studies=result.studies, meta=meta)
+    DataStore(settings.dataset_dir).save(dataset)
+    return dataset, result

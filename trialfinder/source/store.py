@@ -1,0 +1,203 @@
+"""The current data set on disk: written only whole, replaced atomically, checked when read.
+
+File format (``dataset/current.json``): line 1 is a JSON header (meta, with the SHA-256 and
+count of what follows); the rest is the JSON list of raw study records. A new data set is
+written to a temporary file in the same folder, flushed to disk, then moved over the old one
+with ``os.replace`` — a reader sees the old file or the new one, never a mix, even if the
+process is killed. The file before it is kept as ``previous.json`` (for "what changed").
+A file that fails its checks is moved aside as ``current.json.corrupt-<time>``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import DataError
+from .files import gc_paused, private_dir, set_aside
+
+SOURCES = {"live": "live from ClinicalTrials.gov", "cache": "from the local cache", "snapshot": "bundled snapshot"}
+
+
+@dataclass
+class DatasetMeta:
+    source: str  # live | cache | snapshot
+    data_timestamp: str | None
+    fetched_at: str | None
+    count: int = 0
+    query: str = ""
+    api_url: str = ""
+    sha256: str = ""
+    note: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """"bundled snapshot · data as of 2025-03" / "from the local cache · data as of …, fetched …"."""
+        source = SOURCES.get(self.source, self.source)
+        if self.source == "live" and self.api_url and "clinicaltrials.gov" not in self.api_url:
+            source = f"live from {self.api_url}"
+        text = f"{source} · data as of {self.data_timestamp or 'unknown'}"
+        if self.fetched_at and self.source != "snapshot":
+            text += f" · fetched {self.fetched_at}"
+        return text
+
+
+@dataclass
+class Dataset:
+    studies: list[dict[str, Any]]
+    meta: DatasetMeta
+
+
+class DataStore:
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+        self.current = self.dir / "current.json"
+        self.previous = self.dir / "previous.json"
+
+    def version(self) -> int | None:
+        """A number that changes whenever the current data set is replaced (None: none stored yet)."""
+        try:
+            return self.current.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """An exclusive lock for writers (two refreshes at once: each write is whole; last wins)."""
+        private_dir(self.dir)
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)  # private, whatever the umask
+        with os.fdopen(fd, "r+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def save(self, dataset: Dataset) -> DatasetMeta:
+        body = json.dumps(dataset.studies, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        meta = dataset.meta
+        meta.sha256 = hashlib.sha256(body).hexdigest()
+        meta.count = len(dataset.studies)
+        header = json.dumps(asdict(meta), ensure_ascii=False).encode("utf-8")
+        with self.lock():
+            for orphan in self.dir.glob(".current-*.tmp"):  # left by a writer that was killed
+                orphan.unlink(missing_ok=True)  # (safe: writers hold the lock while theirs exists)
+            fd, tmp = tempfile.mkstemp(prefix=".current-", suffix=".tmp", dir=self.dir)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(header + b"\n" + body)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(tmp, 0o600)
+                if self.current.exists():
+                    keep = self.dir / ".previous.tmp"
+                    if keep.exists():
+                        keep.unlink()
+                    os.link(self.current, keep)
+                    os.replace(keep, self.previous)
+                os.replace(tmp, self.current)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(self.dir)
+        return meta
+
+    def load_meta(self, which: str = "current") -> DatasetMeta | None:
+        """Only the header of a stored data set (cheap); None when absent or unreadable."""
+        path = self.current if which == "current" else self.previous
+        try:
+            with open(path, "rb") as handle:
+                return DatasetMeta(**json.loads(handle.readline()))
+        except (OSError, ValueError, TypeError, RecursionError):
+            return None
+
+    def load(self, which: str = "current") -> Dataset | None:
+        """The stored data set, or None when there is none. Raises DataError if it is damaged."""
+        path = self.current if which == "current" else self.previous
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DataError(f"cannot read the data file {path}: {exc.strerror}") from exc
+        cut = raw.find(b"\n")
+        header = raw[:cut] if cut >= 0 else raw
+        try:
+            meta = DatasetMeta(**json.loads(header))
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise DataError(f"the data file {path} has a damaged header") from exc
+        # The body is read through a view of the file's bytes, not a copy, and decoded before it is
+        # parsed, the bytes let go first: the text and the parsed studies are all that is held at the peak.
+        with memoryview(raw) as view:
+            body = view[cut + 1:] if cut >= 0 else view[:0]
+            if hashlib.sha256(body).hexdigest() != meta.sha256:
+                raise DataError(f"the data file {path} is damaged (checksum mismatch)")
+            try:
+                text = str(body, "utf-8", "surrogatepass")  # (what json.loads does with bytes)
+            except ValueError as exc:
+                raise DataError(f"the data file {path} is damaged (bad JSON)") from exc
+            finally:
+                body.release()
+        del raw
+        try:
+            with gc_paused():
+                studies = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise DataError(f"the data file {path} is damaged (bad JSON)") from exc
+        del text
+        if not isinstance(studies, list) or len(studies) != meta.count:
+            raise DataError(f"the data file {path} is damaged (wrong study count)")
+        return Dataset(studies=studies, meta=meta)
+
+    def set_aside(self, which: str = "current") -> Path | None:
+        """Move a damaged file out of the way; return where it went."""
+        return set_aside(self.current if which == "current" else self.previous)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_snapshot(directory: Path) -> Dataset:
+    """The studies bundled in ``fixtures/aml-studies`` (one JSON file per study)."""
+    directory = Path(directory)
+    files = sorted(directory.glob("NCT*.json"))
+    if not files:
+        raise DataError(
+            f"no bundled snapshot at {directory}; run `trialfinder fetch` with a connection, "
+            "or set TRIALFINDER_SNAPSHOT_DIR"
+        )
+    studies = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    info: dict[str, Any] = {}
+    meta_file = directory / "SNAPSHOT.json"
+    if meta_file.exists():
+        info = json.loads(meta_file.read_text(encoding="utf-8"))
+    fingerprint = hashlib.sha256()
+    for f in files:
+        stat = f.stat()
+        fingerprint.update(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    meta = DatasetMeta(
+        source="snapshot",
+        sha256="snapshot-" + fingerprint.hexdigest(),
+        data_timestamp=info.get("data_timestamp"),
+        fetched_at=None,
+        count=len(studies),
+        query="bundled AML studies",
+        note=info.get("note", ""),
+    )
+    return Dataset(studies=studies, meta=meta)
