@@ -129,7 +129,20 @@ CASES = [
     ("code name engager placed by its class",
      study(iv("QQ-4567"), summary="QQ-4567 is a CD33 x CD3 bispecific T-cell engager."),
      {"immunotherapy"}),
-    ("undisclosed code name", study(iv("ZZ-9876")), {"experimental"}),
+    ("unknown code name: unrecognised, never guessed (rule 11)", study(iv("ZZ-9876")), {"other"}),
+    ("unknown code name beside a known drug adds nothing", study(iv("ZZ-9876"), iv("Azacitidine")), {"chemotherapy"}),
+    ("unknown -tinib placed by its stem", study(iv("Zorbatinib")), {"targeted"}),
+    ("antigen-first CAR name", study(iv("CD123CAR-T cells", "BIOLOGICAL")), {"immunotherapy"}),
+    ("TCR alpha/beta depletion is graft engineering, not TCR-T",
+     study(iv("TCR alpha/beta depleted haploidentical graft", "BIOLOGICAL")), {"transplant"}),
+    ("cord blood-derived NK cells are cells, not a transplant",
+     study(iv("Cord blood-derived NK cells", "BIOLOGICAL")), {"immunotherapy"}),
+    ("generic chemotherapy is chemotherapy (rule 12)", study(iv("Chemotherapy regimen 1")), {"chemotherapy"}),
+    ("clofarabine inside conditioning is transplant only (rule 12)",
+     study(iv("Clofarabine", description="conditioning on days -6 to -2"), HSCT), {"transplant"}),
+    ("infection vaccine is supportive", study(iv("Recombinant zoster vaccine", "BIOLOGICAL"),
+                                              purpose="PREVENTION"), {"supportive"}),
+    ("exercise is supportive", study(iv("Aerobic exercise program", "BEHAVIORAL")), {"supportive"}),
     # titles and arm descriptions name drugs the intervention list leaves out
     ("drug named only in the title",
      study(iv("Azacitidine"), title="Venetoclax Plus Azacitidine in AML"), {"targeted", "chemotherapy"}),
@@ -177,7 +190,13 @@ def test_every_fixture_gets_categories_evidence_and_alignment(fixture_studies: l
 def test_labels_descriptions_and_rules_table() -> None:
     assert set(CATEGORY_LABELS) == set(CATEGORY_DESCRIPTIONS) == {*CATEGORY_KEYS, "other"}
     table = rules_table()
-    assert list(table.columns) == ["term", "kind", "category", "in_transplant", "with_cell_therapy", "target", "note"]
-    assert len(table) > 300 and table["note"].str.len().gt(0).all()
+    assert list(table.columns) == ["term", "kind", "category", "group", "target", "note", "source"]
+    assert len(table) > 1000 and table["note"].str.len().gt(0).all() and table["source"].str.len().gt(0).all()
     assert not table.duplicated(["term", "kind"]).any()
-    assert table["term"].str.contains("SNDX-5613", regex=False).any()
+    assert (table["term"] == "revumenib").any()
+
+
+def test_unrecognised_interventions_are_reported() -> None:
+    cls = classify(study(iv("ZZ-9876"), iv("Azacitidine")))
+    assert cls.unrecognised == ("ZZ-9876",)
+    assert "unrecognised intervention: ZZ-9876" in classify(study(iv("ZZ-9876"))).evidence["other"]

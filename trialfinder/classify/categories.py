@@ -1,39 +1,56 @@
-"""Treatment categories (CATEGORIES.md): the lexicon in ``rules/lexicon.csv`` applied by one loop.
+"""Treatment categories (CATEGORIES.md): the vocabulary of ``rules/`` applied by one plain engine.
 
-Each intervention's name and other names are matched against every lexicon term at once (token
-lookup plus one alternation of the regex terms, see ``rules.Matcher``); the study's context (does it give a transplant? immune cells? is it a GVHD study?
-is supportive care what it tests?) then turns each hit into categories by the boundary rules.
-Drug names in the titles and arm descriptions add to the interventions; a code-named agent no rule
-knows is placed by the class words around it in the record, or else called ``experimental``.
+1. **Find.** Each intervention's name and other names are read word by word: a known agent or regimen
+   (``rules/agents``, ``regimens.csv``), a general form (``forms.csv``: "CAR T cells", "bispecific",
+   "allogeneic transplant", "chemotherapy regimen 1"…), else an INN stem (``stems.csv``: an unknown
+   ``-tinib``). A name that matches nothing is looked up in its description, and a code name is placed by
+   a drug-class phrase next to it in the record ("XYZ-123, an oral FLT3 inhibitor"). What is still
+   unknown is reported as an *unrecognised intervention* — never guessed. Drugs named in the titles and
+   arm descriptions (not after "failed", "prior"…) add to the interventions.
+2. **Context.** What the whole study says (a transplant, immune cells, a GVHD study, supportive care as
+   the question…) turns each hit into its categories by ``context.csv``: one loop, first matching row.
+3. **Result.** Every category with its evidence ("Ziftomenib — menin inhibitor"); a study with none is
+   ``other``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pandas as pd
 
 from ..source.facts import Intervention, StudyFacts
-from .rules import Matcher, _required_literal, load, norm, norm_text, term_regex
+from .rules import norm, norm_text
+from .rules.vocabulary import CATEGORY_KEYS, ContextRule, Rule, vocabulary
 from .texts import texts
 
-CATEGORY_KEYS = ("targeted", "immunotherapy", "transplant", "experimental", "chemotherapy", "supportive")
+__all__ = ["CATEGORY_KEYS", "Classification", "classify", "rules_table"]
+
 SUPPORTIVE_PURPOSES = frozenset({"SUPPORTIVE_CARE", "PREVENTION"})
+_ACTIVE = frozenset({"targeted", "immunotherapy", "chemotherapy", "experimental"})
+_DRUG_TYPES = frozenset({"DRUG", "BIOLOGICAL", "GENETIC", "COMBINATION_PRODUCT", ""})
+_SUPPORTIVE_TYPES = frozenset({"BEHAVIORAL", "DIETARY_SUPPLEMENT"})
+# Kinds a title or an arm description may add: named treatments, not procedures or supportive care.
+_NAMED_KINDS = frozenset({"agent", "regimen", "cell", "engager"})
+_CELL_KINDS = frozenset({"cell", "engager"})
+_CLASS = frozenset({"class", "cell", "engager"})  # phrases that place a code name
+_ANTIGEN = frozenset({"antigen"})
 
+_TRANSPLANT_TITLE = re.compile(r"(?<![a-z])(?:transplant\w*|hsct|hct|bmt|sct|stem cell|cord blood|conditioning"
+                               r"|gvhd|graft[- ]versus[- ]host|donor lymphocyte)")
+_TRANSPLANT_NEG = re.compile(
+    r"(?:inelig\w*|not eligible|unfit|not (?:a )?candidates?|unsuitable|without)\W+(?:\w+\W+){0,4}$")
+_GVHD = re.compile(r"gvhd|graft[- ]versus[- ]host")
+_MENTION_NEG = re.compile(r"(?:after|failed|failure of|failing|refractory to|resistant to|prior|pretreated with"
+                          r"|previously treated with|intolerant (?:of|to)|exposed to)\W+(?:\w+\W+){0,3}$")
+_CONDITIONING = re.compile(r"days? ?-\d|\bd ?-\d|condition|preparative|myeloablat")
+_CODE_NAME = re.compile(r"^\s*([a-z]{1,6}[- ]?\d{2,7}[a-z]?)\b", re.I)
+_WITH_OR_WITHOUT = re.compile(r"(?:with or without|\+/-|±|versus|vs\.?|compared (?:with|to))\W+(?:\w+\W+){0,2}$")
 
-@dataclass(frozen=True)
-class Rule:
-    term: str
-    kind: str
-    categories: tuple[str, ...]
-    in_transplant: tuple[str, ...] | None  # None: same as categories
-    with_cell_therapy: tuple[str, ...] | None
-    targets: tuple[str, ...]
-    note: str
-    keywords: str = ""  # for a regex term: words one of which every match contains ("|"-separated)
+_BEHAVIOURAL = Rule("supportive", "behavioural intervention", ("supportive",),
+                    note="behavioural / supportive-care intervention")
 
 
 @dataclass(frozen=True)
@@ -42,278 +59,275 @@ class Classification:
     evidence: dict[str, str]
     by_intervention: tuple[tuple[str, ...], ...]
     targets: tuple[str, ...]
+    unrecognised: tuple[str, ...] = ()  # drug or biological interventions no rule knows
 
 
-def _cats(cell: str) -> tuple[str, ...]:
-    return tuple(c for c in cell.split(";") if c and c != "-")
-
-
-def _opt(cell: str) -> tuple[str, ...] | None:
-    return None if cell == "" else _cats(cell)
-
-
-_ROWS = load("lexicon")
-_COLUMNS = ("term", "kind", "category", "in_transplant", "with_cell_therapy", "target", "note")
-RULES: tuple[Rule, ...] = tuple(
-    Rule(r["term"], r["kind"], _cats(r["category"]), _opt(r["in_transplant"]),
-         _opt(r["with_cell_therapy"]), _cats(r["target"]), r["note"], r["keywords"])
-    for r in _ROWS if r["kind"] != "antigen"
-)
-ANTIGENS = tuple((r["term"], r["target"]) for r in _ROWS if r["kind"] == "antigen")
-_MATCHER = Matcher([r.term for r in RULES], [r.keywords for r in RULES])
-_CLASS = tuple(r for r in RULES if r.kind in {"class", "engager", "cell"})  # words that place a code name
-_CLASS_MATCHER = Matcher([r.term for r in _CLASS], [r.keywords for r in _CLASS])
-_ANTIGEN_RE = re.compile("|".join(f"(?P<r{i}>{term_regex(t)})" for i, (t, _) in enumerate(ANTIGENS)))
-# Kinds a title or arm description may add (named treatments, not procedures or supportive terms).
-_NAMED_KINDS = frozenset({"drug", "code", "brand", "synonym", "stem", "regimen", "enzyme", "cell", "engager"})
-_ACTIVE = frozenset({"targeted", "immunotherapy", "chemotherapy", "experimental"})
-# Per rule: may a title or arm description add it (a named treatment against the leukemia)?
-# Rules that make supportive care the subject when named in the title (rule 4).
-_SUBJECT = frozenset(k for k, r in enumerate(RULES) if "supportive" in r.categories and r.kind != "ancillary")
-_NAMED_ACTIVE = tuple(r.kind in _NAMED_KINDS and bool(_ACTIVE & set(r.categories)) for r in RULES)
-
-_TRANSPLANT_WORDS = (r"transplant\w*", "hsct", "hct", "bmt", "sct", "stem cell", "cord blood", "conditioning", "gvhd",
-                     r"graft[- ]versus[- ]host", "donor lymphocyte")
-_TRANSPLANT_TITLE = re.compile(r"(?<![a-z])(?:" + "|".join(_TRANSPLANT_WORDS) + ")")
-# A literal every match of each word contains: a title holding none of them is not searched.
-_TRANSPLANT_NEEDLES = tuple(_required_literal(w) for w in _TRANSPLANT_WORDS)
-if not all(_TRANSPLANT_NEEDLES):
-    raise ValueError("every transplant title word needs a literal part")
-_TRANSPLANT_NEG = re.compile(
-    r"(?:inelig\w*|not eligible|unfit|not (?:a )?candidates?|unsuitable|without)\W+(?:\w+\W+){0,4}$")
-_GVHD = re.compile(r"gvhd|graft[- ]versus[- ]host")
-_TITLE_NEG_WORDS = ("after", "failed", "failure of", "failing", "refractory to", "resistant to", "prior", "pretreated with",
-                    "previously treated with", "intolerant (?:of|to)", "exposed to")
-_TITLE_NEG = re.compile(f"(?:{'|'.join(_TITLE_NEG_WORDS)})" + r"\W+(?:\w+\W+){0,3}$")
-# Every match of _TITLE_NEG begins with one of these: none is searched for before the first of them.
-_TITLE_NEG_LEADS = tuple(dict.fromkeys(re.split(r"[^a-z ]", w, maxsplit=1)[0] for w in _TITLE_NEG_WORDS))
-if not all(_TITLE_NEG_LEADS):
-    raise ValueError("every title negation must begin with a plain word")
-
-
-def _first_lead(text: str) -> int:
-    """Where the first negation word of _TITLE_NEG begins in ``text`` (-1: nowhere, no match)."""
-    found = [i for i in (text.find(lead) for lead in _TITLE_NEG_LEADS) if i >= 0]
-    return min(found) if found else -1
-_CONDITIONING_TIME = re.compile(r"days? ?-\d|\bd ?-\d|condition|preparative|myeloablat")
-_CODE_NAME = re.compile(r"^\s*([a-z]{1,6}[- ]?\d{2,7}[a-z]?)\b", re.I)
-_WITH_OR_WITHOUT = re.compile(r"(?:with or without|\+/-|±|versus|vs\.?|compared (?:with|to))\W+(?:\w+\W+){0,2}$")
-
-
-@lru_cache(maxsize=8192)
-def _hits(text: str) -> tuple[int, ...]:
-    """Indexes of rules matching ``text`` (normalised), in order of first appearance."""
-    return tuple(dict.fromkeys(rule for rule, _, _ in _MATCHER.find(text)))
-
-
-@lru_cache(maxsize=4096)
-def _antigens(text: str) -> tuple[str, ...]:
-    """Target antigens named in an intervention (a CD33 CAR-T → CD33)."""
-    return tuple(dict.fromkeys(ANTIGENS[int(m.lastgroup[1:])][1]  # type: ignore[index]
-                               for m in _ANTIGEN_RE.finditer(text)))
-
-
-def _class_near(code: str, text: str) -> Rule | None:
-    """The drug class named nearest after (else before) a code name in ``text``."""
-    for pos in (m.start() for m in re.finditer(re.escape(code), text)):
-        after = _CLASS_MATCHER.find(text[pos + len(code):pos + len(code) + 160])
-        if after:
-            return _CLASS[after[0][0]]
-        before = _CLASS_MATCHER.find(text[max(0, pos - 120):pos])
-        if before:
-            return _CLASS[before[-1][0]]
-    return None
+@dataclass(frozen=True)
+class _Span:
+    rule: Rule
+    start: int
+    end: int
+    text: str  # the words matched
 
 
 @dataclass
 class _Hit:
     rule: Rule
-    source: int  # intervention index, or -1 for title / arm descriptions
-    label: str
-    description: str = ""
+    source: int  # intervention index, or -1 for a title or arm description
+    label: str  # what the evidence names: the intervention, or "venetoclax (title)"
+    matched: str = ""  # the spelling that matched (a code, a brand…)
+    conditioning: bool = False  # its own text or its arm speaks of conditioning
+    with_cells: bool = False  # the same intervention names an immune-cell product
 
 
-def _intervention_hits(i: int, iv: Intervention, context: Callable[[], str]) -> list[_Hit]:
-    text = norm(" ; ".join((iv.name, *iv.other_names)))
-    idx = _hits(text)
-    if not idx and iv.description and iv.type not in {"OTHER", "BEHAVIORAL"}:
-        idx = _hits(norm(iv.description))
-    named = [k for k in idx if RULES[k].kind != "class"]
-    hits = [_Hit(RULES[k], i, iv.name, iv.description) for k in (named or idx)]
-    if not idx and iv.type in {"DRUG", "BIOLOGICAL", "GENETIC", "COMBINATION_PRODUCT", ""}:
-        code = _CODE_NAME.match(iv.name)
-        if code:
-            key = norm(code.group(1))
-            rule = _class_near(key, norm(iv.description)) or _class_near(key, context())
-            hits.append(_Hit(rule or _UNDISCLOSED, i, iv.name))
-    return hits
+# --- find -----------------------------------------------------------------------------------------
 
-
-_UNDISCLOSED = Rule("", "code", ("experimental",), None, None, (), "code-named agent with no stated class")
-_BEHAVIOURAL = Rule("", "pattern", ("supportive",), None, None, (), "behavioural / supportive-care intervention")
-
-
-def _is_gcsf(rule: Rule) -> bool:
-    return "G-CSF" in rule.note or "GM-CSF" in rule.note
-
-
-_GCSF = frozenset(id(r) for r in RULES if _is_gcsf(r))  # (the rules are module-level: their ids stay)
-
-
-def _supportive_tested(facts: StudyFacts, title: str, title_tokens: list[tuple[int, int, int]],
-                       hits: list[_Hit]) -> tuple[bool, bool, bool]:
-    """Boundary rule 4 — is supportive care what the study tests? Returns (for supportive agents, for
-    ancillary agents and G-CSF, "G-CSF itself is the question"). Yes when the primary purpose is supportive
-    care or prevention, or nothing in the study is aimed at the leukemia; a supportive agent named in the
-    title is the subject too, but G-CSF only as "with or without G-CSF" (inside FLAG/CLAG it is part of
-    the regimen)."""
-    if facts.primary_purpose in SUPPORTIVE_PURPOSES:
-        return True, True, False
-    if not any(_ACTIVE & set(h.rule.categories) or "transplant" in h.rule.categories for h in hits):
-        return True, True, False
-    if not any(k in _SUBJECT for k, _, _ in title_tokens) and not _MATCHER.may_match(title, _SUBJECT):
-        return False, False, False  # (the same answer as the loop below, without the regular expressions)
-    subject = gcsf_subject = False
-    for k, start, _ in _MATCHER.find(title, tokens=title_tokens):
-        rule = RULES[k]
-        if "supportive" in rule.categories and rule.kind != "ancillary":
-            if id(rule) not in _GCSF:
-                subject = True
-            elif _WITH_OR_WITHOUT.search(title, 0, start):
-                gcsf_subject = subject = True
-    return subject, gcsf_subject, gcsf_subject
-
-
-def _collect(facts: StudyFacts, title: str, title_tokens: list[tuple[int, int, int]]
-             ) -> tuple[list[_Hit], list[_Hit]]:
-    """Rule hits of the interventions, and of drugs named in the titles and arm descriptions."""
-    def context() -> str:  # the record's own words, only needed to place a code-named agent
-        return texts(facts).context
-
-    hits: list[_Hit] = []
-    for i, iv in enumerate(facts.interventions):
-        found = _intervention_hits(i, iv, context)
-        behavioural = iv.type == "BEHAVIORAL" and all(h.rule.kind == "none" for h in found)
-        unnamed_support = (not found and iv.type not in {"DRUG", "BIOLOGICAL"}
-                           and facts.primary_purpose == "SUPPORTIVE_CARE")
-        if behavioural or unnamed_support:
-            found.append(_Hit(_BEHAVIOURAL, i, iv.name))
-        hits += found
-    named: list[_Hit] = []
-    sources: list[tuple[str, str, list[tuple[int, int, int]] | None]] = [(title, "title", title_tokens)]
-    sources += [(norm_text(a.description), f"arm {a.label}", None) for a in facts.arm_groups]
-    for text, label, tokens in sources:  # (tokens: the title's, already found)
-        lead = -2  # where a negation can first begin (found on first need)
-        for k, start, end in _MATCHER.find_tokens(text) if tokens is None else tokens:
-            if not _NAMED_ACTIVE[k]:
+@lru_cache(maxsize=16384)
+def find(text: str, forms: frozenset[str] | None = None, stems: bool = True, free_text: bool = False
+         ) -> tuple[_Span, ...]:
+    """Every rule named in normalised ``text``, in order: agents and regimens, forms (of the kinds in
+    ``forms``; None: all), then stems for the words nothing else covers. A match inside a longer one is
+    dropped (the longer phrase wins). ``free_text``: a title or a description, where a code split by
+    a space is no code ("day 101")."""
+    vocab = vocabulary()
+    words = [(m.group(), m.start(), m.end()) for m in re.finditer(r"[a-z0-9]+|[α-ω]+", text)]
+    spans = [_Span(term.rule, words[i][1], words[j - 1][2], term.text if not term.is_name else "")
+             for i, j, term in vocab.terms.find([w for w, _, _ in words], split_codes=not free_text)]
+    spans += [_Span(form.rule, m.start(), m.end(), "") for form in vocab.forms
+              if forms is None or form.rule.kind in forms for m in form.regex.finditer(text) if m.end() > m.start()]
+    spans = _longest(spans)
+    if stems:
+        covered = [(s.start, s.end) for s in spans]
+        for word, start, end in words:
+            if any(a <= start and end <= b for a, b in covered):
                 continue
-            if lead == -2:
-                lead = _first_lead(text)
-            if not (0 <= lead < start and _TITLE_NEG.search(text, lead, start)):
-                named.append(_Hit(RULES[k], -1, f"{text[start:end]} ({label})"))
-    return hits, named
+            stem = next((s for s in vocab.stems if s.fits(word)), None)
+            if stem is not None:
+                spans.append(_Span(stem.rule, start, end, word))
+    return tuple(sorted(spans, key=lambda s: (s.start, -s.end)))
 
 
-class _Context:
-    """What the whole study says about each hit (the boundary rules' conditions)."""
-    __slots__ = ("transplant", "cells", "gvhd", "chemo_named", "supportive_ok", "ancillary_ok", "gcsf_question")
+def _longest(spans: list[_Span]) -> list[_Span]:
+    """Spans not lying inside a longer span (antigens are kept: they only name a target)."""
+    return [s for s in spans if s.rule.kind == "antigen" or not any(
+        o is not s and o.rule.kind != "antigen" and o.start <= s.start and s.end <= o.end
+        and (o.end - o.start) > (s.end - s.start) for o in spans)]
 
-    def __init__(self, transplant: bool, cells: bool, gvhd: bool, chemo_named: bool,
-                 supportive_ok: bool, ancillary_ok: bool, gcsf_question: bool) -> None:
-        self.transplant = transplant  # the study gives a transplant (or treats patients around one)
-        self.cells = cells  # immune cells or a T-cell engager are given
-        self.gvhd = gvhd  # the study is about preventing or treating GVHD
-        self.chemo_named = chemo_named  # another chemotherapy drug is given (asparaginase: part of the backbone)
-        self.supportive_ok, self.ancillary_ok, self.gcsf_question = supportive_ok, ancillary_ok, gcsf_question
 
-    def categories(self, h: _Hit) -> tuple[str, ...]:
-        r = h.rule
-        cats = r.categories
-        if self.cells and r.with_cell_therapy is not None:  # rule 8: lymphodepletion, IL-2 for NK cells
-            cats = r.with_cell_therapy
-        elif self.transplant and r.in_transplant is not None:  # rule 3: conditioning, GVHD prophylaxis
-            cats = r.in_transplant
-        elif self.transplant and "chemotherapy" in cats and _CONDITIONING_TIME.search(norm(h.description)):
-            cats = ("transplant",)
-        if r.kind == "enzyme":  # rule 9
-            cats = ("chemotherapy",) if self.chemo_named else ("experimental",)
-        gcsf = id(r) in _GCSF
-        if self.gcsf_question and gcsf:
-            cats = ("supportive",)
-        if "supportive" in cats:  # rule 4: only when tested
-            tested = self.ancillary_ok if r.kind == "ancillary" or gcsf else self.supportive_ok or r is _BEHAVIOURAL
-            if not tested:
-                cats = tuple(c for c in cats if c != "supportive")
-        if self.gvhd:  # a drug tested against GVHD is part of the transplant (rule 8)
-            cats = tuple(dict.fromkeys("transplant" if c != "chemotherapy" else c for c in cats))
-        return cats
+def _place_code(iv: Intervention, study_text: str) -> _Span | None:
+    """A code-named agent no row knows, placed by the drug class named next to it (rule 11)."""
+    code = _CODE_NAME.match(iv.name)
+    if code is None:
+        return None
+    key = norm(code.group(1))
+    for text in (norm_text(iv.description), study_text):
+        for at in (m.start() for m in re.finditer(re.escape(key), text)):
+            window = text[at + len(key):at + len(key) + 160], text[max(0, at - 120):at]
+            for part, pick in zip(window, (0, -1), strict=True):
+                classes = [s for s in find(part, _CLASS, stems=False, free_text=True) if s.rule.kind in _CLASS]
+                if classes:
+                    return classes[pick]
+    return None
+
+
+def _intervention_hits(i: int, iv: Intervention, facts: StudyFacts) -> tuple[list[_Hit], bool]:
+    """The hits of one intervention, and whether it is an unrecognised drug or biological."""
+    spans = _own(find(norm(" ; ".join((iv.name, *iv.other_names)))))
+    if not spans and iv.description and iv.type not in {"OTHER", "BEHAVIORAL"}:
+        spans = _own([s for s in find(norm_text(iv.description), _CLASS, stems=False, free_text=True)
+                      if s.rule.kind in {"agent", "regimen"} | _CLASS])
+    if not spans and iv.type in _DRUG_TYPES:
+        placed = _place_code(iv, texts(facts).context)
+        spans = [placed] if placed else []
+    cells = any(s.rule.kind == "cell" or s.rule.role == "cell" for s in spans)
+    conditioning = _conditioning(iv, facts)
+    hits = [_Hit(s.rule, i, iv.name, s.text, conditioning, cells) for s in spans]
+    if not hits and (iv.type in _SUPPORTIVE_TYPES or (iv.type not in {"DRUG", "BIOLOGICAL"}
+                                                      and facts.primary_purpose == "SUPPORTIVE_CARE")):
+        hits.append(_Hit(_BEHAVIOURAL, i, iv.name))
+    return hits, not hits and iv.type in _DRUG_TYPES and bool(iv.name.strip())
+
+
+def _own(spans: "tuple[_Span, ...] | list[_Span]") -> list[_Span]:
+    """What one intervention gives: each rule once; beside a known agent or regimen, no class phrase,
+    stem or "adds nothing" form (the other names describing it: "anti-CTLA-4 monoclonal antibody")."""
+    kept = list({s.rule: s for s in reversed(spans) if s.rule.kind != "antigen"}.values())[::-1]
+    if any(s.rule.kind in {"agent", "regimen"} for s in kept):
+        kept = [s for s in kept if s.rule.kind not in {"class", "stem", "none"}]
+    return kept
+
+
+def _conditioning(iv: Intervention, facts: StudyFacts) -> bool:
+    """The intervention's own description, or an arm that gives it, speaks of conditioning."""
+    if _CONDITIONING.search(norm_text(iv.description)):
+        return True
+    return any(_CONDITIONING.search(norm_text(a.description)) for a in facts.arm_groups
+               if iv.name in a.intervention_names or a.label in iv.arm_group_labels)
+
+
+def _mentions(facts: StudyFacts) -> list[_Hit]:
+    """Named treatments in the titles and arm descriptions (not after "failed", "prior"…)."""
+    found = []
+    sources = [(texts(facts).title, "title", False)]
+    sources += [(norm_text(a.description), f"arm {a.label}", bool(_CONDITIONING.search(norm_text(a.description))))
+                for a in facts.arm_groups]
+    for text, where, conditioning in sources:
+        for span in find(text, _NAMED_KINDS, stems=False, free_text=True):
+            if span.rule.kind in _NAMED_KINDS and not _MENTION_NEG.search(text, max(0, span.start - 80), span.start):
+                found.append(_Hit(span.rule, -1, f"{text[span.start:span.end]} ({where})", span.text, conditioning))
+    return found
+
+
+# --- context --------------------------------------------------------------------------------------
+
+class _Study:
+    """What the whole study says: the conditions ``context.csv`` rows name."""
+
+    def __init__(self, facts: StudyFacts, hits: list[_Hit], mentions: list[_Hit]) -> None:
+        title, brief = texts(facts).title, texts(facts).brief_title
+        raw = [set(h.rule.categories) for h in hits]
+        self.title_transplant = any(not _TRANSPLANT_NEG.search(brief, 0, m.start())
+                                    for m in _TRANSPLANT_TITLE.finditer(brief))
+        self.title_rules = {s.rule for s in find(title, _NAMED_KINDS, stems=False, free_text=True)}
+        self.flags = {
+            "always": True,
+            "cells": any(h.rule.kind in _CELL_KINDS or h.rule.role in _CELL_KINDS for h in hits),
+            # (a GVHD drug alone does not make a transplant study: a procedure, graft or conditioning does)
+            "transplant": self.title_transplant or any("transplant" in h.rule.categories
+                                                       and h.rule.group != "immunosuppressant" for h in hits),
+            "gvhd_study": bool(_GVHD.search(title)),
+            "chemo_backbone": any("chemotherapy" in h.rule.categories and h.rule.group != "enzyme"
+                                  for h in hits + mentions),
+            "supportive_purpose": facts.primary_purpose in SUPPORTIVE_PURPOSES,
+            "no_active": not any(c & (_ACTIVE | {"transplant"}) for c in raw),
+            "gcsf_question": self._growth_factor_compared(title),
+        }
+        self.flags["no_transplant"] = not self.flags["transplant"]
+
+    def _growth_factor_compared(self, title: str) -> bool:
+        return any(s.rule.group == "growth_factor" and _WITH_OR_WITHOUT.search(title, 0, s.start)
+                   for s in find(title, _NAMED_KINDS, stems=False, free_text=True))
+
+    def holds(self, condition: str, hit: _Hit) -> bool:
+        if condition == "conditioning":
+            return hit.conditioning
+        if condition == "same_intervention_cell":
+            return hit.with_cells
+        if condition == "subject":
+            return hit.rule in self.title_rules
+        return self.flags[condition]
+
+    def categories(self, hit: _Hit) -> tuple[str, ...]:
+        """The hit's categories after the first context row that applies to it."""
+        for row in _rows_for(hit.rule):
+            if all(self.holds(c, hit) for c in row.when):
+                return _apply(row, hit.rule.categories)
+        return hit.rule.categories
+
+
+@lru_cache(maxsize=None)
+def _rows_for(rule: Rule) -> tuple[ContextRule, ...]:
+    """The context rows that select ``rule``, in table order (worked out once per rule)."""
+    return tuple(row for row in vocabulary().context if _selects(row, rule))
+
+
+def _selects(row: ContextRule, rule: Rule) -> bool:
+    what, _, value = row.selects.partition(":")
+    if what == "any":
+        return bool(rule.categories)
+    if what == "category":
+        return value in rule.categories
+    return value in {"group": (rule.group,), "kind": (rule.kind,), "name": (rule.name,),
+                     "target": rule.targets}.get(what, ())
+
+
+def _apply(row: ContextRule, cats: tuple[str, ...]) -> tuple[str, ...]:
+    if row.selects.startswith("category:"):
+        replaced = row.selects.partition(":")[2]
+        return tuple(dict.fromkeys(g for c in cats for g in (row.gives if c == replaced else (c,))))
+    return row.gives
+
+
+# --- result ---------------------------------------------------------------------------------------
+
+@dataclass
+class _Evidence:
+    per: list[list[str]]
+    by_category: dict[str, dict[str, None]] = field(default_factory=dict)
+    targets: dict[str, None] = field(default_factory=dict)
+    shown: set[tuple[str, Rule]] = field(default_factory=set)
+
+    def add(self, hit: _Hit, cats: tuple[str, ...], antigens: tuple[str, ...]) -> None:
+        for c in cats:
+            if hit.source >= 0 and c not in self.per[hit.source]:
+                self.per[hit.source].append(c)
+            if hit.source < 0 and (c, hit.rule) in self.shown:
+                continue  # already the evidence as an intervention: the title mention adds nothing
+            self.shown.add((c, hit.rule))
+            self.by_category.setdefault(c, {})[f"{hit.label.strip()[:80]} — {_note(hit)}"] = None
+        if cats:
+            self.targets.update(dict.fromkeys(hit.rule.targets))
+            if hit.source >= 0 and {"targeted", "immunotherapy"} & set(cats):
+                self.targets.update(dict.fromkeys(antigens))
+
+
+def _note(hit: _Hit) -> str:
+    rule = hit.rule
+    if rule.kind == "agent" and hit.matched and norm(hit.matched) != norm(rule.name):
+        return f"{hit.matched} = {rule.name}; {rule.note}"
+    if rule.kind == "stem" and hit.matched:
+        return f"{hit.matched}: {rule.note} stem"
+    return rule.note
+
+
+@lru_cache(maxsize=8192)
+def _antigens(text: str) -> tuple[str, ...]:
+    """Target antigens named in an intervention's name (a CD33 CAR-T -> CD33)."""
+    return tuple(dict.fromkeys(t for s in find(text, _ANTIGEN, stems=False) if s.rule.kind == "antigen"
+                               for t in s.rule.targets))
 
 
 def classify(facts: StudyFacts) -> Classification:
-    """Categories, evidence and implied targets of one study."""
+    """Categories, evidence, implied targets and unrecognised interventions of one study."""
     n = len(facts.interventions)
     if facts.study_type == "OBSERVATIONAL":
         return Classification(("other",), {"other": "observational study: gives no study treatment"}, ((),) * n, ())
-    title = texts(facts).title
-    title_tokens = _MATCHER.find_tokens(title)
-    hits, named = _collect(facts, title, title_tokens)
-    brief = texts(facts).brief_title
-    title_transplant = any(n in brief for n in _TRANSPLANT_NEEDLES) and \
-        any(not _TRANSPLANT_NEG.search(brief, 0, m.start()) for m in _TRANSPLANT_TITLE.finditer(brief))
-    supportive_ok, ancillary_ok, gcsf_question = _supportive_tested(facts, title, title_tokens, hits)
-    ctx = _Context(
-        transplant=title_transplant or any("transplant" in h.rule.categories for h in hits),
-        cells=any(h.rule.kind in {"cell", "engager"} for h in hits),
-        gvhd=bool(_GVHD.search(title)),
-        chemo_named=any(h.rule.kind != "enzyme" and "chemotherapy" in h.rule.categories
-                        and h.rule.in_transplant is None for h in hits + named),
-        supportive_ok=supportive_ok, ancillary_ok=ancillary_ok, gcsf_question=gcsf_question,
-    )
-    per: list[list[str]] = [[] for _ in range(n)]
-    evidence: dict[str, dict[str, None]] = {}
-    targets: dict[str, None] = {}
-    converted: set[str] = set()
-    shown: set[tuple[str, int]] = set()
-    for h in hits + named:
-        cats = ctx.categories(h)
-        if h.source >= 0:
-            if cats is not h.rule.categories:
-                converted.update(set(h.rule.categories) - set(cats))
-        elif converted and not converted.isdisjoint(cats):  # e.g. a conditioning drug named again in an arm
-            continue
-        for c in cats:
-            if h.source >= 0 and c not in per[h.source]:
-                per[h.source].append(c)
-            if h.source < 0 and (c, id(h.rule)) in shown:
-                continue  # the drug is already the evidence as an intervention; its title mention adds nothing
-            shown.add((c, id(h.rule)))
-            evidence.setdefault(c, {})[f"{h.label.strip()[:80]} — {h.rule.note}"] = None
-        if cats:
-            for t in h.rule.targets:
-                targets[t] = None
-            if h.source >= 0 and ("targeted" in cats or "immunotherapy" in cats):
-                targets.update(dict.fromkeys(_antigens(norm(h.label))))
-    if title_transplant and facts.primary_purpose != "SUPPORTIVE_CARE" or ctx.gvhd:
-        evidence.setdefault("transplant", {})[f"title — {facts.title[:100]}"] = None
-    if ctx.gvhd and facts.primary_purpose == "SUPPORTIVE_CARE":
-        evidence.setdefault("supportive", {})["GVHD prevention/treatment is the supportive care tested"] = None
-    return _result(evidence, per, targets)
+    hits: list[_Hit] = []
+    unrecognised: list[str] = []
+    for i, iv in enumerate(facts.interventions):
+        found, unknown = _intervention_hits(i, iv, facts)
+        hits += found
+        if unknown:
+            unrecognised.append(iv.name.strip())
+    mentions = _mentions(facts)
+    study = _Study(facts, hits, mentions)
+    evidence = _Evidence([[] for _ in range(n)])
+    for hit in hits + mentions:
+        antigens = _antigens(norm(hit.label)) if hit.source >= 0 else ()
+        evidence.add(hit, study.categories(hit), antigens)
+    if study.title_transplant and facts.primary_purpose != "SUPPORTIVE_CARE" or study.flags["gvhd_study"]:
+        evidence.by_category.setdefault("transplant", {})[f"title — {facts.title[:100]}"] = None
+    if study.flags["gvhd_study"] and facts.primary_purpose == "SUPPORTIVE_CARE":
+        why = "GVHD prevention/treatment is the supportive care tested"
+        evidence.by_category.setdefault("supportive", {})[why] = None
+    return _result(evidence, tuple(dict.fromkeys(unrecognised)))
 
 
-def _result(evidence: dict[str, dict[str, None]], per: list[list[str]], targets: dict[str, None]) -> Classification:
-    cats = tuple(c for c in CATEGORY_KEYS if c in evidence)
-    if not cats:
-        return Classification(("other",), {"other": "no study treatment matched a category rule"},
-                              tuple(tuple(p) for p in per), ())
+def _result(evidence: _Evidence, unrecognised: tuple[str, ...]) -> Classification:
+    cats = tuple(c for c in CATEGORY_KEYS if c in evidence.by_category)
     order = {c: k for k, c in enumerate(CATEGORY_KEYS)}
-    return Classification(
-        cats,
-        {c: "; ".join(evidence[c]) for c in cats},
-        tuple(tuple(sorted(p, key=order.__getitem__)) for p in per),
-        tuple(targets),
-    )
+    per = tuple(tuple(sorted(p, key=order.__getitem__)) for p in evidence.per)
+    if not cats:
+        why = "no study treatment matched a category rule"
+        if unrecognised:
+            why += "; unrecognised intervention: " + ", ".join(unrecognised)
+        return Classification(("other",), {"other": why}, per, (), unrecognised)
+    return Classification(cats, {c: "; ".join(evidence.by_category[c]) for c in cats}, per,
+                          tuple(evidence.targets), unrecognised)
 
 
 def rules_table() -> pd.DataFrame:
-    """The lexicon as a table, one row per rule, for review and ``trialfinder categories``."""
-    return pd.DataFrame(_ROWS, columns=list(_COLUMNS))
+    """Every rule as a table, one row each, for review and ``trialfinder categories``."""
+    rows = [{"term": r.name, "kind": r.kind, "category": ";".join(r.categories) or "-", "group": r.group,
+             "target": ";".join(r.targets), "note": r.note, "source": r.source} for r in vocabulary().rules]
+    return pd.DataFrame(rows, columns=["term", "kind", "category", "group", "target", "note", "source"])
