@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,6 +61,7 @@ class Classification:
     by_intervention: tuple[tuple[str, ...], ...]
     targets: tuple[str, ...]
     unrecognised: tuple[str, ...] = ()  # drug or biological interventions no rule knows
+    fired: tuple[Rule, ...] = ()  # the rules that gave a category (for measuring the vocabulary)
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,20 @@ def _place_code(iv: Intervention, study_text: str) -> _Span | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _misspelt(name: str) -> _Span | None:
+    """A drug name one or two letters away from a known name ("mycophenylate mofetil"): the nearest
+    agent whose name is at least 90 % alike (names of 7 letters or more, never codes)."""
+    if len(name) < 7 or any(c.isdigit() for c in name):
+        return None
+    known = vocabulary().spellings
+    near = [k for k in known if k[:2] == name[:2] and abs(len(k) - len(name)) <= 2]  # (cheap first cut)
+    close = difflib.get_close_matches(name, near, n=1, cutoff=0.9)
+    if not close:
+        return None
+    return _Span(known[close[0]], 0, len(name), f"{name} ≈ {close[0]}")
+
+
 def _intervention_hits(i: int, iv: Intervention, facts: StudyFacts) -> tuple[list[_Hit], bool]:
     """The hits of one intervention, and whether it is an unrecognised drug or biological."""
     spans = _own(find(norm(" ; ".join((iv.name, *iv.other_names)))))
@@ -137,7 +153,7 @@ def _intervention_hits(i: int, iv: Intervention, facts: StudyFacts) -> tuple[lis
         spans = _own([s for s in find(norm_text(iv.description), _CLASS, stems=False, free_text=True)
                       if s.rule.kind in {"agent", "regimen"} | _CLASS])
     if not spans and iv.type in _DRUG_TYPES:
-        placed = _place_code(iv, texts(facts).context)
+        placed = _place_code(iv, texts(facts).context) or _misspelt(norm(iv.name))
         spans = [placed] if placed else []
     cells = any(s.rule.kind == "cell" or s.rule.role == "cell" for s in spans)
     conditioning = _conditioning(iv, facts)
@@ -188,7 +204,7 @@ class _Study:
         raw = [set(h.rule.categories) for h in hits]
         self.title_transplant = any(not _TRANSPLANT_NEG.search(brief, 0, m.start())
                                     for m in _TRANSPLANT_TITLE.finditer(brief))
-        self.title_rules = {s.rule for s in find(title, _NAMED_KINDS, stems=False, free_text=True)}
+        self.subjects = self._subjects(brief)
         self.flags = {
             "always": True,
             "cells": any(h.rule.kind in _CELL_KINDS or h.rule.role in _CELL_KINDS for h in hits),
@@ -204,6 +220,14 @@ class _Study:
         }
         self.flags["no_transplant"] = not self.flags["transplant"]
 
+    @staticmethod
+    def _subjects(brief: str) -> set[Rule]:
+        """Rules the brief title presents as what is tested: the first treatment it names, and any it
+        names after "with or without", "versus"…"""
+        named = [s for s in find(brief, _NAMED_KINDS, stems=False, free_text=True) if s.rule.kind in _NAMED_KINDS]
+        subjects = {named[0].rule} if named else set()
+        return subjects | {s.rule for s in named if _WITH_OR_WITHOUT.search(brief, 0, s.start)}
+
     def _growth_factor_compared(self, title: str) -> bool:
         return any(s.rule.group == "growth_factor" and _WITH_OR_WITHOUT.search(title, 0, s.start)
                    for s in find(title, _NAMED_KINDS, stems=False, free_text=True))
@@ -214,7 +238,7 @@ class _Study:
         if condition == "same_intervention_cell":
             return hit.with_cells
         if condition == "subject":
-            return hit.rule in self.title_rules
+            return hit.rule in self.subjects
         return self.flags[condition]
 
     def categories(self, hit: _Hit) -> tuple[str, ...]:
@@ -302,18 +326,22 @@ def classify(facts: StudyFacts) -> Classification:
     mentions = _mentions(facts)
     study = _Study(facts, hits, mentions)
     evidence = _Evidence([[] for _ in range(n)])
+    fired: dict[Rule, None] = {}
     for hit in hits + mentions:
         antigens = _antigens(norm(hit.label)) if hit.source >= 0 else ()
-        evidence.add(hit, study.categories(hit), antigens)
+        cats = study.categories(hit)
+        evidence.add(hit, cats, antigens)
+        if cats:
+            fired[hit.rule] = None
     if study.title_transplant and facts.primary_purpose != "SUPPORTIVE_CARE" or study.flags["gvhd_study"]:
         evidence.by_category.setdefault("transplant", {})[f"title — {facts.title[:100]}"] = None
     if study.flags["gvhd_study"] and facts.primary_purpose == "SUPPORTIVE_CARE":
         why = "GVHD prevention/treatment is the supportive care tested"
         evidence.by_category.setdefault("supportive", {})[why] = None
-    return _result(evidence, tuple(dict.fromkeys(unrecognised)))
+    return _result(evidence, tuple(dict.fromkeys(unrecognised)), tuple(fired))
 
 
-def _result(evidence: _Evidence, unrecognised: tuple[str, ...]) -> Classification:
+def _result(evidence: _Evidence, unrecognised: tuple[str, ...], fired: tuple[Rule, ...]) -> Classification:
     cats = tuple(c for c in CATEGORY_KEYS if c in evidence.by_category)
     order = {c: k for k, c in enumerate(CATEGORY_KEYS)}
     per = tuple(tuple(sorted(p, key=order.__getitem__)) for p in evidence.per)
@@ -321,9 +349,9 @@ def _result(evidence: _Evidence, unrecognised: tuple[str, ...]) -> Classificatio
         why = "no study treatment matched a category rule"
         if unrecognised:
             why += "; unrecognised intervention: " + ", ".join(unrecognised)
-        return Classification(("other",), {"other": why}, per, (), unrecognised)
+        return Classification(("other",), {"other": why}, per, (), unrecognised, fired)
     return Classification(cats, {c: "; ".join(evidence.by_category[c]) for c in cats}, per,
-                          tuple(evidence.targets), unrecognised)
+                          tuple(evidence.targets), unrecognised, fired)
 
 
 def rules_table() -> pd.DataFrame:

@@ -17,7 +17,9 @@ from .texts import Piece, joined, texts
 DISEASE_SETTING_KEYS = ("relapsed_refractory", "newly_diagnosed", "post_transplant")
 
 _ROWS = load("setting")
-NEGATIONS = frozenset({"no", "not", "without", "never", "exclude", "excluded", "excluding", "except", "non", "nor"})
+NEGATIONS = frozenset({"no", "not", "without", "never", "exclude", "excluded", "excluding", "except", "non", "nor",
+                       # a goal or an outcome, not who is enrolled: "to prevent relapse", "risk of relapse"
+                       "prevent", "prevents", "preventing", "prevention", "reduce", "reducing", "minimize", "minimise"})
 
 
 def _rows(setting: str, scope: str) -> list[KeywordRegex]:

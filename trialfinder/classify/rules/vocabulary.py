@@ -171,7 +171,8 @@ class TermIndex:
                 continue
             joined = "".join(words)
             is_code = any(c.isdigit() for c in joined) and any(c.isalpha() for c in joined)
-            if len(joined) < (3 if is_code else 4) and len(words) == 1:
+            shortest = 3 if is_code or term.rule.kind == "regimen" else 4  # regimen acronyms: MEC, CAG
+            if len(joined) < shortest and len(words) == 1:
                 continue  # too short to be a name on its own
             self.first.setdefault(words[0], []).append((words, term))
             if len(words) > 1:  # a plural: "donor lymphocyte infusions"
@@ -214,6 +215,7 @@ class Vocabulary:
     forms: tuple[Form, ...]
     context: tuple[ContextRule, ...]
     rules: tuple[Rule, ...]  # every agent, regimen, stem and form, for review and counting
+    spellings: dict[str, Rule]  # agents' names, brands and other names (not codes), for misspellings
 
 
 def _with_roles(terms: list[Term], forms: tuple[Form, ...]) -> list[Term]:
@@ -236,4 +238,6 @@ def vocabulary() -> Vocabulary:
     stems, forms = _stems(), _forms()
     terms = _with_roles(_agent_terms() + _regimen_terms(), forms)
     rules = tuple(dict.fromkeys([t.rule for t in terms] + [s.rule for s in stems] + [f.rule for f in forms]))
-    return Vocabulary(TermIndex(terms), stems, forms, _context(), rules)
+    spellings = {norm(t.text): t.rule for t in terms
+                 if t.rule.kind == "agent" and len(t.text) >= 7 and not any(c.isdigit() for c in t.text)}
+    return Vocabulary(TermIndex(terms), stems, forms, _context(), rules, spellings)
