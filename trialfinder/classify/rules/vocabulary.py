@@ -202,9 +202,9 @@ class TermIndex:
                 return len(seq), term
         for size in range(longest, 0, -1):  # a code written solid or split differently: "abt199", "sndx 5613"
             if i + size <= len(words):
-                term = self.solid.get("".join(words[i:i + size]))
-                if term is not None:
-                    return size, term
+                code = self.solid.get("".join(words[i:i + size]))
+                if code is not None:
+                    return size, code
         return None
 
 
