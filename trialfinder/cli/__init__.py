@@ -3,6 +3,7 @@
 Output goes to stdout so it pipes; progress, data source and errors go to stderr.
 Exit codes: 0 success, 1 error (API, data), 2 usage (bad option value).
 ``fetch`` is here; ``search``, ``show`` and ``categories`` in ``search``; what they share in ``common``.
+The last stage: may import every folder before it (source, classify, find, present), errors and labels.
 """
 
 from __future__ import annotations
