@@ -19,14 +19,14 @@ from trialfinder.classify.evaluation import (  # noqa: E402
     load_labels,
     load_studies,
 )
-from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--errors", action="store_true", help="list every mismatch with its evidence")
     args = parser.parse_args(argv)
-    report = evaluate(load_studies(DEFAULT_SNAPSHOT_DIR), load_labels(ROOT / "tests" / "data" / "LABELS.jsonl"))
+    report = evaluate(load_studies(ROOT / "fixtures" / "aml-studies"),
+                      load_labels(ROOT / "tests" / "data" / "LABELS.jsonl"))
     print(format_report(report))
     if args.errors:
         print(f"\nmismatches ({len(report.errors)} studies):")
