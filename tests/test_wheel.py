@@ -18,7 +18,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from paths import ROOT
 
 pytestmark = pytest.mark.timeout(600)
