@@ -61,7 +61,7 @@ def load_tables(settings: Settings) -> Tables:
         if tables is not None:
             tables.meta = dataset.meta
             return tables
-    places.load_index(settings.cache_dir)
+    places.load_index()
     tables = build_tables(dataset)
     if dataset.meta.sha256:
         write_pickle(path, tables, "tables")
