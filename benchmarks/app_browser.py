@@ -42,7 +42,7 @@ import subprocess
 import time
 from pathlib import Path
 
-# tests/ is on sys.path once common is imported
+import common  # noqa: E402,F401,I001  (first: it puts tests/ on sys.path, for apphost)
 from apphost import CHROMIUM_ARGS, free_port, start_streamlit, stop_streamlit, wait_healthy  # noqa: E402,I001
 from common import (
     BENCH_QUERY,
