@@ -3,7 +3,7 @@ time after a filter change.
 
 Setup (not timed): the fixture set is served by the loopback API and fetched once with
 ``refresh_dataset`` into a temporary cache directory, and ``tablecache.load_tables`` builds the
-table pickle the app reads (a warm cache: ``dataset/current.json`` and ``tables-*.pkl`` exist);
+tables file the app reads (a warm cache: ``dataset/current.json`` and ``tables-*`` exist);
 the app is pointed at a closed port, so it cannot download anything. Headless Debian chromium
 is launched through Playwright (``executable_path=shutil.which("chromium")``; never
 ``playwright install``) before the clock starts: the user's browser is already open.
@@ -42,7 +42,7 @@ import subprocess
 import time
 from pathlib import Path
 
-# tests/ is on sys.path once common is imported
+import common  # noqa: E402,F401,I001  (first: it puts tests/ on sys.path, for apphost)
 from apphost import CHROMIUM_ARGS, free_port, start_streamlit, stop_streamlit, wait_healthy  # noqa: E402,I001
 from common import (
     BENCH_QUERY,

@@ -26,7 +26,6 @@ from trialfinder.classify.evaluation import (  # noqa: E402
 )
 from trialfinder.classify.coverage import coverage, read_records, single_study_rules  # noqa: E402
 from trialfinder.classify.rules.vocabulary import vocabulary  # noqa: E402
-from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", type=Path, default=ROOT.parent / "shared" / "ctgov-raw",
                         help="folder of other real registry records (default ../shared/ctgov-raw)")
     args = parser.parse_args(argv)
-    fixtures = load_studies(DEFAULT_SNAPSHOT_DIR)
+    fixtures = load_studies(ROOT / "fixtures" / "aml-studies")
     report = evaluate(fixtures, load_labels(ROOT / "tests" / "data" / "LABELS.jsonl"))
     print(format_report(report))
     if args.errors:

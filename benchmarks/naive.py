@@ -138,12 +138,15 @@ def naive_search(studies: pd.DataFrame, sites: pd.DataFrame, lat: float, lon: fl
     return pd.DataFrame(rows).sort_values("distance_mi") if rows else pd.DataFrame(rows)
 
 
-def main() -> None:
-    import sys
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="What one naive download costs against the loopback API.")
+    parser.add_argument("n", nargs="?", type=int, default=1000, help="studies to serve (default 1000)")
+    n = parser.parse_args(argv).n
 
     from common import BENCH_QUERY, fmt_bytes, fmt_s, serve, studies
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     with serve(studies(n)) as api:
         got = naive_fetch(api.url, BENCH_QUERY)
     print(f"naive download of {len(got.studies)} studies: {got.requests} requests, "

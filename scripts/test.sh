@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -q "$@"
+# both cores (pytest-xdist); TEST_WORKERS=0 runs in one process
+exec .venv/bin/python -m pytest -q -n "${TEST_WORKERS:-2}" "$@"

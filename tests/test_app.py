@@ -23,7 +23,8 @@ from trialfinder.find.tables import build_tables
 from trialfinder.labels import DISCLAIMER
 from trialfinder.present.urlstate import spec_from_params
 from trialfinder.source.dataset import load_dataset
-from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR, Settings
+from trialfinder.source.settings import Settings
+from paths import AML_STUDIES
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 MARKDOWN_ELEMENTS = ("markdown", "caption", "info", "warning", "error", "success", "title", "header", "subheader")
@@ -200,8 +201,8 @@ def test_registry_markup_renders_only_as_inert_text(app_env: Path, monkeypatch: 
     snapshot = tmp_path / "snapshot"
     snapshot.mkdir()
     for name in ("SNAPSHOT.json", "NCT01597778.json", "NCT02661035.json"):
-        shutil.copy(DEFAULT_SNAPSHOT_DIR / name, snapshot / name)
-    record = json.loads((DEFAULT_SNAPSHOT_DIR / "NCT01962636.json").read_text(encoding="utf-8"))
+        shutil.copy(AML_STUDIES / name, snapshot / name)
+    record = json.loads((AML_STUDIES / "NCT01962636.json").read_text(encoding="utf-8"))
     evil = "<script>alert(1)</script> [click](javascript:alert(1)) ![x](https://evil.example/x.png)"
     ps = record["protocolSection"]
     ps["identificationModule"]["briefTitle"] = f"Cord blood transplant {evil}"

@@ -8,7 +8,7 @@ from trialfinder.classify.categories import CATEGORY_KEYS, classify, rules_table
 from trialfinder.classify.evaluation import load_studies
 from trialfinder.labels import CATEGORY_DESCRIPTIONS, CATEGORY_LABELS
 from trialfinder.source.facts import ArmGroup, Intervention, StudyFacts
-from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR
+from paths import AML_STUDIES
 
 
 def iv(name: str, type: str = "DRUG", other: tuple[str, ...] = (), description: str = "") -> Intervention:
@@ -172,7 +172,7 @@ def test_evidence_names_intervention_and_class() -> None:
 
 @pytest.fixture(scope="module")
 def fixture_studies() -> list[StudyFacts]:
-    return load_studies(DEFAULT_SNAPSHOT_DIR)
+    return load_studies(AML_STUDIES)
 
 
 def test_every_fixture_gets_categories_evidence_and_alignment(fixture_studies: list[StudyFacts]) -> None:

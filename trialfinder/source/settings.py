@@ -11,8 +11,9 @@ import platformdirs
 from .. import __version__
 
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SNAPSHOT_DIR = REPO_ROOT / "fixtures" / "aml-studies"
+#: package data: the bundled snapshot (snapshot.json.gz, rebuilt from fixtures/aml-studies by
+#: scripts/build_snapshot.py), so an installed package works offline on its own
+DEFAULT_SNAPSHOT_DIR = Path(__file__).resolve().parents[1] / "data"
 
 ENV = {
     "api_url": "TRIALFINDER_API_URL",

@@ -11,6 +11,7 @@ A file that fails its checks is moved aside as ``current.json.corrupt-<time>``.
 from __future__ import annotations
 
 import fcntl
+import gzip
 import hashlib
 import json
 import os
@@ -173,9 +174,19 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+#: the packed snapshot inside a snapshot folder (trialfinder/data/ ships one; scripts/build_snapshot.py
+#: writes it from fixtures/aml-studies): gzip'd JSON with "snapshot" (data date, note), "provenance",
+#: "manifest" and "studies"
+PACKED_SNAPSHOT = "snapshot.json.gz"
+
+
 def load_snapshot(directory: Path) -> Dataset:
-    """The studies bundled in ``fixtures/aml-studies`` (one JSON file per study)."""
+    """The bundled studies: ``directory/snapshot.json.gz`` (the package's own, by default), else one
+    ``<NCT>.json`` per study with an optional ``SNAPSHOT.json`` (a folder like ``fixtures/aml-studies``)."""
     directory = Path(directory)
+    packed = directory / PACKED_SNAPSHOT
+    if packed.is_file():
+        return _load_packed(packed)
     files = sorted(directory.glob("NCT*.json"))
     if not files:
         raise DataError(
@@ -191,13 +202,30 @@ def load_snapshot(directory: Path) -> Dataset:
     for f in files:
         stat = f.stat()
         fingerprint.update(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    meta = DatasetMeta(
+    return Dataset(studies=studies, meta=_snapshot_meta(info, len(studies), fingerprint.hexdigest()))
+
+
+def _load_packed(path: Path) -> Dataset:
+    raw = path.read_bytes()
+    try:
+        with gc_paused():
+            document = json.loads(gzip.decompress(raw))
+        studies, info = document["studies"], document.get("snapshot") or {}
+        if not isinstance(studies, list) or not isinstance(info, dict):
+            raise ValueError("not a snapshot")
+    except (OSError, EOFError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise DataError(f"the bundled snapshot {path} is damaged ({exc}); reinstall TrialFinder or run "
+                        "`trialfinder fetch`") from exc
+    return Dataset(studies=studies, meta=_snapshot_meta(info, len(studies), hashlib.sha256(raw).hexdigest()))
+
+
+def _snapshot_meta(info: dict[str, Any], count: int, fingerprint: str) -> DatasetMeta:
+    return DatasetMeta(
         source="snapshot",
-        sha256="snapshot-" + fingerprint.hexdigest(),
+        sha256="snapshot-" + fingerprint,
         data_timestamp=info.get("data_timestamp"),
         fetched_at=None,
-        count=len(studies),
+        count=count,
         query="bundled AML studies",
         note=info.get("note", ""),
     )
-    return Dataset(studies=studies, meta=meta)

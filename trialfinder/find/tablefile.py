@@ -1,0 +1,171 @@
+"""Built tables on disk in a data format, Parquet: plain typed columns, so reading a file runs no code.
+
+A cache file in a folder someone else can write (a shared deployment, a copied home folder) must not
+be able to run code when it is read, as a pickle can. One file holds the three frames of
+:class:`~trialfinder.find.tables.Tables`, each a Parquet document (``MAGIC``, then for each frame its
+length as 8 bytes and its bytes), with the kinds of its columns and the data set's meta in the Parquet
+schema's metadata. Column kinds:
+
+* numbers, flags and dates as themselves (NaN and NaT kept);
+* text as strings (None kept as null);
+* tuples of text (phases, categories, …) as lists of strings, read back as tuples;
+* dicts of text (the evidence) as JSON text, read back as dicts.
+
+An object column holding anything else is not written (:class:`Unstorable`): the tables are then
+rebuilt each time, which is slow but right. Reading checks every column against the kinds recorded
+when writing; anything unexpected raises ValueError, and the caller rebuilds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..source.store import DatasetMeta
+from .tables import Tables
+
+FRAMES = ("studies", "sites", "interventions")
+FORMAT = 1
+
+
+class Unstorable(ValueError):
+    """A column holds values this format does not keep exactly."""
+
+
+def _kind(values: list[Any]) -> str:
+    types = set(map(type, values))
+    if types <= {str}:
+        return "str"
+    if types <= {str, type(None)}:
+        return "str?"
+    if types == {tuple} and all(type(x) is str for v in values for x in v):
+        return "tuple"
+    if types == {dict} and all(type(k) is str and type(x) is str for v in values for k, x in v.items()):
+        return "dict"
+    raise Unstorable(f"a column holds {sorted(t.__name__ for t in types)}")
+
+
+def _encode(frame: pd.DataFrame) -> tuple[pa.Table, dict[str, str]]:
+    arrays, kinds = [], {}
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object:
+            values = column.tolist()
+            kind = _kind(values)
+            if kind == "tuple":
+                arrays.append(pa.array(values, type=pa.list_(pa.string())))
+            elif kind == "dict":
+                arrays.append(pa.array([json.dumps(v, ensure_ascii=False) for v in values], type=pa.string()))
+            else:
+                arrays.append(pa.array(values, type=pa.string()))
+        elif column.dtype.kind in "fiubM":
+            kind = str(column.dtype)
+            arrays.append(pa.array(column.to_numpy(), from_pandas=column.dtype.kind == "M"))
+        else:
+            raise Unstorable(f"column {name!r} has dtype {column.dtype}")
+        kinds[str(name)] = kind
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None:
+        index_kind = "range"
+    elif index.dtype == "str" and index.name is None:
+        index_kind = "str"
+        arrays.append(pa.array(index.to_numpy(dtype=object), type=pa.string()))
+    else:
+        raise Unstorable(f"an index of {index.dtype}")
+    names = [str(n) for n in frame.columns] + (["__index__"] if index_kind != "range" else [])
+    table = pa.Table.from_arrays(arrays, names=names)
+    return table, {"__index__": index_kind, **kinds}
+
+
+def _decode(table: pa.Table, kinds: dict[str, str]) -> pd.DataFrame:
+    if set(table.column_names) - {"__index__"} != set(kinds) - {"__index__"}:
+        raise ValueError("the columns are not the ones recorded")
+    columns: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        if name == "__index__":
+            continue
+        chunked = table.column(name)
+        if kind in ("str", "str?"):
+            _expect(chunked, pa.string())
+            columns[name] = _objects(chunked.to_numpy())
+        elif kind == "tuple":
+            _expect(chunked, pa.list_(pa.string()))
+            columns[name] = _objects([tuple(v) for v in chunked.to_pylist()])
+        elif kind == "dict":
+            _expect(chunked, pa.string())
+            columns[name] = _objects([json.loads(v) for v in chunked.to_pylist()])
+        else:
+            values = chunked.to_numpy()
+            if str(values.dtype) != kind:
+                raise ValueError(f"column {name!r} is {values.dtype}, not {kind}")
+            columns[name] = pd.Series(values, dtype=kind, copy=False)
+    frame = pd.DataFrame(columns, copy=False)
+    if kinds["__index__"] == "str":
+        _expect(table.column("__index__"), pa.string())
+        frame.index = pd.Index(table.column("__index__").to_numpy(), dtype="str")
+    elif kinds["__index__"] != "range":
+        raise ValueError("unknown index")
+    return frame
+
+
+def _expect(column: pa.ChunkedArray, kind: pa.DataType) -> None:
+    if column.type != kind:
+        raise ValueError(f"a column is {column.type}, not {kind}")
+
+
+def _objects(values: Any) -> pd.Series:
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return pd.Series(column, dtype=object, copy=False)
+
+
+MAGIC = b"TRIALFINDER-TABLES\n"
+
+
+def encode_tables(tables: Tables) -> bytes:
+    """The bytes of a tables file. Raises :class:`Unstorable` when a column cannot be kept exactly."""
+    parts = [MAGIC]
+    for name in FRAMES:
+        table, kinds = _encode(getattr(tables, name))
+        info = {"format": FORMAT, "frame": name, "kinds": kinds, "meta": asdict(tables.meta)}
+        table = table.replace_schema_metadata({"trialfinder": json.dumps(info, ensure_ascii=False)})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        body = sink.getvalue().to_pybytes()
+        parts += [len(body).to_bytes(8, "little"), body]
+    return b"".join(parts)
+
+
+def decode_tables(data: bytes) -> Tables:
+    """Tables from :func:`encode_tables`'s bytes; ValueError if they are not exactly that."""
+    if not data.startswith(MAGIC):
+        raise ValueError("not a tables file")
+    frames: dict[str, pd.DataFrame] = {}
+    meta: dict[str, Any] = {}
+    at = len(MAGIC)
+    view = memoryview(data)
+    for name in FRAMES:
+        size = int.from_bytes(view[at:at + 8], "little")
+        body = view[at + 8:at + 8 + size]
+        if len(body) != size:
+            raise ValueError("a tables file cut short")
+        at += 8 + size
+        try:
+            table = pq.read_table(pa.BufferReader(pa.py_buffer(body)))
+        except pa.ArrowException as exc:
+            raise ValueError(f"{name}: {exc}") from exc
+        info = json.loads((table.schema.metadata or {}).get(b"trialfinder", b"{}"))
+        if info.get("format") != FORMAT or info.get("frame") != name or not isinstance(info.get("kinds"), dict):
+            raise ValueError(f"{name}: not a tables file of this version")
+        frames[name] = _decode(table, info["kinds"])
+        meta = info.get("meta") or {}
+    if at != len(data):
+        raise ValueError("a tables file with trailing bytes")
+    return Tables(studies=frames["studies"], sites=frames["sites"], interventions=frames["interventions"],
+                  meta=DatasetMeta(**meta))
