@@ -58,7 +58,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "-q", str(wheel)])
     assert done.returncode == 0, done.stderr
     names = zipfile.ZipFile(wheel).namelist()
-    assert "trialfinder/data/snapshot.json.gz" in names
+    assert {"trialfinder/data/snapshot.json.gz", "trialfinder/data/places.npz",
+            "trialfinder/data/PROVENANCE.md"} <= set(names)
     assert any(n.startswith("trialfinder/classify/rules/") and n.endswith(".csv") for n in names)
     return venv / "bin"
 
