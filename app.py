@@ -104,6 +104,8 @@ def refresh(settings: Settings) -> None:
     get_tables.clear()
     choices.clear()
     st.success(f"Data refreshed: {md(dataset.meta.describe())} · {len(dataset.studies)} studies.")
+    for warning in dataset.meta.warnings:  # this download's warnings: shown once, not stored
+        st.warning(md(warning))
 
 
 # --- the page ---------------------------------------------------------------------------------

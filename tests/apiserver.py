@@ -83,6 +83,23 @@ wins and the others wait. The list-only kinds (``empty_with_token``, ``repeat_to
 * ``duplicate``: the page is preceded by the studies of the previous page (page 1: by its own first
   study);
 * ``bad_token``: 400 ``invalid pageToken``.
+
+Hostile answers (issue 15): each is something a broken or malicious server could send.
+
+* ``redirect``: ``opts.get("status", 302)`` with ``Location`` = the same path and query on
+  ``opts["to"]`` (``host:port``; default: this server, i.e. a same-host redirect);
+* ``gzip_bomb``: 200 with ``Content-Encoding: gzip`` and a small body that inflates to
+  ``opts["size"]`` bytes (default 1 GB) of a JSON document (``{"studies":[],"pad":"000…"}``);
+* ``oversize``: 200 with the normal answer padded with spaces to ``opts["size"]`` bytes; with
+  ``opts["chunked"]`` it is sent with ``Transfer-Encoding: chunked`` (no Content-Length);
+* ``drip``: the normal answer, one byte every ``opts["interval"]`` seconds (default 0.5) after
+  the headers; with ``opts["headers"]`` the status line and headers drip too;
+* ``endless``: a normal page without ``totalCount`` whose ``nextPageToken`` is always a fresh
+  token (after the last page it starts again at the first), so a client only stops by a cap;
+* ``nested``: 200 ``{"studies": [[[[…]]]]}`` nested ``opts["depth"]`` deep (default 100,000):
+  valid JSON that a recursive parser cannot read;
+* ``empty_listing``: 200 ``{"studies": [], "totalCount": 0}`` (well formed, implausible);
+* ``json_body``: 200 with ``opts["body"]`` as the JSON answer (e.g. a hostile ``/version``).
 """
 
 from __future__ import annotations
@@ -90,7 +107,10 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import functools
+import gzip
 import hashlib
+import itertools
 import json
 import random
 import re
@@ -119,9 +139,10 @@ STATUSES = frozenset(
 )
 FAULT_KINDS = frozenset(
     {"status", "slow", "truncated", "html", "empty_with_token", "repeat_token", "reset",
-     "duplicate", "bad_token"}
+     "duplicate", "bad_token",
+     "redirect", "gzip_bomb", "oversize", "drip", "endless", "nested", "empty_listing", "json_body"}
 )
-LIST_ONLY_FAULTS = frozenset({"empty_with_token", "repeat_token", "duplicate"})
+LIST_ONLY_FAULTS = frozenset({"empty_with_token", "repeat_token", "duplicate", "endless", "empty_listing"})
 
 _NCT_RE = re.compile(r"^(NCT|nct)\d{8}$")
 _NCT_ONLY_RE = re.compile(r"^[\s,]*(?:NCT\d{8}[\s,]*)+$", re.IGNORECASE)
@@ -594,6 +615,7 @@ class ApiServer:
         self._log: list[Request] = []
         self._faults: list[_Fault] = []
         self._stopping = threading.Event()
+        self._nonces = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         #: unexpected exceptions raised while answering (each also answered with a 500)
@@ -795,6 +817,11 @@ class ApiServer:
             out["nextPageToken"] = token if token is not None else _encode_token(0, qhash)
         elif fault is not None and fault.kind == "repeat_token":
             out["nextPageToken"] = token if token is not None else _encode_token(0, qhash)
+        elif fault is not None and fault.kind == "endless":
+            out.pop("totalCount", None)
+            out["nextPageToken"] = _encode_token(next_offset or 0, qhash, nonce=next(self._nonces))
+        elif fault is not None and fault.kind == "empty_listing":
+            out = {"studies": [], "totalCount": 0}
         return _json(out)
 
     def _matching(self, data: _DataSet, params: dict[str, str]) -> list[int]:
@@ -862,8 +889,11 @@ def _query_hash(params: dict[str, str]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _encode_token(offset: int, qhash: str) -> str:
-    raw = json.dumps({"o": offset, "q": qhash}, separators=(",", ":")).encode()
+def _encode_token(offset: int, qhash: str, nonce: int | None = None) -> str:
+    fields: dict[str, Any] = {"o": offset, "q": qhash}
+    if nonce is not None:  # a fresh token for the same offset (the ``endless`` fault)
+        fields["n"] = nonce
+    raw = json.dumps(fields, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -900,6 +930,17 @@ _HTML_PAGE = (
 )
 
 
+@functools.lru_cache(maxsize=4)
+def _gzip_bomb(size: int) -> bytes:
+    """A gzip body that inflates to ``size`` bytes of JSON, about 1000:1: gzip members (RFC 1952
+    allows several in a row) of 1 MiB of zeros each, the JSON's start and end in the first and last."""
+    head, tail, mib = b'{"studies":[],"pad":"', b'"}', 1 << 20
+    zeros = max(0, size - len(head) - len(tail))
+    full, rest = divmod(zeros, mib)
+    return (gzip.compress(head, 9) + gzip.compress(b"0" * mib, 9) * full
+            + gzip.compress(b"0" * rest + tail, 9))
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API
     disable_nagle_algorithm = True  # headers and body go out in separate writes
@@ -928,8 +969,12 @@ class _Handler(BaseHTTPRequestHandler):
             resp = _text(400, "invalid pageToken")
         elif kind == "html":
             resp = _Response(int(opts.get("status", 200)), _HTML_PAGE.encode(), "text/html; charset=utf-8")
+        elif kind in _HOSTILE_ANSWERS:
+            resp = _HOSTILE_ANSWERS[kind](self, opts)
         else:
             resp = self._normal(api, path, params, fault, under_base)
+        if kind == "oversize":
+            resp.body = resp.body + b" " * max(0, int(opts["size"]) - len(resp.body))
 
         body = resp.body
         if kind in ("truncated", "reset"):
@@ -943,6 +988,9 @@ class _Handler(BaseHTTPRequestHandler):
             if api._stopping.wait(float(opts.get("delay", 2.0))):
                 self.close_connection = True
                 return
+        if kind == "drip" or (kind == "oversize" and opts.get("chunked")):
+            self._send_raw(api, resp, kind, opts)
+            return
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.content_type)
         self.send_header("Content-Length", str(len(body) if kind == "reset" else len(cut)))
@@ -958,6 +1006,51 @@ class _Handler(BaseHTTPRequestHandler):
             sock = self.connection
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()  # RST with Content-Length bytes still owed
+
+    def _redirect(self, opts: dict) -> _Response:
+        target = opts.get("to") or f"{self.server.api.host}:{self.server.api.port}"
+        return _Response(int(opts.get("status", 302)), b"", "text/plain; charset=utf-8",
+                         (("Location", f"http://{target}{self.path}"),))
+
+    def _gzip_bomb(self, opts: dict) -> _Response:
+        return _Response(200, _gzip_bomb(int(opts.get("size", 1 << 30))), "application/json",
+                         (("Content-Encoding", "gzip"),))
+
+    def _nested(self, opts: dict) -> _Response:
+        depth = int(opts.get("depth", 100_000))
+        return _Response(200, b'{"studies":' + b"[" * depth + b"]" * depth + b"}")
+
+    def _json_body(self, opts: dict) -> _Response:
+        return _json(opts["body"])
+
+    def _send_raw(self, api: ApiServer, resp: _Response, kind: str, opts: dict) -> None:
+        """Write the answer by hand: dripping (``drip``) or chunked without a length (``oversize``)."""
+        self.close_connection = True
+        chunked = kind == "oversize"
+        head = [f"HTTP/1.1 {resp.status} {self.responses.get(resp.status, ('',))[0]}",
+                f"Content-Type: {resp.content_type}", "Connection: close",
+                "Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(resp.body)}",
+                *(f"{name}: {value}" for name, value in resp.headers)]
+        header = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        try:
+            if chunked:
+                self.wfile.write(header)
+                for at in range(0, len(resp.body), 65536):
+                    piece = resp.body[at:at + 65536]
+                    self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+                return
+            interval = float(opts.get("interval", 0.5))
+            if not opts.get("headers"):
+                self.wfile.write(header)
+                header = b""
+            for byte in (header + resp.body):
+                self.wfile.write(bytes((byte,)))
+                self.wfile.flush()
+                if api._stopping.wait(interval):
+                    return
+        except OSError:  # the client gave up: that is the point
+            return
 
     def _normal(
         self, api: ApiServer, path: str, params: dict[str, str], fault: _Fault | None, under_base: bool
@@ -982,6 +1075,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
+
+
+#: the hostile kinds whose answer does not depend on the data (the others change a normal answer)
+_HOSTILE_ANSWERS: dict[str, Callable[[_Handler, dict], _Response]] = {
+    "redirect": _Handler._redirect,
+    "gzip_bomb": _Handler._gzip_bomb,
+    "nested": _Handler._nested,
+    "json_body": _Handler._json_body,
+}
 
 
 # -- fixtures ----------------------------------------------------------------------------------

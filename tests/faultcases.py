@@ -14,8 +14,10 @@ injected, and one attempt is made:
 
 Then the data set is checked by content hash: after a success it must be exactly the new complete
 set, after an error exactly A — never a mix. Finally a *recovery* refresh without faults (no
-``--refresh``, so the HTTP cache answers what it can) must store one complete set, never a mix of
-the pages left behind by the failed attempt and the older ones.
+``--refresh``, so the HTTP cache answers what it can; ``accept_smaller``, as the server may really
+hold much less) must store one complete set, never a mix of the pages left behind by the failed
+attempt and the older ones. No case may contact the other host (127.0.0.2) the lab runs, and no
+message or warning of a refresh may carry a control character.
 
 The expected outcome is part of the table: "success" (after retries), or the exact error class
 with a one-line message (no newline, < 300 characters, says what to do), or for local damage the
@@ -106,13 +108,55 @@ def odd_records(studies: list[dict]) -> list[dict]:
     return out
 
 
+#: what a valid NCT id is, written here independently of the product: ASCII digits, nothing after
+STRICT_NCT = re.compile(r"NCT[0-9]{8}", re.ASCII)
+ARABIC_INDIC, FULL_WIDTH = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"), str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def odd_ids(studies: list[dict]) -> list[dict]:
+    """Copies of ``studies`` (titles edited, "(v3)") plus 3 impostors: COPIES of the first three real
+    records whose ids are the real id with a trailing newline, with Arabic-Indic digits and with
+    full-width digits, and whose titles say IMPOSTOR. A strict client keeps the 377, drops the 3."""
+    out = edited(studies, "(v3)")
+    for i, change in enumerate((lambda n: n + "\n", lambda n: n.translate(ARABIC_INDIC),
+                                lambda n: n.translate(FULL_WIDTH))):
+        impostor = copy.deepcopy(studies[i])
+        ident = impostor["protocolSection"]["identificationModule"]
+        ident["nctId"], ident["briefTitle"] = change(ident["nctId"]), "IMPOSTOR"
+        out.append(impostor)
+    return out
+
+
 def data_versions(fixtures: list[dict]) -> dict[str, list[dict]]:
     a = copy.deepcopy(fixtures)
     return {
         "A": a,
         "B": edited([s for i, s in enumerate(fixtures) if i % 15 != 3], "(v2)"),  # 25 fewer, all edited
         "odd": odd_records(fixtures),
+        "C": edited(fixtures[::3], "(v4)"),  # a third of A: under half of the stored set
+        "odd-ids": odd_ids(fixtures),
     }
+
+
+def _strict_ids(dataset: Any, served: list[dict]) -> str | None:
+    ids = [nct(s) for s in dataset.studies]
+    bad = [i for i in ids if not STRICT_NCT.fullmatch(i)]
+    valid = sorted(nct(s) for s in served if STRICT_NCT.fullmatch(nct(s)))
+    impostors = [nct(s) for s in dataset.studies if s["protocolSection"]["identificationModule"].get("briefTitle")
+                 == "IMPOSTOR"]
+    if bad or sorted(ids) != valid or impostors:
+        return f"stored {len(ids)} records of {len(valid)} valid ones; odd ids {bad!r}; impostors {impostors!r}"
+    return None
+
+
+def _inert_timestamp(dataset: Any, served: list[dict]) -> str | None:
+    stamp = dataset.meta.data_timestamp
+    return None if stamp is None else f"a hostile /version timestamp was stored: {stamp!r}"
+
+
+#: checks of what a successful attempt stored, beyond its content hash (None: fine, else the problem)
+STORED_CHECKS: dict[str, Callable[[Any, list[dict]], str | None]] = {"strict-ids": _strict_ids, "inert-timestamp": _inert_timestamp}
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # -- settings -----------------------------------------------------------------------------------
@@ -162,6 +206,9 @@ DAMAGE: dict[str, Callable[[Settings], None]] = {
     "unreadable": lambda s: os.chmod(s.dataset_dir / "current.json", 0),
     "directory": lambda s: ((s.dataset_dir / "current.json").unlink(), (s.dataset_dir / "current.json").mkdir()),
     "both": lambda s: (DAMAGE["garbage"](s), _rewrite(s.dataset_dir / "previous.json", lambda d: d[:100])),
+    "fifo": lambda s: ((s.dataset_dir / "current.json").unlink(), os.mkfifo(s.dataset_dir / "current.json")),
+    "dev_zero": lambda s: ((s.dataset_dir / "current.json").unlink(), (s.dataset_dir / "current.json").symlink_to("/dev/zero")),
+    "cache_fifo": lambda s: (s.http_cache_path.unlink(), os.mkfifo(s.http_cache_path)),
     "cache_garbage": lambda s: s.http_cache_path.write_bytes(b"this is not an SQLite database\n" * 300),
     "cache_zero_tail": lambda s: _rewrite(s.http_cache_path, lambda d: d[: len(d) // 2] + bytes(len(d) - len(d) // 2)),
 }
@@ -183,6 +230,9 @@ class FaultCase:
     warning: str | None = None  # a warning that must be given (substring)
     gap: str | None = None  # a known shortcoming: expected is what *should* happen
     skip: str | None = None  # why this case cannot run here (None: it can)
+    accept_smaller: bool = False  # the user confirmed a much smaller data set (fetch --accept-smaller)
+    stores: str | None = None  # the version a success stores, when it is not ``data`` (e.g. "empty")
+    check: str | None = None  # key of STORED_CHECKS, run on what a success stored
 
 
 def _s(status: int, **opts: Any) -> tuple[str, dict[str, Any]]:
@@ -227,6 +277,41 @@ CASES: list[FaultCase] = [
               (("html", {"path": "/version"}),), warning="/version failed"),
     FaultCase("version-timeout", "/version times out every time", "success",
               (("slow", {"delay": 0.8, "path": "/version", "times": PERSIST}),), warning="/version failed"),
+    # a hostile or broken server (issue 15)
+    FaultCase("redirect-other-host", "page 1 answers 302 to the same URL on another host (127.0.0.2, serving B)",
+              "InvalidResponse", (("redirect", {"to": "other-host"}),)),
+    FaultCase("redirect-same-host", "page 2 answers 302 to the same URL on the configured host (followed)", "success",
+              (("redirect", {"skip": 1}),)),
+    FaultCase("gzip-bomb", "page 2: 1 MB of gzip that inflates to 1 GB (default 50 MB cap)", "InvalidResponse",
+              (("gzip_bomb", {"size": 1_000_000_000, "skip": 1}),)),
+    FaultCase("oversize", "page 1: 3 MB with Content-Length, cap 2 MB", "InvalidResponse",
+              (("oversize", {"size": 3_000_000}),), settings=(("max_response_mb", 2.0),)),
+    FaultCase("oversize-chunked", "page 2: 3 MB chunked (no Content-Length), cap 2 MB", "InvalidResponse",
+              (("oversize", {"size": 3_000_000, "chunked": True, "skip": 1}),),
+              settings=(("max_response_mb", 2.0),)),
+    FaultCase("drip-body", "headers, then one byte every 0.1 s (each read within the 0.4 s time-out); "
+              "2 s deadline", "ApiUnreachable", (("drip", {"interval": 0.1, "times": PERSIST}),),
+              settings=(("refresh_deadline", 2.0),)),
+    FaultCase("drip-headers", "status line and headers one byte every 0.1 s; 2 s deadline", "ApiUnreachable",
+              (("drip", {"interval": 0.1, "headers": True, "skip": 1, "times": PERSIST}),),
+              settings=(("refresh_deadline", 2.0),)),
+    FaultCase("endless-pages", "no totalCount and a fresh next-page token on every page; 8-page ceiling",
+              "InvalidResponse", (("endless", {"times": 1000}),), settings=(("max_pages", 8),)),
+    FaultCase("deep-nesting", "page 1 is valid JSON nested 100,000 deep", "InvalidResponse", (("nested", {}),)),
+    FaultCase("empty-listing", '200 {"studies": [], "totalCount": 0} for the stored query', "InvalidResponse",
+              (("empty_listing", {}),)),
+    FaultCase("empty-listing-accepted", "the same, with --accept-smaller", "success", (("empty_listing", {}),),
+              accept_smaller=True, stores="empty"),
+    FaultCase("shrink-under-half", "the server holds a third of the stored set (real, edited copies)",
+              "InvalidResponse", data="C"),
+    FaultCase("odd-ids", "3 impostors: real records copied with ids 'NCT…\\n', Arabic-Indic and full-width digits",
+              "success", data="odd-ids", warning="3 records without a valid NCT id were skipped", check="strict-ids"),
+    FaultCase("version-escapes", "/version's dataTimestamp carries terminal escape sequences", "success",
+              (("json_body", {"path": "/version", "times": PERSIST, "body": {
+                  "apiVersion": "2.0.5", "dataTimestamp": "\x1b]0;pwned\x07\x1b[2J2026-11-20T08:00:00"}}),),
+              warning="/version", check="inert-timestamp"),
+    FaultCase("error-body-escapes", "HTTP 400 whose body carries terminal escape sequences", "ApiError",
+              (_s(400, body="\x1b]0;pwned\x07\x1b[31mbad request\x9b1m", times=PERSIST),)),
     # local files
     FaultCase("data-truncated", "current.json cut in half", "A", attempt="load", damage="truncate", warning="damaged"),
     FaultCase("data-bitflip-body", "one bit flipped in current.json's studies", "A", attempt="load",
@@ -244,6 +329,12 @@ CASES: list[FaultCase] = [
               damage="directory", warning="cannot read"),
     FaultCase("data-both", "current.json garbage and previous.json truncated", "snapshot", attempt="load",
               damage="both", warning="previous.json"),
+    FaultCase("data-fifo", "current.json replaced by a FIFO (nothing writes to it)", "A", attempt="load",
+              damage="fifo", warning="not a regular file"),
+    FaultCase("data-dev-zero", "current.json replaced by a symlink to /dev/zero", "A", attempt="load",
+              damage="dev_zero", warning="not a regular file"),
+    FaultCase("http-cache-fifo", "http_cache.sqlite replaced by a FIFO", "success", attempt="refresh_cached",
+              damage="cache_fifo", warning="HTTP cache"),
     FaultCase("http-cache-garbage", "http_cache.sqlite replaced by garbage", "success", attempt="refresh_cached",
               damage="cache_garbage", warning="HTTP cache was damaged"),
     FaultCase("http-cache-zero-tail", "http_cache.sqlite: second half zeroed (opens, fails on read)", "success",
@@ -285,7 +376,9 @@ class FaultLab:
         self.workdir = Path(workdir)
         self.versions = data_versions(fixtures if fixtures is not None else load_fixture_studies())
         self.server = ApiServer(copy.deepcopy(self.versions["A"])).start()
-        self.refs: dict[str, str] = {}
+        #: another host (127.0.0.2) serving B: a redirect there must never be followed
+        self.other = ApiServer(copy.deepcopy(self.versions["B"]), host="127.0.0.2").start()
+        self.refs: dict[str, str] = {"empty": content_hash([])}
         for name, studies in self.versions.items():
             self.server.set_studies(copy.deepcopy(studies))
             st = self.settings(self.workdir / f"ref-{name}")
@@ -304,6 +397,7 @@ class FaultLab:
 
     def close(self) -> None:
         self.server.stop()
+        self.other.stop()
 
     def settings(self, cache_dir: Path, **changes: Any) -> Settings:
         return fault_settings(self.server.url, cache_dir, **changes)
@@ -332,7 +426,9 @@ class FaultLab:
         if case.damage:
             DAMAGE[case.damage](st)
         for kind, opts in case.inject:
-            self.server.inject(kind, **opts)
+            self.server.inject(kind, **{k: (f"127.0.0.2:{self.other.port}" if v == "other-host" else v)
+                                        for k, v in opts.items()})
+        self.other.reset_log()
         start = time.perf_counter()
         try:
             if case.attempt == "load":
@@ -345,6 +441,8 @@ class FaultLab:
             if case.damage == "unreadable":
                 for p in st.dataset_dir.glob("current.json*"):
                     os.chmod(p, 0o600)
+        if self.other.requests:
+            out.problems.append(f"another host was contacted: {len(self.other.requests)} requests to 127.0.0.2")
         self._recover(home, out)
         return out
 
@@ -352,7 +450,8 @@ class FaultLab:
         studies = None
         try:
             session = build_session(st)
-            dataset, result = refresh_dataset(st, ALL, session=session, refresh=case.attempt == "refresh")
+            more = {"accept_smaller": True} if case.accept_smaller else {}
+            dataset, result = refresh_dataset(st, ALL, session=session, refresh=case.attempt == "refresh", **more)
             session.close()
             out.actual, out.warnings, studies = "success", list(result.warnings), dataset.studies
             out.message = "; ".join(out.warnings)
@@ -362,11 +461,16 @@ class FaultLab:
             out.actual, out.message = f"CRASH {type(exc).__name__}", str(exc)
             out.problems.append(f"crashed with {type(exc).__name__}")
         stored = self.stored_hash(st)
+        if CONTROL.search(out.message):
+            out.problems.append(f"control characters in what would be printed: {out.message!r}")
         if out.actual == "success":
-            want = self.refs[case.data]
+            want = self.refs[case.stores or case.data]
             out.intact = stored == want == content_hash(studies or [])
             out.intact_detail = f"stored {self.name_of(stored)} (the new complete set)" if out.intact else \
-                f"stored {self.name_of(stored)}, expected {case.data}"
+                f"stored {self.name_of(stored)}, expected {case.stores or case.data}"
+            if case.check:
+                problem = STORED_CHECKS[case.check](dataset, self.versions[case.data])
+                out.problems += [problem] if problem else []
             if case.data == "odd" and out.intact:
                 from trialfinder.find.tables import build_tables
 
@@ -423,7 +527,9 @@ class FaultLab:
         """A plain refresh without faults (the cache answers what it can): one complete set."""
         try:
             session = build_session(home)
-            dataset, result = refresh_dataset(home, ALL, session=session)
+            # (the user accepts the server's data as it is: a recovery checks completeness and mixing,
+            # and a server that really holds a third of the data would be refused again otherwise)
+            dataset, result = refresh_dataset(home, ALL, session=session, accept_smaller=True)
             session.close()
         except Exception as exc:
             out.recovery = f"FAILED {type(exc).__name__}"
@@ -433,7 +539,8 @@ class FaultLab:
         again = load_dataset(home)
         name = self.name_of(stored)
         out.recovery = f"{name} ({'cache' if result.from_cache else 'live'})"
-        if stored not in (self.refs["A"], self.refs[out.case.data]) or stored != content_hash(dataset.studies):
+        allowed = {self.refs["A"], self.refs[out.case.data], self.refs[out.case.stores or out.case.data]}
+        if stored not in allowed or stored != content_hash(dataset.studies):
             out.problems.append(f"recovery stored {name}")
         damaged = [w for w in again.meta.warnings if "moved aside" in w]
         if damaged or content_hash(again.studies) != stored:
@@ -450,6 +557,10 @@ CHAOS_FAULTS: list[tuple[str, dict[str, Any]]] = [
     ("repeat_token", {}), ("duplicate", {}), ("reset", {}), ("bad_token", {}),
     ("slow", {"delay": 0.3}), ("status", {"status": 500, "path": "/version"}),
     ("html", {"path": "/version"}),
+    # hostile answers (issue 15); the slow drip is left to the matrix, its deadline costing seconds
+    ("redirect", {"to": "127.0.0.2:9"}), ("redirect", {}), ("gzip_bomb", {"size": 5_000_000}),
+    ("oversize", {"size": 2_000_000}), ("endless", {}), ("nested", {}), ("empty_listing", {}),
+    ("json_body", {"path": "/version", "body": {"dataTimestamp": "\x1b[2J"}}),
 ]
 
 
@@ -492,7 +603,8 @@ def chaos_run(
     start = time.perf_counter()
     with ApiServer(copy.deepcopy(small)) as server:
         def chaos_settings(cache: Path) -> Settings:
-            return fault_settings(server.url, cache, page_size=20, timeout=0.2, max_retries=1, max_retry_after=0.5)
+            return fault_settings(server.url, cache, page_size=20, timeout=0.2, max_retries=1, max_retry_after=0.5,
+                                  max_pages=12, max_response_mb=1.0)
 
         # identity of a stored data set: the SHA-256 of its study list as written (DataStore
         # verifies it on every load); refs: that of each complete version, downloaded cleanly

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -431,6 +432,88 @@ def test_fault_bad_token(api):
     r = get(api, pageSize=5, pageToken=first["nextPageToken"])
     assert r.status_code == 400 and r.text == "invalid pageToken"
     assert get(api, pageSize=5, pageToken=first["nextPageToken"]).status_code == 200
+
+
+def test_fault_redirect_to_another_host_and_to_itself(api, studies):
+    with ApiServer(studies[:3], host="127.0.0.2") as other:
+        api.inject("redirect", to=f"127.0.0.2:{other.port}")
+        r = requests.get(f"{api.url}/studies", params={"pageSize": 2}, timeout=TIMEOUT, allow_redirects=False)
+        assert r.status_code == 302
+        assert r.headers["Location"] == f"http://127.0.0.2:{other.port}/api/v2/studies?pageSize=2"
+        api.inject("redirect", to=f"127.0.0.2:{other.port}")
+        followed = get(api, countTotal="true")  # requests follows it: the other host's data
+        assert followed.json()["totalCount"] == 3 and followed.history[0].status_code == 302
+    api.inject("redirect", status=301)
+    r = get(api, countTotal="true")
+    assert r.history[0].status_code == 301 and r.json()["totalCount"] == len(studies)
+    assert r.history[0].headers["Location"].startswith(api.url)
+
+
+def test_fault_gzip_bomb_inflates_to_its_size(api):
+    api.inject("gzip_bomb", size=5_000_000)
+    r = requests.get(f"{api.url}/studies", timeout=TIMEOUT, stream=True)
+    assert r.headers["Content-Encoding"] == "gzip" and int(r.headers["Content-Length"]) < 20_000
+    body = r.content  # (decoded by requests)
+    assert len(body) == 5_000_000 and json.loads(body)["studies"] == []
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_fault_oversize(api, chunked):
+    normal = get(api, pageSize=3).json()
+    api.inject("oversize", size=3_000_000, chunked=chunked)
+    r = get(api, pageSize=3)
+    assert len(r.content) == 3_000_000 and r.json() == normal
+    assert ("Content-Length" in r.headers) is not chunked
+    assert r.headers.get("Transfer-Encoding") == ("chunked" if chunked else None)
+
+
+@pytest.mark.parametrize("headers", [False, True])
+def test_fault_drip_sends_a_byte_at_a_time(api, headers):
+    import time
+
+    api.inject("drip", interval=0.05, headers=headers)
+    start = time.perf_counter()
+    with socket.create_connection((api.host, api.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /api/v2/studies?pageSize=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = sock.recv(100_000)
+        time.sleep(0.3)
+        later = sock.recv(100_000)
+    assert time.perf_counter() - start < 2
+    if headers:
+        assert len(first) <= 2 and 1 <= len(later) <= 10  # ~6 bytes in 0.3 s
+    else:
+        head, _, body = first.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and len(body) <= 2 and 1 <= len(later) <= 10
+
+
+def test_fault_endless_tokens_without_total_count(api, studies):
+    api.inject("endless", times=100)
+    token, seen, ids = None, set(), []
+    for _ in range(len(studies) // 100 + 3):  # past the end: it starts again
+        params = {"pageSize": 100, "countTotal": "true", **({"pageToken": token} if token else {})}
+        page = get(api, **params).json()
+        assert "totalCount" not in page
+        ids += [nct(s) for s in page["studies"]]
+        token = page["nextPageToken"]
+        assert token not in seen
+        seen.add(token)
+    assert len(ids) > len(studies) and ids[len(studies)] == nct(studies[0])
+
+
+def test_fault_nested_is_valid_json_too_deep_to_parse(api):
+    api.inject("nested", depth=50_000)
+    body = get(api).content
+    assert body.startswith(b'{"studies":[[[') and body.count(b"[") == body.count(b"]") == 50_000
+    with pytest.raises(RecursionError):
+        json.loads(body)
+
+
+def test_fault_empty_listing_and_json_body(api):
+    api.inject("empty_listing")
+    assert get(api, countTotal="true").json() == {"studies": [], "totalCount": 0}
+    assert get(api, "/version").json()["apiVersion"]  # list-only: /version passes
+    api.inject("json_body", path="/version", body={"dataTimestamp": "\x1b]0;x\x07"})
+    assert get(api, "/version").json() == {"dataTimestamp": "\x1b]0;x\x07"}
 
 
 def test_fault_times_and_skip(api):

@@ -14,7 +14,7 @@ import click
 
 from .. import __version__
 from . import search as search_commands  # (the module: its commands are added below)
-from .common import CONTEXT, edge, make_settings, report_source, settings_options
+from .common import CONTEXT, edge, make_settings, report_source, say, settings_options
 
 
 @click.group(context_settings=CONTEXT)
@@ -38,12 +38,16 @@ def cli() -> None:
 @click.option("--all-settings", is_flag=True, help="drop the relapsed/refractory terms: every AML study")
 @click.option("--record", "record_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="also save every raw API answer in DIR (to re-record fixtures)")
+@click.option("--accept-smaller", is_flag=True,
+              help="accept a download with under half the studies stored for the same search (refused otherwise)")
 @edge
 def fetch(api_url: str | None, cache_dir: Path | None, refresh: bool, statuses: tuple[str, ...],
-          condition: str | None, term: str | None, all_settings: bool, record_dir: Path | None) -> None:
+          condition: str | None, term: str | None, all_settings: bool, record_dir: Path | None,
+          accept_smaller: bool) -> None:
     """Download every matching study from ClinicalTrials.gov and make it the current data set.
 
-    A failed or partial download leaves the previous data set untouched.
+    A failed or partial download leaves the previous data set untouched, and so does one with under
+    half the studies stored for the same search, unless --accept-smaller.
     """
     from ..source.dataset import refresh_dataset
     from ..source.query import SearchQuery
@@ -52,9 +56,10 @@ def fetch(api_url: str | None, cache_dir: Path | None, refresh: bool, statuses: 
     settings = make_settings(api_url, cache_dir)
     query = SearchQuery.from_user(condition=condition, term=term, statuses=list(statuses), widen=all_settings)
     with fetch_progress() as progress:
-        dataset, _result = refresh_dataset(settings, query, refresh=refresh, progress=progress, record_dir=record_dir)
+        dataset, _result = refresh_dataset(settings, query, refresh=refresh, progress=progress, record_dir=record_dir,
+                                           accept_smaller=accept_smaller)
     report_source(dataset.meta)
-    click.echo(_result.summary())
+    say(_result.summary())
 
 
 cli.add_command(search_commands.search)

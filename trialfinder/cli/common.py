@@ -1,5 +1,7 @@
-"""What every command shares: click settings, the settings options, the data-source line, and the edge
-that turns the exception tree into one line on stderr and an exit code."""
+"""What every command shares: click settings, the settings options, the data-source line, the edge
+that turns the exception tree into one line on stderr and an exit code, and :func:`say`, the one way
+a command prints: through the sanitiser (:mod:`trialfinder.sanitize`), so nothing that came over the
+network reaches the terminal as anything but inert text."""
 
 from __future__ import annotations
 
@@ -12,13 +14,19 @@ from typing import Any, Callable
 import click
 
 from ..errors import InvalidInput, TrialFinderError
+from ..sanitize import block, one_line
 from ..source.settings import Settings
 
 CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def say(text: str, err: bool = False, nl: bool = True) -> None:
+    """Print ``text`` (lines and tabs kept, escape sequences and control characters removed)."""
+    click.echo(block(text), err=err, nl=nl)
+
+
 def fail(message: str, code: int = 1) -> None:
-    click.echo(f"trialfinder: {message}", err=True)
+    click.echo(f"trialfinder: {one_line(message)}", err=True)
     sys.exit(code)
 
 
@@ -62,6 +70,6 @@ def report_source(meta: Any) -> None:
     line = f"data: {meta.describe()}"
     if meta.source == "snapshot":
         line += " (offline snapshot: run `trialfinder fetch` for current data)"
-    click.echo(line, err=True)
+    click.echo(one_line(line), err=True)
     for warning in meta.warnings or []:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {one_line(warning)}", err=True)

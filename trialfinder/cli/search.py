@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import InvalidInput
-from .common import CONTEXT, edge, fail, make_settings, report_source, settings_options
+from .common import CONTEXT, edge, fail, make_settings, report_source, say, settings_options
 
 if TYPE_CHECKING:  # (imported when a command runs: --help, --version and usage errors load no pandas)
     from ..find import filters as F
@@ -108,6 +108,8 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
 
     Example: trialfinder search --near 85719 --radius 250 --status recruiting --age 58
     """
+    from ..source.files import write_private
+
     fmt = _choice("format", fmt, FORMATS) or "table"
     if fmt == "xlsx" and output is None:
         raise InvalidInput("--format xlsx needs --output FILE.xlsx")
@@ -117,13 +119,13 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
 
     tables = _load(api_url, cache_dir)
     result = F.search(tables, spec)
-    click.echo(f"{len(result.studies)} trials · {result.describe()}", err=True)
+    say(f"{len(result.studies)} trials · {result.describe()}", err=True)
     if result.unlocated:
-        click.echo(f"note: {result.unlocated} trials have no site we could locate; they are listed last", err=True)
+        say(f"note: {result.unlocated} trials have no site we could locate; they are listed last", err=True)
     if fmt == "xlsx":
         assert output is not None
-        output.write_bytes(export.to_xlsx(result, tables.meta))
-        click.echo(f"wrote {output}", err=True)
+        write_private(output, export.to_xlsx(result, tables.meta))  # (the search may say where a patient lives)
+        say(f"wrote {output}", err=True)
         return
     if fmt == "table":
         text = render_table(result)
@@ -132,17 +134,21 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
     else:
         text = export.to_json(result, tables.meta) + "\n"
     if output is not None:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+        write_private(output, text.encode("utf-8"))
+        say(f"wrote {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        say(text, nl=False)
 
 
 def render_table(result: F.SearchResult) -> str:
+    """The terminal table. Every cell is a Rich ``Text`` of sanitised text: registry text is never read
+    as Rich markup ("[bold]", "[link=…]", a stray "[/x]") and carries no control characters."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from ..labels import CATEGORY_SHORT_LABELS, distance_label, status_label
+    from ..sanitize import one_line
 
     table = Table(show_lines=False, header_style="bold", box=None, pad_edge=False)
     table.add_column("NCT id", no_wrap=True)
@@ -166,7 +172,7 @@ def render_table(result: F.SearchResult) -> str:
             site = "not located" if not isinstance(site, str) else ("" if row.get("nearest_is_open") else "* ") + site
             cells += [site, distance_label(dist, result.spec.unit, spaced=False, unit_shown=False, missing="")]
         cells.append(row["last_update"] or "—")
-        table.add_row(*[str(c) for c in cells])
+        table.add_row(*[Text(one_line(c)) for c in cells])
     if near:
         table.caption = "* nearest site not listed as recruiting (the trial has no site listed as recruiting)"
     console = Console(file=None, width=200, force_terminal=False, no_color=True, record=True)
@@ -186,7 +192,7 @@ def show(api_url: str | None, cache_dir: Path | None, nct_id: str, near: str | N
     from ..source.normalize import NCT_RE
 
     key = nct_id.strip().upper()
-    if not NCT_RE.match(key):
+    if not NCT_RE.match(key):  # (ASCII digits only: "NCT٠٤٠٦٧٣٣٦" is not an NCT number)
         raise InvalidInput(f"{nct_id!r} is not an NCT number; use the form NCT01234567")
     from ..find.filters import parse_place
     from ..present.trial import render_text, trial_view
@@ -196,7 +202,7 @@ def show(api_url: str | None, cache_dir: Path | None, nct_id: str, near: str | N
     if key not in tables.studies.index:
         fail(f"error: {key} is not in the current data set; `trialfinder fetch --status all` widens it, "
              f"or see https://clinicaltrials.gov/study/{key}", 1)
-    click.echo(render_text(trial_view(tables, key, place=place, unit="km" if km else "mi")))
+    say(render_text(trial_view(tables, key, place=place, unit="km" if km else "mi")))
 
 
 @click.command(context_settings=CONTEXT)

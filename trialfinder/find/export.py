@@ -1,8 +1,9 @@
 """Exports shared by the CLI and the app: CSV, JSON and Excel of exactly the filtered rows.
 
-Registry text is untrusted: every text cell that a spreadsheet could read as a formula
-(starting with = + - @, tab or carriage return — the OWASP CSV-injection rule) is prefixed
-with a single quote.
+Registry text is untrusted: every text cell is made inert first (:func:`trialfinder.sanitize.block`:
+escape sequences and control characters removed, so a terminal showing a CSV is safe and openpyxl never
+meets a character .xlsx forbids), then every cell that a spreadsheet could read as a formula (starting
+with = + - @, tab or carriage return — the OWASP CSV-injection rule) is prefixed with a single quote.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..labels import DISCLAIMER
+from ..sanitize import block, one_line
 from ..source.store import DatasetMeta
 from .filters import SearchResult
 
@@ -42,7 +44,7 @@ def _joined(value: Any) -> str:
 
 
 def export_frame(result: SearchResult) -> pd.DataFrame:
-    """The rows and columns every export writes, lists joined with ';', formulas neutralised."""
+    """The rows and columns every export writes, lists joined with ';', text made inert, formulas neutralised."""
     df = result.studies
     columns = list(COLUMNS)
     if result.place is not None:
@@ -61,7 +63,7 @@ def export_frame(result: SearchResult) -> pd.DataFrame:
     out = out.reset_index(drop=True)
     text_cols = [c for c in out.columns if out[c].dtype == object or pd.api.types.is_string_dtype(out[c])]
     for col in text_cols:
-        out[col] = out[col].map(lambda v: neutralise(v) if isinstance(v, str) else ("" if v is None else v))
+        out[col] = out[col].map(lambda v: neutralise(block(v)) if isinstance(v, str) else ("" if v is None else v))
     return out
 
 
@@ -78,10 +80,10 @@ def to_json(result: SearchResult, meta: DatasetMeta) -> str:
 
 def search_info(result: SearchResult, meta: DatasetMeta) -> dict[str, str]:
     return {
-        "filters": result.describe(),
-        "data_source": meta.describe(),
-        "data_timestamp": meta.data_timestamp or "unknown",
-        "fetched_at": meta.fetched_at or "",
+        "filters": one_line(result.describe()),
+        "data_source": one_line(meta.describe()),
+        "data_timestamp": one_line(meta.data_timestamp or "unknown"),
+        "fetched_at": one_line(meta.fetched_at or ""),
         "trials": str(len(result.studies)),
         "note": DISCLAIMER,
     }

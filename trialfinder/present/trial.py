@@ -23,6 +23,7 @@ from ..labels import (
     distance_label,
     status_label,
 )
+from ..sanitize import block, one_line
 
 
 @dataclass
@@ -71,31 +72,33 @@ def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit
 
 
 def render_text(view: TrialView) -> str:
-    """The trial in full for a terminal (``trialfinder show``)."""
-    lines = [f"{view.nct_id}  {view.title}", view.url, ""]
+    """The trial in full for a terminal (``trialfinder show``). Registry text is inert
+    (:mod:`trialfinder.sanitize`): no control characters, and a one-line field stays on its line."""
+    line = one_line
+    lines = [f"{view.nct_id}  {line(view.title)}", view.url, ""]
     lines.append(f"Status: {view.status}   Phase: {view.phase or '—'}   "
-                 f"Last update: {view.last_update or 'not given'}   Data: {view.data}")
-    lines.append(f"Ages: {view.min_age}–{view.max_age}   Sex: {view.sex}   Sponsor: {view.sponsor or '—'}")
+                 f"Last update: {line(view.last_update) or 'not given'}   Data: {line(view.data)}")
+    lines.append(f"Ages: {view.min_age}–{view.max_age}   Sex: {line(view.sex)}   Sponsor: {line(view.sponsor) or '—'}")
     lines.append("")
     lines.append("Categories:")
     for label, why in view.categories:
-        lines.append(f"  - {label}: {why}")
+        lines.append(f"  - {label}: {line(why)}")
     lines.append("Setting: " + (view.disease_setting or "not stated"))
     lines.append("Biomarkers: " + (view.biomarkers or "none named"))
-    lines.append("Interventions: " + (view.interventions or "none listed"))
+    lines.append("Interventions: " + (line(view.interventions) or "none listed"))
     for title, text in (("Summary", view.summary), ("Eligibility criteria", view.eligibility)):
-        lines += ["", f"{title}:", _wrap(text) if text else "  (not given in the registry record)"]
+        lines += ["", f"{title}:", _wrap(block(text)) if text else "  (not given in the registry record)"]
     place = view.place
-    lines += ["", f"Sites ({len(view.sites)}{', nearest first from ' + place.label if place else ''}):"]
+    lines += ["", f"Sites ({len(view.sites)}{', nearest first from ' + line(place.label) if place else ''}):"]
     for _, site in view.sites.iterrows():
-        where = ", ".join(x for x in (site["city"], site["state"], site["country"]) if x)
+        where = ", ".join(line(x) for x in (site["city"], site["state"], site["country"]) if x)
         dist = "  " + distance_label(site.get("distance"), view.unit, spaced=False, missing="") if place else ""
-        status = site["site_status"].replace("_", " ").lower() or "status not listed"
-        lines.append(f"  - {site['facility'] or '(facility not named)'} — {where} [{status}]{dist.rstrip()}")
+        status = line(site["site_status"]).replace("_", " ").lower() or "status not listed"
+        lines.append(f"  - {line(site['facility']) or '(facility not named)'} — {where} [{status}]{dist.rstrip()}")
         if site.get("contacts"):
-            lines.append(f"      contact: {site['contacts']}")
+            lines.append(f"      contact: {line(site['contacts'])}")
     if view.central_contacts:
-        lines.append(f"Central contact: {view.central_contacts}")
+        lines.append(f"Central contact: {line(view.central_contacts)}")
     lines += ["", DISCLAIMER]
     return "\n".join(lines)
 

@@ -3,12 +3,21 @@
 It receives its session (see :mod:`trialfinder.session`); it never builds one. Transport
 failures become the exception tree of :mod:`trialfinder.errors`; an answer we cannot trust is
 removed from the HTTP cache so that it is not served again.
+
+What it refuses besides transport failures (the transport bounds size, time and redirects):
+JSON it cannot parse, however valid (nested too deep to read); a listing longer than
+``settings.max_pages`` pages (with or without ``totalCount``); a listing shorter than its
+``totalCount``; and, when the caller says how many studies are stored for the same query
+(``stored_count``), a listing with fewer than half as many. A record whose
+NCT id is not exactly ``NCT`` + 8 ASCII digits is skipped with a warning; a ``/version`` timestamp
+that is not a plain timestamp is dropped with a warning.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,13 +25,19 @@ from typing import Any, Callable
 
 import requests
 
-from ..errors import ApiError, ApiUnreachable, InvalidResponse, RateLimited
-from .normalize import NCT_RE, nct_id
+from ..errors import ApiError, ApiUnreachable, InvalidInput, InvalidResponse, RateLimited
+from ..sanitize import one_line
+from .files import private_dir, write_private
+from .normalize import NCT_RE, valid_nct_id
 from .query import SearchQuery, to_params
-from .session import polite_adapter
-from .settings import Settings
+from .session import polite_adapter, refresh_deadline
+from .settings import ENV, Settings
 
 Progress = Callable[[int, "int | None"], None]
+
+#: what a /version dataTimestamp may look like ("2026-11-20T08:00:00", with fractions or a zone)
+TIMESTAMP = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?)?"
+                       r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?\Z")
 
 STATUS_HINTS = {
     400: "the API refused the request as malformed",
@@ -47,6 +62,7 @@ class FetchResult:
     mixed: bool = False  # some pages fresh, some from the cache
     total_count: int | None = None
     duplicates: int = 0
+    skipped: int = 0  # records without a valid NCT id
     data_timestamp: str | None = None
     api_version: str | None = None
     fetched_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -66,7 +82,7 @@ class CtGovClient:
     def __init__(self, session: requests.Session, settings: Settings):
         self.session = session
         self.settings = settings
-        self.base = settings.api_url.rstrip("/")
+        self.base = settings.api_base.rstrip("/")  # (credentials, if any, travel in the session's auth)
         # The adapter of build_session counts every request that leaves the machine (retries too);
         # on any other session the client counts the answers not served from a cache itself.
         self._adapter = polite_adapter(session, self.base)
@@ -86,6 +102,10 @@ class CtGovClient:
             response = self.session.get(url, **kwargs)
             if not getattr(response, "from_cache", False):  # (requests-cache marks what it served)
                 self._counted += 1
+        except requests.exceptions.TooManyRedirects as exc:
+            raise InvalidResponse(
+                "ClinicalTrials.gov redirected us in a loop; check the API URL (--api-url / TRIALFINDER_API_URL) "
+                "or try again later (the last data set is kept)", url=url) from exc
         except requests.exceptions.RetryError as exc:
             raise RateLimited(
                 "ClinicalTrials.gov asked us to wait longer than "
@@ -119,7 +139,7 @@ class CtGovClient:
             )
         if response.status_code != 200:
             hint = STATUS_HINTS.get(response.status_code, "unexpected answer")
-            body = " ".join(response.text[:120].split())
+            body = " ".join(one_line(response.text[:120]).split())  # (inert: it is the server's text)
             raise ApiError(
                 f"ClinicalTrials.gov answered HTTP {response.status_code} ({hint}) for {path}"
                 + (f": {body}" if body and response.status_code < 500 else "")
@@ -140,6 +160,8 @@ class CtGovClient:
                 data = json.loads(response.content)
             except ValueError:
                 problem = "sent truncated or malformed JSON"
+            except RecursionError:
+                problem = "sent JSON nested too deeply to read"
             else:
                 if isinstance(data, dict):
                     return data
@@ -157,16 +179,17 @@ class CtGovClient:
     # -- endpoints --------------------------------------------------------------------------
 
     def version(self, refresh: bool = False) -> dict[str, Any]:
-        data = self._json(self._get("/version", refresh=refresh))
-        if not isinstance(data.get("dataTimestamp", ""), str):
-            raise InvalidResponse("ClinicalTrials.gov /version has no usable dataTimestamp")
+        response = self._get("/version", refresh=refresh)
+        data = self._json(response)
+        stamp = data.get("dataTimestamp", "")
+        if not isinstance(stamp, str) or (stamp and not TIMESTAMP.match(stamp)):
+            self._forget(response)
+            raise InvalidResponse("ClinicalTrials.gov /version has no usable dataTimestamp; try again later")
         return data
 
     def study(self, nct: str, refresh: bool = False) -> dict[str, Any]:
-        if not NCT_RE.match(nct):
-            from ..errors import InvalidInput
-
-            raise InvalidInput(f"{nct!r} is not an NCT number; use the form NCT01234567")
+        if not isinstance(nct, str) or not NCT_RE.match(nct):
+            raise InvalidInput(f"{one_line(nct)!r} is not an NCT number; use the form NCT01234567")
         return self._json(self._get(f"/studies/{nct}", refresh=refresh))
 
     def fetch_all(
@@ -176,26 +199,31 @@ class CtGovClient:
         refresh: bool = False,
         progress: Progress | None = None,
         record_dir: Path | None = None,
+        stored_count: int | None = None,
     ) -> FetchResult:
-        """Download every page of ``query``. Raises unless the result is complete and consistent.
+        """Download every page of ``query``. Raises unless the result is complete and consistent,
+        and, when ``stored_count`` studies are stored for the same query, has at least half as many
+        (None: no such check, e.g. the user accepts a smaller data set).
 
         A download that mixes fresh pages with cached ones (cache entries expiring between pages)
-        is repeated once from the network, so a data set is never a mix of two moments.
+        is repeated once from the network, so a data set is never a mix of two moments. All of it
+        must finish within ``settings.refresh_deadline`` seconds.
         """
         sent_before = self._sent()
-        try:
-            result = self._fetch(query, refresh, progress, record_dir)
-        except _MixedListing:  # cached pages from two moments: ask the network for all of them
-            result = self._fetch(query, True, progress, record_dir)
-        if result.mixed and not refresh:
-            result = self._fetch(query, True, progress, record_dir)
+        with refresh_deadline(self.session, self.base, self.settings.refresh_deadline):
+            try:
+                result = self._fetch(query, refresh, progress, record_dir, stored_count)
+            except _MixedListing:  # cached pages from two moments: ask the network for all of them
+                result = self._fetch(query, True, progress, record_dir, stored_count)
+            if result.mixed and not refresh:
+                result = self._fetch(query, True, progress, record_dir, stored_count)
         result.requests_sent = self._sent() - sent_before
         return result
 
     def _read_version(self, result: FetchResult, refresh: bool, record_dir: Path | None) -> None:
         """Fill ``data_timestamp``; a failing /version only costs the timestamp, not the data."""
         try:
-            version = self._json(self._get("/version", refresh=refresh))
+            version = self.version(refresh=refresh)
         except ApiError as exc:
             result.warnings.append(f"/version failed ({exc}); the data timestamp is unknown")
             return
@@ -204,10 +232,12 @@ class CtGovClient:
         _record(record_dir, "version.json", version)
 
     def _fetch(self, query: SearchQuery, refresh: bool, progress: Progress | None,
-               record_dir: Path | None) -> FetchResult:
+               record_dir: Path | None, stored_count: int | None = None) -> FetchResult:
         pages: list[requests.Response] = []
         try:
-            return self._fetch_pages(query, refresh, progress, record_dir, pages)
+            result = self._fetch_pages(query, refresh, progress, record_dir, pages)
+            _check_size(result, stored_count)
+            return result
         except InvalidResponse:
             for response in pages:  # a listing we refused must not be served again by the cache
                 self._forget(response)
@@ -244,7 +274,7 @@ class CtGovClient:
             if token is None:
                 break
 
-        if result.total_count is not None and len(by_id) < result.total_count:
+        if result.total_count is not None and len(by_id) + result.skipped < result.total_count:
             raise InvalidResponse(
                 f"ClinicalTrials.gov ended the listing early ({len(by_id)} of {result.total_count} studies); "
                 "the last complete data set is kept — try again later"
@@ -256,6 +286,10 @@ class CtGovClient:
         self._read_version(result, refresh or not result.from_cache, record_dir)
         if result.duplicates:
             result.warnings.append(f"{result.duplicates} duplicate records across pages were merged")
+        if result.skipped:
+            n = result.skipped
+            result.warnings.append(f"{n} record{'s' if n != 1 else ''} without a valid NCT id "
+                                   f"{'were' if n != 1 else 'was'} skipped")
         return result
 
     def _next_token(self, result: FetchResult, page: dict[str, Any], token: str | None, seen: set[str],
@@ -268,6 +302,17 @@ class CtGovClient:
             raise InvalidResponse(
                 "ClinicalTrials.gov repeated a page token; stopped to avoid looping; try again later "
                 "(the last data set is kept)"
+            )
+        ceiling = self.settings.max_pages
+        if result.total_count is not None and math.ceil(result.total_count / self.settings.page_size) > ceiling:
+            raise InvalidResponse(
+                f"the search matches {result.total_count} studies, more than {ceiling} pages of "
+                f"{self.settings.page_size}; narrow it, or raise {ENV['max_pages']} and try again"
+            )
+        if result.pages >= ceiling:
+            raise InvalidResponse(
+                f"ClinicalTrials.gov kept sending pages ({result.pages}, the ceiling is {ceiling}, "
+                f"{ENV['max_pages']}); stopped — try again later (the last data set is kept)"
             )
         limit = math.ceil((result.total_count or 0) / self.settings.page_size) + 10
         if result.total_count is not None and result.pages > limit:
@@ -292,12 +337,23 @@ def _note_origin(result: FetchResult, response: requests.Response, origins: list
     return last_created
 
 
+def _check_size(result: FetchResult, stored_count: int | None) -> None:
+    """Refuse a listing with fewer than half the ``stored_count`` studies stored for the same query."""
+    if stored_count is not None and len(result.studies) * 2 < stored_count:
+        raise InvalidResponse(
+            f"ClinicalTrials.gov returned {len(result.studies)} studies for this search, under half of the "
+            f"{stored_count} stored; refused as implausible (the last data set is kept). If the registry really "
+            "has fewer now, run `trialfinder fetch --accept-smaller`"
+        )
+
+
 def _collect(result: FetchResult, studies: list[Any], by_id: dict[str, dict[str, Any]]) -> None:
-    """Add a page's studies by NCT id (a repeat is merged and counted; a record without an id skipped)."""
+    """Add a page's studies by NCT id (a repeat is merged and counted; a record without a valid id,
+    exactly ``NCT`` + 8 ASCII digits, is skipped and counted)."""
     for study in studies:
-        key = nct_id(study) if isinstance(study, dict) else ""
-        if not NCT_RE.match(key):
-            result.warnings.append("a record without a valid NCT id was skipped")
+        key = valid_nct_id(study) if isinstance(study, dict) else None
+        if key is None:
+            result.skipped += 1
             continue
         if key in by_id:
             result.duplicates += 1
@@ -315,7 +371,8 @@ def _iso(moment: datetime) -> str:
 
 
 def _record(record_dir: Path | None, name: str, data: dict[str, Any]) -> None:
+    """Save one raw answer (``fetch --record``): a folder and files only the user can read."""
     if record_dir is None:
         return
-    record_dir.mkdir(parents=True, exist_ok=True)
-    (record_dir / name).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    private_dir(record_dir)
+    write_private(record_dir / name, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))

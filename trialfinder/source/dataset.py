@@ -1,7 +1,10 @@
 """Where the data comes from: refresh from the API, or the last data set, or the bundled snapshot.
 
 ``load_dataset`` never touches the network. ``refresh_dataset`` downloads a complete data set
-and only then replaces the stored one; any failure leaves the stored one as it was.
+and only then replaces the stored one; any failure leaves the stored one as it was. A download
+with under half the studies stored for the same query is refused unless the user accepts it
+(``accept_smaller``, ``trialfinder fetch --accept-smaller``). The warnings of a download are
+returned with it, never stored: they are not repeated by every later command.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def _fresh_cache(session: requests.Session, settings: Settings, exc: Exception) 
     session.close()
     moved = set_aside_cache(settings)
     fresh = build_session(settings)
-    notes(fresh, settings.api_url).insert(
+    notes(fresh, settings.api_base).insert(
         0, f"the HTTP cache was damaged ({exc}); moved aside to {moved} and started afresh")
     return fresh
 
@@ -66,8 +69,12 @@ def refresh_dataset(
     refresh: bool = False,
     progress: Progress | None = None,
     record_dir: Path | None = None,
+    accept_smaller: bool = False,
 ) -> tuple[Dataset, FetchResult]:
-    """Download ``query`` (default: R/R AML, actionable statuses) and make it the current data set."""
+    """Download ``query`` (default: R/R AML, actionable statuses) and make it the current data set.
+
+    Raises InvalidResponse if the download has under half the studies stored for the same query,
+    unless ``accept_smaller``."""
     if settings.offline:
         raise ApiUnreachable("offline mode is on (TRIALFINDER_OFFLINE); unset it to download new data")
     from .client import CtGovClient
@@ -79,10 +86,14 @@ def refresh_dataset(
 
         session = build_session(settings)
     query = query or SearchQuery()
+    store = DataStore(settings.dataset_dir)
+    stored = None if accept_smaller else store.load_meta("current")
+    stored_count = stored.count if stored is not None and stored.query == query.describe() else None
 
     def fetch(with_session: requests.Session) -> FetchResult:
         client = CtGovClient(with_session, settings)
-        return client.fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir)
+        return client.fetch_all(query, refresh=refresh, progress=progress, record_dir=record_dir,
+                                stored_count=stored_count)
 
     try:
         result = fetch(session)
@@ -91,15 +102,15 @@ def refresh_dataset(
     except sqlite3.DatabaseError as exc:  # damage the open-time check did not see: start a new cache
         session = _fresh_cache(session, settings, exc)
         result = fetch(session)
-    result.warnings[:0] = notes(session, settings.api_url)
+    result.warnings[:0] = notes(session, settings.api_base)
     meta = DatasetMeta(
         source="cache" if result.from_cache else "live",
         data_timestamp=result.data_timestamp,
         fetched_at=result.fetched_at,
         query=query.describe(),
-        api_url=settings.api_url,
-        warnings=list(result.warnings),
+        api_url=settings.api_base,  # never the credentials
+        warnings=list(result.warnings),  # this download's: shown now, not stored (see DataStore.save)
     )
     dataset = Dataset(studies=result.studies, meta=meta)
-    DataStore(settings.dataset_dir).save(dataset)
+    store.save(dataset)
     return dataset, result

@@ -16,7 +16,9 @@ from .facts import ArmGroup, Intervention, StudyFacts
 Json = dict[str, Any]
 
 STUDY_URL = "https://clinicaltrials.gov/study/{}"
-NCT_RE = re.compile(r"^NCT\d{8}$")
+#: an NCT id: ASCII digits only (``\d`` would take Arabic-Indic or full-width ones) and nothing after
+#: (``$`` would allow a trailing newline); use with ``match``
+NCT_RE = re.compile(r"\ANCT[0-9]{8}\Z")
 
 
 # --- safe accessors ---------------------------------------------------------------------------
@@ -77,6 +79,13 @@ def protocol(record: Json) -> Json:
 
 def nct_id(record: Json) -> str:
     return _str(_get(protocol(record), "identificationModule", "nctId"))
+
+
+def valid_nct_id(record: Json) -> str | None:
+    """The record's NCT id exactly as sent if it is a valid one (no stripping: ``"NCT…\\n"`` is not
+    ``"NCT…"``), else None."""
+    value = _get(protocol(record), "identificationModule", "nctId")
+    return value if isinstance(value, str) and NCT_RE.match(value) else None
 
 
 # --- StudyFacts for the classifiers ----------------------------------------------------------

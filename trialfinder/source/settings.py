@@ -1,14 +1,22 @@
-"""One frozen Settings object; environment variables map onto it here and nowhere else."""
+"""One frozen Settings object; environment variables map onto it here and nowhere else.
+
+Every number is checked where it enters (``__post_init__``, so an environment variable and a value
+given in code alike): 0, a negative, nan, inf, 1e309 or anything outside ``BOUNDS`` is refused with
+one line naming the variable and the accepted range (the CLI exits 2).
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import platformdirs
 
 from .. import __version__
+from ..errors import InvalidInput
 
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
 #: package data: the bundled snapshot (snapshot.json.gz, rebuilt from fixtures/aml-studies by
@@ -22,8 +30,22 @@ ENV = {
     "timeout": "TRIALFINDER_TIMEOUT",
     "max_requests_per_minute": "TRIALFINDER_MAX_REQUESTS_PER_MINUTE",
     "backoff_factor": "TRIALFINDER_BACKOFF",
+    "max_response_mb": "TRIALFINDER_MAX_RESPONSE_MB",
+    "refresh_deadline": "TRIALFINDER_REFRESH_DEADLINE",
+    "max_pages": "TRIALFINDER_MAX_PAGES",
     "offline": "TRIALFINDER_OFFLINE",
 }
+
+#: the numbers read from the environment: (lowest, highest, what they count); all inclusive
+BOUNDS: dict[str, tuple[float, float, str]] = {
+    "timeout": (0.01, 3600.0, "seconds"),
+    "max_requests_per_minute": (1.0, 1e9, "requests a minute"),
+    "backoff_factor": (0.01, 60.0, "seconds"),
+    "max_response_mb": (0.001, 10_000.0, "megabytes (1 MB = 1,000,000 bytes)"),
+    "refresh_deadline": (0.1, 86_400.0, "seconds"),
+    "max_pages": (1, 100_000, "pages (a whole number)"),
+}
+INTEGERS = frozenset({"max_pages"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,12 @@ class Settings:
     #: a Retry-After longer than this is not waited for: we give up with RateLimited
     max_retry_after: float = 120.0
     page_size: int = 1000
+    #: the largest answer accepted, on the wire and after decompression (a bigger one is refused)
+    max_response_mb: float = 50.0
+    #: a whole refresh (every page, every retry, /version) must finish within this many seconds
+    refresh_deadline: float = 600.0
+    #: the most pages one listing may take (with or without totalCount): 200 × 1000 = 200,000 studies
+    max_pages: int = 200
     #: never touch the network; serve the last data set or the snapshot
     offline: bool = False
     user_agent: str = f"TrialFinder/{__version__} (+https://github.com/trialfinder/trialfinder)"
@@ -59,6 +87,26 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, Path):
                 object.__setattr__(self, name, Path(str(value)).expanduser())
+        for name in BOUNDS:
+            object.__setattr__(self, name, checked(name, getattr(self, name)))
+
+    @property
+    def api_base(self) -> str:
+        """``api_url`` without any ``user:password@``: the URL every request, message and stored
+        data set uses (the credentials travel as :attr:`api_credentials` in a header instead)."""
+        return without_credentials(self.api_url)
+
+    @property
+    def api_credentials(self) -> tuple[str, str] | None:
+        """(user, password) given in ``api_url``, else None."""
+        parts = urlsplit(self.api_url)
+        if "@" not in parts.netloc:
+            return None
+        return unquote(parts.username or ""), unquote(parts.password or "")
+
+    @property
+    def max_response_bytes(self) -> int:
+        return int(self.max_response_mb * 1_000_000)
 
     @property
     def http_cache_path(self) -> Path:
@@ -78,18 +126,45 @@ class Settings:
             values["cache_dir"] = Path(env[ENV["cache_dir"]]).expanduser()
         if env.get(ENV["snapshot_dir"]):
             values["snapshot_dir"] = Path(env[ENV["snapshot_dir"]]).expanduser()
-        for key in ("timeout", "max_requests_per_minute", "backoff_factor"):
+        for key in BOUNDS:
             raw = env.get(ENV[key])
             if raw:
-                try:
-                    values[key] = float(raw)
-                except ValueError:
-                    from ..errors import InvalidInput
-
-                    raise InvalidInput(f"{ENV[key]}={raw!r} is not a number") from None
+                values[key] = checked(key, raw.strip())
         if env.get(ENV["offline"], "").lower() in {"1", "true", "yes"}:
             values["offline"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "api_url" in values:
             values["api_url"] = str(values["api_url"]).rstrip("/")
         return cls(**values)  # type: ignore[arg-type]
+
+
+def without_credentials(url: str) -> str:
+    """``http://user:secret@host/…`` -> ``http://host/…``; any other URL unchanged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _accepted(name: str) -> str:
+    low, high, unit = BOUNDS[name]
+    return f"give {unit} from {low:g} to {high:g}"
+
+
+def checked(name: str, value: object) -> float | int:
+    """``value`` of the numeric setting ``name`` if it is a finite number within ``BOUNDS``; else
+    InvalidInput, one line naming the environment variable and what it accepts."""
+    low, high, _ = BOUNDS[name]
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    usable = math.isfinite(number) and low <= number <= high
+    if name in INTEGERS:
+        usable = usable and number.is_integer()
+    if not usable:
+        raise InvalidInput(f"{ENV[name]}={value!r} is not usable; {_accepted(name)}")
+    return int(number) if name in INTEGERS else number

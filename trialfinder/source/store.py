@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import DataError
-from .files import gc_paused, private_dir, set_aside
+from .files import NotRegularFile, gc_paused, open_regular, private_dir, read_regular, set_aside
+from .settings import without_credentials
+
+#: the longest header line read (the meta of a data set is a few kB)
+MAX_HEADER = 1 << 20
 
 SOURCES = {"live": "live from ClinicalTrials.gov", "cache": "from the local cache", "snapshot": "bundled snapshot"}
 
@@ -37,13 +41,24 @@ class DatasetMeta:
     api_url: str = ""
     sha256: str = ""
     note: str = ""
+    #: what the user should hear about this data set now (a download's or a damaged file's); never
+    #: stored, so a warning is given once, not by every later command
     warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_header(cls, line: bytes) -> "DatasetMeta":
+        """The meta stored in a data file's first line (raises ValueError/TypeError if damaged);
+        warnings a file of an older version stored are not read back."""
+        fields = json.loads(line)
+        if not isinstance(fields, dict):
+            raise TypeError("the header is not an object")
+        return cls(**{**fields, "warnings": []})
 
     def describe(self) -> str:
         """"bundled snapshot · data as of 2025-03" / "from the local cache · data as of …, fetched …"."""
         source = SOURCES.get(self.source, self.source)
         if self.source == "live" and self.api_url and "clinicaltrials.gov" not in self.api_url:
-            source = f"live from {self.api_url}"
+            source = f"live from {without_credentials(self.api_url)}"  # (a data set stored before 0.2 may hold them)
         text = f"{source} · data as of {self.data_timestamp or 'unknown'}"
         if self.fetched_at and self.source != "snapshot":
             text += f" · fetched {self.fetched_at}"
@@ -86,7 +101,7 @@ class DataStore:
         meta = dataset.meta
         meta.sha256 = hashlib.sha256(body).hexdigest()
         meta.count = len(dataset.studies)
-        header = json.dumps(asdict(meta), ensure_ascii=False).encode("utf-8")
+        header = json.dumps({**asdict(meta), "warnings": []}, ensure_ascii=False).encode("utf-8")
         with self.lock():
             for orphan in self.dir.glob(".current-*.tmp"):  # left by a writer that was killed
                 orphan.unlink(missing_ok=True)  # (safe: writers hold the lock while theirs exists)
@@ -97,7 +112,7 @@ class DataStore:
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.chmod(tmp, 0o600)
-                if self.current.exists():
+                if self.current.is_file():  # (not a FIFO or device put in its place)
                     keep = self.dir / ".previous.tmp"
                     if keep.exists():
                         keep.unlink()
@@ -115,8 +130,8 @@ class DataStore:
         """Only the header of a stored data set (cheap); None when absent or unreadable."""
         path = self.current if which == "current" else self.previous
         try:
-            with open(path, "rb") as handle:
-                return DatasetMeta(**json.loads(handle.readline()))
+            with open_regular(path) as handle:
+                return DatasetMeta.from_header(handle.readline(MAX_HEADER))
         except (OSError, ValueError, TypeError, RecursionError):
             return None
 
@@ -124,15 +139,17 @@ class DataStore:
         """The stored data set, or None when there is none. Raises DataError if it is damaged."""
         path = self.current if which == "current" else self.previous
         try:
-            raw = path.read_bytes()
+            raw = read_regular(path)
         except FileNotFoundError:
             return None
+        except NotRegularFile as exc:
+            raise DataError(f"cannot read the data file: {exc}") from exc
         except OSError as exc:
             raise DataError(f"cannot read the data file {path}: {exc.strerror}") from exc
         cut = raw.find(b"\n")
         header = raw[:cut] if cut >= 0 else raw
         try:
-            meta = DatasetMeta(**json.loads(header))
+            meta = DatasetMeta.from_header(header)
         except (ValueError, TypeError, RecursionError) as exc:
             raise DataError(f"the data file {path} has a damaged header") from exc
         # The body is read through a view of the file's bytes, not a copy, and decoded before it is
