@@ -27,13 +27,15 @@ from trialfinder.find.tables import Tables  # noqa: E402
 from trialfinder.labels import (  # noqa: E402
     CATEGORY_DESCRIPTIONS,
     CATEGORY_LABELS,
+    DEFAULTS_NOTE,
     DISCLAIMER,
     DISEASE_SETTING_LABELS,
-    PHASE_LABELS,
+    PHASE_CHOICES,
     SEX_LABELS,
     SORT_LABELS,
     STATUS_LABELS,
     UNITS,
+    enrolment_label,
 )
 from trialfinder.present import urlstate, views  # noqa: E402
 from trialfinder.present.trial import trial_view  # noqa: E402
@@ -146,19 +148,23 @@ where_note = st.container()
 with st.sidebar:
     st.header("Filters")
     st.caption("They apply top to bottom; under each, the number of trials left after it.")
+    st.caption(DEFAULTS_NOTE)
     counts: dict[str, Any] = {"distance": radius_col.empty()}
-    st.multiselect("Overall status", list(STATUS_LABELS), key="statuses", format_func=STATUS_LABELS.get,
-                   placeholder="any status")
+    st.multiselect("Overall status", list(STATUS_LABELS), key="statuses", format_func=enrolment_label,
+                   placeholder="any status (all)",
+                   help="Default: the statuses a patient can enrol in. Clear it to see every status.")
     counts["status"] = st.empty()
     st.multiselect("Disease setting", list(DISEASE_SETTING_KEYS), key="disease_settings",
-                   format_func=lambda k: DISEASE_SETTING_LABELS.get(k, k), placeholder="any setting")
+                   format_func=lambda k: DISEASE_SETTING_LABELS.get(k, k), placeholder="any setting (all)",
+                   help="Trials whose record states no setting are always included, labelled 'setting not stated'.")
     counts["setting"] = st.empty()
     st.multiselect("Treatment category", [*CATEGORY_KEYS, "other"], key="categories",
                    format_func=lambda k: CATEGORY_LABELS.get(k, k), placeholder="any category",
                    help="\n\n".join(f"**{CATEGORY_LABELS[k]}**: {d}" for k, d in CATEGORY_DESCRIPTIONS.items()))
     counts["category"] = st.empty()
-    st.multiselect("Phase", list(PHASE_LABELS), key="phases", format_func=PHASE_LABELS.get,
-                   placeholder="any phase")
+    st.multiselect("Phase", list(PHASE_CHOICES), key="phases", format_func=PHASE_CHOICES.get,
+                   placeholder="any phase",
+                   help="Phase 1 includes phase 1/2 trials; Phase 1/2 means only trials of the combined phase 1/2.")
     counts["phase"] = st.empty()
     st.number_input("Patient age (years)", min_value=0.0, max_value=130.0, value=None, step=1.0, key="age",
                     format="%g", placeholder="any age")
@@ -214,7 +220,7 @@ for name, count in result.left_after().items():
 studies = result.studies
 st.subheader(f"{len(studies)} trial{'s' if len(studies) != 1 else ''} found")
 st.caption(md(result.describe()))
-if result.unlocated:
+if result.unlocated and result.unlocated_studies is None:
     st.caption(f"{result.unlocated} of them have no site we could locate; they are listed last, without a distance.")
 sort_col, csv_col, xlsx_col = st.columns([2, 1, 1], vertical_alignment="bottom")
 sort_col.selectbox("Sort by", list(SORT_LABELS), key="sort", format_func=SORT_LABELS.get)
@@ -224,15 +230,12 @@ xlsx_col.download_button("Download Excel", lambda: export.to_xlsx(result, meta),
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          on_click="ignore", width="stretch")
 unit = UNITS.get(spec.unit, spec.unit)
-st.dataframe(
-    views.results_frame(result),
-    hide_index=True,
-    width="stretch",
-    column_config={
+RESULT_COLUMNS = {
         "url": st.column_config.LinkColumn("Trial", display_text=r"https://clinicaltrials\.gov/study/(NCT\d+)",
                                            help="Opens the ClinicalTrials.gov record"),
         "title": st.column_config.TextColumn("Title", width="medium"),
         "categories": st.column_config.TextColumn("Categories", width="medium"),
+        "setting": st.column_config.TextColumn("Setting"),
         "phase": st.column_config.TextColumn("Phase"),
         "status": st.column_config.TextColumn("Status"),
         "nearest_site": st.column_config.TextColumn("Nearest site", width="medium"),
@@ -240,8 +243,13 @@ st.dataframe(
         "distance": st.column_config.TextColumn(
             "Distance", width="small", help=f"Approximate straight-line distance in {unit} to the nearest site"),
         "last_update": st.column_config.DateColumn("Last update", format="YYYY-MM-DD"),
-    },
-)
+}
+st.dataframe(views.results_frame(result), hide_index=True, width="stretch", column_config=RESULT_COLUMNS)
+if result.unlocated_studies is not None and result.unlocated:
+    with st.expander(f"{result.unlocated} trial{'s' if result.unlocated != 1 else ''} whose sites could not be "
+                     "located (not counted as within the radius)"):
+        st.dataframe(views.results_frame(result, result.unlocated_studies), hide_index=True, width="stretch",
+                     column_config=RESULT_COLUMNS)
 st.caption("Your search is in the page address: bookmark it or send it to your doctor.")
 
 # Detail of one trial (registry text only through st.text / st.code / st.dataframe)

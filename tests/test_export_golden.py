@@ -1,8 +1,8 @@
 """Exports: a golden CSV holds the columns and their content; formula-like text is neutralised.
 
 The golden file ``tests/data/golden/search_targeted.csv`` is the output of
-``trialfinder search --format csv --category targeted --status all`` on the bundled snapshot (an
-empty cache dir, so nothing else can be read). When a deliberate change alters it (new column,
+``trialfinder search --format csv --category targeted --status all --setting all`` on the bundled
+snapshot (an empty cache dir, so nothing else can be read). When a deliberate change alters it (new column,
 better classification), regenerate it with ``REGENERATE=1 pytest tests/test_export_golden.py`` and
 review the diff before committing.
 """
@@ -25,7 +25,7 @@ from trialfinder.find import export
 from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "search_targeted.csv"
-GOLDEN_ARGS = ["search", "--format", "csv", "--category", "targeted", "--status", "all"]
+GOLDEN_ARGS = ["search", "--format", "csv", "--category", "targeted", "--status", "all", "--setting", "all"]
 UNSET = ("TRIALFINDER_API_URL", "TRIALFINDER_SNAPSHOT_DIR", "TRIALFINDER_OFFLINE")
 TEMPLATE = "NCT00462761"  # a real record: AC220 (quizartinib), 5 US sites
 

@@ -49,7 +49,8 @@ def test_spec_to_params_and_back(spec: FilterSpec, params: dict) -> None:
     "params, expected",
     [
         ({"cat": "targeted,immunotherapy"}, {"categories": ("targeted", "immunotherapy")}),  # comma list
-        ({"phase": "1/2"}, {"phases": ("PHASE1", "PHASE2")}),
+        ({"phase": "1/2"}, {"phases": ("PHASE1_PHASE2",)}),  # the combined phase alone (issue 19 item 7)
+        ({"phase": ["1", "2"]}, {"phases": ("PHASE1", "PHASE2")}),
         ({"status": "not yet recruiting"}, {"statuses": ("NOT_YET_RECRUITING",)}),
         ({"status": ["recruiting", "RECRUITING"]}, {"statuses": ("RECRUITING",)}),  # duplicates dropped
         ({"radius": "any"}, {"radius": None}),
@@ -169,6 +170,7 @@ def _result(with_place: bool) -> SearchResult:
             "categories": [("targeted", "immunotherapy"), ()],
             "phase": ["Phase 1/2", ""],
             "status": ["RECRUITING", "NOT_YET_RECRUITING"],
+            "disease_setting": [("relapsed_refractory",), ()],
             "last_update_date": pd.to_datetime(["2024-01-02", None]),
         },
         index=["NCT1", "NCT2"],
@@ -189,6 +191,7 @@ def test_results_frame_labels() -> None:
     assert list(frame["categories"]) == ["Targeted therapy, Immunotherapy & biologics", "Other / no treatment category"]
     assert list(frame["status"]) == ["Recruiting", "Not yet recruiting"]
     assert list(frame["phase"]) == ["Phase 1/2", "—"]
+    assert list(frame["setting"]) == ["relapsed/refractory", "setting not stated"]
     assert frame["site_status"][0] == "no recruiting site; nearest is Completed"
     assert frame["site_status"][1] == "no located site"
     assert list(frame["distance"]) == ["≈ 3 mi", "not located"]

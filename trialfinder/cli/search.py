@@ -35,9 +35,9 @@ def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
         radius=F.parse_radius(o["radius"]) if o.get("radius") is not None else None,
         unit=parse_unit("km" if o.get("km") else o.get("unit") or "mi"),
         categories=tuple(dict.fromkeys(F.parse_category(c) for c in o.get("category") or ())),
-        disease_settings=tuple(dict.fromkeys(F.parse_disease_setting(s) for s in o.get("setting") or ())),
+        disease_settings=F.parse_disease_settings(o.get("setting") or (), default=F.DEFAULT.disease_settings),
         phases=tuple(dict.fromkeys(p for v in o.get("phase") or () for p in F.parse_phase(v))),
-        statuses=F.parse_statuses(o.get("status") or ()),
+        statuses=F.parse_statuses(o.get("status") or (), default=F.DEFAULT.statuses),
         age=F.parse_age(o["age"]) if o.get("age") is not None else None,
         sex=F.parse_sex(o["sex"]) if o.get("sex") else None,
         biomarkers=tuple(dict.fromkeys(F.parse_biomarker(b) for b in o.get("biomarker") or ())),
@@ -71,10 +71,15 @@ def filter_options(func: Any) -> Any:
                      help="treatment category (repeatable): targeted, immunotherapy, transplant, experimental, "
                           "chemotherapy, supportive, other"),
         click.option("--setting", multiple=True, metavar="KEY",
-                     help="disease setting (repeatable): relapsed_refractory, newly_diagnosed, post_transplant"),
-        click.option("--phase", multiple=True, metavar="P", help="phase (repeatable): early1, 1, 2, 3, 4, 1/2, na"),
+                     help="disease setting (repeatable, or 'all'): relapsed_refractory, newly_diagnosed, "
+                          "post_transplant; trials whose setting is not stated are always kept, labelled "
+                          "[default: relapsed_refractory]"),
+        click.option("--phase", multiple=True, metavar="P",
+                     help="phase (repeatable): early1, 1, 2, 3, 4, na, or a combined phase 1/2, 2/3; "
+                          "'1' includes phase 1/2 trials, '1/2' means only the combined phase 1/2"),
         click.option("--status", multiple=True, metavar="STATUS",
-                     help="overall status (repeatable, or 'all'); default: every status in the data set"),
+                     help="overall status (repeatable, or 'all' for every status) "
+                          "[default: recruiting, not_yet_recruiting, enrolling_by_invitation]"),
         click.option("--age", type=str, metavar="YEARS", help="keep trials whose age limits admit this age"),
         click.option("--sex", metavar="SEX", help="female or male"),
         click.option("--biomarker", multiple=True, metavar="NAME", help="FLT3, IDH1, IDH2, NPM1, KMT2A, TP53, CD33, …"),
@@ -101,7 +106,13 @@ def filter_options(func: Any) -> Any:
 def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path | None, **options: Any) -> None:
     """Search the current data set with filters; print a table or write CSV, JSON or Excel.
 
-    Example: trialfinder search --near 85719 --radius 250 --status recruiting --age 58
+    \b
+    Defaults (the same as the app's): trials a patient can enrol in (recruiting, not yet
+    recruiting, enrolling by invitation) in the relapsed/refractory setting; trials whose
+    setting is not stated are kept and labelled. --status all and --setting all lift them:
+    `trialfinder search --status all --setting all` lists every study of the data set.
+
+    Example: trialfinder search --near 85719 --radius 250 --age 58
     """
     from ..find import export
 
@@ -112,7 +123,11 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
     tables = _load(api_url, cache_dir)
     result = F.search(tables, spec)
     click.echo(f"{len(result.studies)} trials · {result.describe()}", err=True)
-    if result.unlocated:
+    if result.unlocated and result.unlocated_studies is not None:
+        click.echo(f"note: {result.unlocated} more trials have no site we could locate, so they are not counted "
+                   f"as within the radius: {', '.join(result.unlocated_studies.index[:20])}"
+                   f"{' …' if result.unlocated > 20 else ''}", err=True)
+    elif result.unlocated:
         click.echo(f"note: {result.unlocated} trials have no site we could locate; they are listed last", err=True)
     if fmt == "xlsx":
         assert output is not None
@@ -136,7 +151,7 @@ def render_table(result: F.SearchResult) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    from ..labels import CATEGORY_SHORT_LABELS, distance_label, status_label
+    from ..labels import CATEGORY_SHORT_LABELS, distance_label, enrolment_label, setting_short
 
     table = Table(show_lines=False, header_style="bold", box=None, pad_edge=False)
     table.add_column("NCT id", no_wrap=True)
@@ -144,6 +159,7 @@ def render_table(result: F.SearchResult) -> str:
     table.add_column("Status", no_wrap=True)
     table.add_column("Phase", no_wrap=True)
     table.add_column("Categories", max_width=28, no_wrap=True, overflow="ellipsis")
+    table.add_column("Setting", max_width=24, no_wrap=True, overflow="ellipsis")
     near = result.place is not None
     if near:
         table.add_column("Nearest site", max_width=36, no_wrap=True, overflow="ellipsis")
@@ -151,8 +167,9 @@ def render_table(result: F.SearchResult) -> str:
     table.add_column("Updated", no_wrap=True)
     for _, row in result.studies.iterrows():
         cells = [
-            row["nct_id"], row["title"], status_label(row["status"]) or row["status"], row["phase"] or "—",
+            row["nct_id"], row["title"], enrolment_label(row["status"]) or row["status"], row["phase"] or "—",
             ", ".join(CATEGORY_SHORT_LABELS.get(c, c) for c in row["categories"]),
+            setting_short(row["disease_setting"]),
         ]
         if near:
             dist = row.get(result.distance_column)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..find import places
 from ..find.filters import SearchResult
-from ..labels import CATEGORY_LABELS, category_labels, distance_label, status_label
+from ..labels import CATEGORY_LABELS, category_labels, distance_label, enrolment_label, setting_short, status_label
 from .trial import TrialView
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
@@ -24,17 +24,19 @@ def escape_markdown(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
-def results_frame(result: SearchResult) -> pd.DataFrame:
+def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> pd.DataFrame:
     """The results table: one row per trial, readable labels, in the result's order (distance
-    first when there is a location: it is what a patient looks at)."""
-    df = result.studies
+    first when there is a location: it is what a patient looks at). ``studies``: other rows of
+    the same search (e.g. ``result.unlocated_studies``) in the same layout."""
+    df = result.studies if studies is None else studies
     out = pd.DataFrame({"url": df["url"]}, index=df.index)
     if result.place is not None:
         out["distance"] = df[result.distance_column].map(lambda d: distance_label(d, result.spec.unit))
     out["title"] = df["title"]
     out["phase"] = df["phase"].replace("", "—")
-    out["status"] = df["status"].map(status_label)
+    out["status"] = df["status"].map(enrolment_label)
     out["categories"] = df["categories"].map(category_labels)
+    out["setting"] = df["disease_setting"].map(setting_short)
     if result.place is not None:
         near_open = df["nearest_is_open"].astype("boolean").fillna(False).astype(bool)
         site = df["nearest_site"].astype(object).where(df["nearest_site"].notna(), "")
