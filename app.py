@@ -262,15 +262,18 @@ else:
     view = trial_view(tables, nct, place=place, unit=spec.unit)
     st.text(view.title)
     st.link_button("Open on ClinicalTrials.gov", view.url)
-    st.text(f"Status: {view.status} · {view.phase or 'phase not given'} · ages {view.ages} · sex {view.sex} · "
-            f"sponsor {view.sponsor or '—'} · last update {view.last_update or 'not given'}")
+    if view.partial:  # (issue 19: a gap in the snapshot is not a fact about the trial)
+        st.info("This is a partial snapshot record: fields it lacks may be in the registry. "
+                "Refresh data for the full record.")
+    st.text(f"Status: {view.status} · phase {view.phase or view.gap} · ages {view.ages} · sex {view.sex} · "
+            f"sponsor {view.sponsor or view.gap} · last update {view.last_update or view.gap}")
     st.markdown("**Summary**")
-    st.text(view.summary or "(no summary in the registry record)")
+    st.text(view.summary or f"(summary {view.gap})")
     st.markdown("**Interventions and why each category applies**")
     st.text(view.interventions or "(no interventions listed)")
     st.dataframe(views.evidence_frame(view), hide_index=True, width="stretch")
     with st.expander("Eligibility criteria (as written in the registry)"):
-        st.code(view.eligibility or "(not given in the registry record)", language=None, wrap_lines=True)
+        st.code(view.eligibility or f"(eligibility criteria {view.gap})", language=None, wrap_lines=True)
     st.markdown(f"**Sites** ({len(view.sites)}{', nearest first' if place else ''})")
     st.dataframe(views.sites_frame(view), hide_index=True, width="stretch")
     if view.central_contacts:

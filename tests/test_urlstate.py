@@ -190,7 +190,7 @@ def test_results_frame_labels() -> None:
     frame = views.results_frame(_result(with_place=True))
     assert list(frame["categories"]) == ["Targeted therapy, Immunotherapy & biologics", "Other / no treatment category"]
     assert list(frame["status"]) == ["Recruiting", "Not yet recruiting"]
-    assert list(frame["phase"]) == ["Phase 1/2", "—"]
+    assert list(frame["phase"]) == ["Phase 1/2", "not stated"]  # a full record that states no phase
     assert list(frame["setting"]) == ["relapsed/refractory", "setting not stated"]
     assert frame["site_status"][0] == "no recruiting site; nearest is Completed"
     assert frame["site_status"][1] == "no located site"
@@ -231,7 +231,7 @@ def test_sites_frame_puts_unlocated_sites_last() -> None:
     place = Place("85719", "Tucson, AZ 85719", 32.25, -110.95, "zip")
     frame = views.sites_frame(_view(sites, place))
     assert list(frame["facility"]) == ["Near", "Far", "(not named)"]
-    assert list(frame["status"]) == ["Completed", "Recruiting", "not listed"]
+    assert list(frame["status"]) == ["Completed", "Recruiting", "status unknown"]  # absent: unknown (issue 19)
     assert list(frame["distance"]) == ["≈ 2 mi", "≈ 2,277 mi", "not located"]
     assert set(views.sites_frame(_view(sites, None))["distance"]) == {""}
     points = views.map_points(sites, pd.Index(["N"]), place)

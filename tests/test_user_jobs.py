@@ -213,3 +213,81 @@ def test_results_frames_share_one_layout(tables: Tables) -> None:
     assert list(main.columns) == list(apart.columns)
     assert set(apart["distance"]) == {"not located"}
     assert isinstance(apart, pd.DataFrame)
+
+
+# --- 2. honest gaps -------------------------------------------------------------------------------
+
+SNAPSHOT = Path(__file__).resolve().parent.parent / "fixtures" / "aml-studies"
+FULL = "NCT02204020"  # a full API v2 record (MANIFEST: api-v2-json)
+PARTIAL = "NCT00392353"  # converted from a website CSV export (MANIFEST: website-csv)
+
+
+def _manifest() -> dict[str, str]:
+    with (SNAPSHOT / "MANIFEST.csv").open(encoding="utf-8", newline="") as handle:
+        return {row["nct_id"]: row["source_format"] for row in csv.DictReader(handle)}
+
+
+def test_each_study_knows_whether_its_record_is_partial(tables: Tables) -> None:
+    manifest = _manifest()
+    partial = tables.studies["partial_record"]
+    assert partial.dtype == bool
+    assert set(partial.index[partial]) == {n for n, fmt in manifest.items() if fmt == "website-csv"}
+    assert manifest[FULL] == "api-v2-json" and not partial[FULL] and partial[PARTIAL]
+
+
+def test_gaps_of_a_partial_record_say_refresh_and_of_a_full_record_say_not_stated(
+        tmp_path: Path, tables: Tables) -> None:
+    """A copy of a real full record with its eligibility criteria and phases removed (edited in a
+    temporary snapshot folder) says "not stated in the registry record"; a website-CSV record says
+    "not in this snapshot"."""
+    import json
+    import shutil
+
+    from trialfinder.present.trial import render_text, trial_view
+
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    record = json.loads((SNAPSHOT / f"{FULL}.json").read_text(encoding="utf-8"))
+    del record["protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
+    del record["protocolSection"]["designModule"]["phases"]
+    (folder / f"{FULL}.json").write_text(json.dumps(record), encoding="utf-8")
+    shutil.copy(SNAPSHOT / f"{PARTIAL}.json", folder)
+    shutil.copy(SNAPSHOT / "MANIFEST.csv", folder)
+    edited = build_tables(load_dataset(Settings(cache_dir=tmp_path / "cache", snapshot_dir=folder)))
+    full = render_text(trial_view(edited, FULL))
+    assert "Eligibility criteria:\n  (not stated in the registry record)" in full
+    assert "Phase: (not stated in the registry record)" in full
+    assert "not in this snapshot" not in full
+    part = render_text(trial_view(edited, PARTIAL))
+    assert "Partial snapshot record" in part
+    assert "Eligibility criteria:\n  (not in this snapshot — refresh for the full record)" in part
+    assert "Ages: not in this snapshot — refresh for the full record" in part
+
+
+def test_an_absent_site_status_reads_unknown_never_not_recruiting(tables: Tables) -> None:
+    from trialfinder.present import views
+    from trialfinder.present.trial import render_text, trial_view
+
+    result = F.search(tables, F.DEFAULT.with_(place=geocode("85719"), radius=250.0))
+    frame = views.results_frame(result)
+    no_status = result.studies["nearest_site_status"].fillna("") == ""
+    assert no_status.any()
+    assert set(frame["site_status"][no_status.to_numpy()]) == {"status unknown"}
+    assert not frame["site_status"].str.contains("not listed").any()
+    nct = result.studies.index[no_status.to_numpy()][0]
+    view = trial_view(tables, nct, place=geocode("85719"))
+    assert "status unknown" in set(views.sites_frame(view)["status"])
+    assert "[status unknown]" in render_text(view) and "not listed" not in render_text(view)
+
+
+def test_ages_not_stated_are_labelled_and_ranked_after_trials_that_admit_the_age(tables: Tables) -> None:
+    from trialfinder.present import views
+
+    result = F.search(tables, F.DEFAULT.with_(age=58.0))
+    unstated = (result.studies["min_age_years"].isna() & result.studies["max_age_years"].isna()).to_numpy()
+    assert unstated.any() and (~unstated).any()
+    first_unstated = int(unstated.argmax())
+    assert unstated[first_unstated:].all()  # every unstated one after every stated one
+    ages = views.results_frame(result)["ages"]
+    assert set(ages[unstated]) == {"ages not stated"}
+    assert "ages not stated" not in set(ages[~unstated])

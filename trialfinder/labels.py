@@ -100,6 +100,20 @@ SORT_LABELS: dict[str, str] = {"distance": "nearest first", "updated": "recently
 
 UNITS: dict[str, str] = {"mi": "miles", "km": "km"}
 
+#: what a missing field says: in a partial snapshot record (converted from the website's CSV exports)
+#: the registry may have it; in a full registry record the registry does not state it
+NOT_IN_SNAPSHOT = "not in this snapshot — refresh for the full record"
+NOT_STATED = "not stated in the registry record"
+#: a site whose status the record does not give: unknown, never "not recruiting"
+SITE_STATUS_UNKNOWN = "status unknown"
+AGES_NOT_STATED = "ages not stated"
+
+
+def gap(partial: Any) -> str:
+    """What to show for a field the record lacks: NOT_IN_SNAPSHOT for a partial record, else NOT_STATED."""
+    return NOT_IN_SNAPSHOT if partial is True or partial == 1 else NOT_STATED
+
+
 #: the defaults of every search (app and CLI), as the page and README state them
 DEFAULTS_NOTE = (
     "Defaults: trials a patient can enrol in (recruiting, not yet recruiting, enrolling by invitation), "

@@ -151,36 +151,51 @@ def render_table(result: F.SearchResult) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    from ..labels import CATEGORY_SHORT_LABELS, distance_label, enrolment_label, setting_short
+    from ..labels import (
+        AGES_NOT_STATED,
+        CATEGORY_SHORT_LABELS,
+        age_range,
+        distance_label,
+        enrolment_label,
+        setting_short,
+    )
 
     table = Table(show_lines=False, header_style="bold", box=None, pad_edge=False)
-    table.add_column("NCT id", no_wrap=True)
+    table.add_column("NCT id", no_wrap=True, min_width=11)
     table.add_column("Title", max_width=44, no_wrap=True, overflow="ellipsis")
-    table.add_column("Status", no_wrap=True)
+    table.add_column("Status", no_wrap=True, min_width=10)
     table.add_column("Phase", no_wrap=True)
     table.add_column("Categories", max_width=28, no_wrap=True, overflow="ellipsis")
-    table.add_column("Setting", max_width=24, no_wrap=True, overflow="ellipsis")
+    table.add_column("Setting", max_width=20, no_wrap=True, overflow="ellipsis")
     near = result.place is not None
     if near:
         table.add_column("Nearest site", max_width=36, no_wrap=True, overflow="ellipsis")
-        table.add_column(result.spec.unit, justify="right", no_wrap=True)
+        table.add_column(result.spec.unit, justify="right", no_wrap=True, min_width=5)
+    if result.spec.age is not None:
+        table.add_column("Ages", no_wrap=True)
     table.add_column("Updated", no_wrap=True)
     for _, row in result.studies.iterrows():
         cells = [
-            row["nct_id"], row["title"], enrolment_label(row["status"]) or row["status"], row["phase"] or "—",
+            row["nct_id"], row["title"], enrolment_label(row["status"]) or row["status"],
+            row["phase"] or ("not in snapshot" if row.get("partial_record") else "not stated"),
             ", ".join(CATEGORY_SHORT_LABELS.get(c, c) for c in row["categories"]),
             setting_short(row["disease_setting"]),
         ]
         if near:
             dist = row.get(result.distance_column)
             site = row.get("nearest_site")
-            site = "not located" if not isinstance(site, str) else ("" if row.get("nearest_is_open") else "* ") + site
+            mark = "" if row.get("nearest_is_open") else "* " if row.get("nearest_site_status") else "? "
+            site = "not located" if not isinstance(site, str) else mark + site
             cells += [site, distance_label(dist, result.spec.unit, spaced=False, unit_shown=False, missing="")]
-        cells.append(row["last_update"] or "—")
+        if result.spec.age is not None:
+            stated = row["min_age_years"] == row["min_age_years"] or row["max_age_years"] == row["max_age_years"]
+            cells.append(age_range(row["min_age_years"], row["max_age_years"]) if stated else AGES_NOT_STATED)
+        cells.append(row["last_update"] or ("not in snapshot" if row.get("partial_record") else "not stated"))
         table.add_row(*[str(c) for c in cells])
     if near:
-        table.caption = "* nearest site not listed as recruiting (the trial has no site listed as recruiting)"
-    console = Console(file=None, width=200, force_terminal=False, no_color=True, record=True)
+        table.caption = ("* the nearest site's own status is not recruiting (the trial has no recruiting site)  "
+                         "? the record gives no site status: unknown, ask the trial")
+    console = Console(file=None, width=230, force_terminal=False, no_color=True, record=True)
     with console.capture() as capture:
         console.print(table)
     return capture.get()

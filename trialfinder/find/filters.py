@@ -377,12 +377,20 @@ def search(tables: Tables, spec: FilterSpec) -> SearchResult:
     distance_col = f"distance_{spec.unit}"
     how = spec.sort or ("distance" if spec.place is not None else "updated")
     out = _sort(_annotate(tables.studies[scope.keep].copy(), scope, distance_col), how, distance_col)
+    if spec.age is not None:
+        out = _stated_ages_first(out)
     if unlocated_keep is not None:
         apart = _annotate(tables.studies[unlocated_keep].copy(), scope, distance_col)
         return SearchResult(studies=out, spec=spec, counts=counts, unlocated=len(apart),
                             unlocated_studies=_sort(apart, "updated" if how == "distance" else how, distance_col))
     unlocated = int(out[distance_col].isna().sum()) if spec.place is not None else 0
     return SearchResult(studies=out, spec=spec, counts=counts, unlocated=unlocated)
+
+
+def _stated_ages_first(df: pd.DataFrame) -> pd.DataFrame:
+    """Trials whose ages admit the age asked for, then (in the same order) those that state no ages."""
+    unstated = df["min_age_years"].isna() & df["max_age_years"].isna()
+    return pd.concat([df[~unstated], df[unstated]]) if unstated.any() else df
 
 
 def _annotate(out: pd.DataFrame, scope: Scope, distance_col: str) -> pd.DataFrame:

@@ -19,8 +19,10 @@ from ..labels import (
     DISCLAIMER,
     DISEASE_SETTING_LABELS,
     SEX_LABELS,
+    SITE_STATUS_UNKNOWN,
     age_range,
     distance_label,
+    gap,
     status_label,
 )
 
@@ -49,33 +51,41 @@ class TrialView:
     place: places.Place | None
     unit: str
     central_contacts: str
+    partial: bool = False  # a partial snapshot record: what it lacks may be in the registry
+    gap: str = ""  # what a missing field says (labels.gap): "not in this snapshot — …" / "not stated …"
 
 
 def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit: str = "mi") -> TrialView:
     row = tables.studies.loc[nct]
     evidence = row["evidence"] if isinstance(row["evidence"], dict) else {}
     sites = tables.sites[tables.sites["nct_id"] == nct]
+    partial = bool(row.get("partial_record", False))
+    stated = row["min_age_years"] == row["min_age_years"] or row["max_age_years"] == row["max_age_years"]
     return TrialView(
         nct_id=row["nct_id"], title=row["title"], url=row["url"], status=status_label(row["status"]) or "",
         phase=row["phase"] or "", last_update=row["last_update"] or "", data=tables.meta.describe(),
         min_age=_age(row["min_age_years"]), max_age=_age(row["max_age_years"]),
-        ages=age_range(row["min_age_years"], row["max_age_years"]),
+        ages=age_range(row["min_age_years"], row["max_age_years"]) if stated else gap(partial),
         sex=SEX_LABELS.get(row["sex"], row["sex"]).lower(), sponsor=row["sponsor"] or "",
         categories=[(CATEGORY_LABELS.get(key, key), evidence.get(key, "")) for key in row["categories"]],
         disease_setting=", ".join(DISEASE_SETTING_LABELS[s] for s in row["disease_setting"]),
         biomarkers=", ".join(row["biomarkers"]), interventions=row["interventions"] or "",
         summary=row["brief_summary"] or "", eligibility=row["eligibility"] or "",
         sites=places.sites_by_distance(sites, place, unit=unit), place=place, unit=unit,
-        central_contacts=row.get("central_contacts") or "",
+        central_contacts=row.get("central_contacts") or "", partial=partial, gap=gap(partial),
     )
 
 
 def render_text(view: TrialView) -> str:
     """The trial in full for a terminal (``trialfinder show``)."""
     lines = [f"{view.nct_id}  {view.title}", view.url, ""]
-    lines.append(f"Status: {view.status}   Phase: {view.phase or '—'}   "
-                 f"Last update: {view.last_update or 'not given'}   Data: {view.data}")
-    lines.append(f"Ages: {view.min_age}–{view.max_age}   Sex: {view.sex}   Sponsor: {view.sponsor or '—'}")
+    missing = f"({view.gap})"
+    if view.partial:
+        lines.append(f"Partial snapshot record: fields marked {missing} may be in the registry's full record.")
+    lines.append(f"Status: {view.status}   Phase: {view.phase or missing}   "
+                 f"Last update: {view.last_update or missing}   Data: {view.data}")
+    ages = view.ages if view.ages == view.gap else f"{view.min_age}–{view.max_age}"
+    lines.append(f"Ages: {ages}   Sex: {view.sex}   Sponsor: {view.sponsor or missing}")
     lines.append("")
     lines.append("Categories:")
     for label, why in view.categories:
@@ -84,13 +94,13 @@ def render_text(view: TrialView) -> str:
     lines.append("Biomarkers: " + (view.biomarkers or "none named"))
     lines.append("Interventions: " + (view.interventions or "none listed"))
     for title, text in (("Summary", view.summary), ("Eligibility criteria", view.eligibility)):
-        lines += ["", f"{title}:", _wrap(text) if text else "  (not given in the registry record)"]
+        lines += ["", f"{title}:", _wrap(text) if text else f"  ({view.gap})"]
     place = view.place
     lines += ["", f"Sites ({len(view.sites)}{', nearest first from ' + place.label if place else ''}):"]
     for _, site in view.sites.iterrows():
         where = ", ".join(x for x in (site["city"], site["state"], site["country"]) if x)
         dist = "  " + distance_label(site.get("distance"), view.unit, spaced=False, missing="") if place else ""
-        status = site["site_status"].replace("_", " ").lower() or "status not listed"
+        status = site["site_status"].replace("_", " ").lower() or SITE_STATUS_UNKNOWN
         lines.append(f"  - {site['facility'] or '(facility not named)'} — {where} [{status}]{dist.rstrip()}")
         if site.get("contacts"):
             lines.append(f"      contact: {site['contacts']}")

@@ -13,7 +13,17 @@ import pandas as pd
 
 from ..find import places
 from ..find.filters import SearchResult
-from ..labels import CATEGORY_LABELS, category_labels, distance_label, enrolment_label, setting_short, status_label
+from ..labels import (
+    AGES_NOT_STATED,
+    CATEGORY_LABELS,
+    SITE_STATUS_UNKNOWN,
+    age_range,
+    category_labels,
+    distance_label,
+    enrolment_label,
+    setting_short,
+    status_label,
+)
 from .trial import TrialView
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
@@ -33,7 +43,8 @@ def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> 
     if result.place is not None:
         out["distance"] = df[result.distance_column].map(lambda d: distance_label(d, result.spec.unit))
     out["title"] = df["title"]
-    out["phase"] = df["phase"].replace("", "—")
+    partial = df["partial_record"] if "partial_record" in df else pd.Series(False, index=df.index)
+    out["phase"] = df["phase"].where(df["phase"] != "", partial.map(lambda p: "not in snapshot" if p else "not stated"))
     out["status"] = df["status"].map(enrolment_label)
     out["categories"] = df["categories"].map(category_labels)
     out["setting"] = df["disease_setting"].map(setting_short)
@@ -44,8 +55,12 @@ def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> 
         out["nearest_site"] = site
         out["site_status"] = np.where(
             site == "", "no located site",
-            np.where(near_open, status, "no recruiting site; nearest is " + status.replace("", "status not listed")),
+            np.where(near_open, status, np.where(status == "", SITE_STATUS_UNKNOWN, "no recruiting site; nearest is "
+                                                 + status)),
         )
+    if result.spec.age is not None:  # the age asked for: say which trials do not state their ages
+        out["ages"] = [age_range(low, high) if low == low or high == high else AGES_NOT_STATED
+                       for low, high in zip(df["min_age_years"], df["max_age_years"], strict=True)]
     out["last_update"] = df["last_update_date"]
     return out.reset_index(drop=True)
 
@@ -59,7 +74,7 @@ def sites_frame(view: TrialView) -> pd.DataFrame:
             "city": ordered["city"],
             "state": ordered["state"],
             "country": ordered["country"],
-            "status": ordered["site_status"].map(status_label).replace("", "not listed"),
+            "status": ordered["site_status"].map(status_label).replace("", SITE_STATUS_UNKNOWN),
             "distance": ordered["distance"].map(lambda d: distance_label(d, view.unit) if view.place else ""),
             "contacts": ordered["contacts"],
         }

@@ -49,10 +49,19 @@ class DatasetMeta:
         return text
 
 
+#: source formats of the bundled snapshot's MANIFEST.csv whose records are partial: converted from the
+#: website's CSV exports, they lack eligibility text, numeric ages, site statuses, phases and dates
+#: that the registry itself has (fixtures/README.md)
+PARTIAL_FORMATS = frozenset({"website-csv"})
+
+
 @dataclass
 class Dataset:
     studies: list[dict[str, Any]]
     meta: DatasetMeta
+    #: NCT ids whose record is a partial snapshot record (a field missing there may be in the registry);
+    #: every other record is a full registry record, where a missing field is not stated by the registry
+    partial: frozenset[str] = field(default_factory=frozenset)
 
 
 class DataStore:
@@ -200,4 +209,15 @@ def load_snapshot(directory: Path) -> Dataset:
         query="bundled AML studies",
         note=info.get("note", ""),
     )
-    return Dataset(studies=studies, meta=meta)
+    return Dataset(studies=studies, meta=meta, partial=_partial_records(directory / "MANIFEST.csv"))
+
+
+def _partial_records(manifest: Path) -> frozenset[str]:
+    """The ids MANIFEST.csv (nct_id, source_format, …) lists with a partial source format."""
+    import csv
+
+    if not manifest.exists():
+        return frozenset()
+    with manifest.open(encoding="utf-8", newline="") as handle:
+        return frozenset(row.get("nct_id") or "" for row in csv.DictReader(handle)
+                         if row.get("source_format") in PARTIAL_FORMATS) - {""}
