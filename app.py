@@ -20,7 +20,7 @@ from trialfinder.classify.biomarkers import BIOMARKER_KEYS  # noqa: E402
 from trialfinder.classify.categories import CATEGORY_KEYS  # noqa: E402
 from trialfinder.classify.disease_setting import DISEASE_SETTING_KEYS  # noqa: E402
 from trialfinder.errors import TrialFinderError  # noqa: E402
-from trialfinder.find import export, places  # noqa: E402
+from trialfinder.find import export, places, regions  # noqa: E402
 from trialfinder.find.filters import search  # noqa: E402
 from trialfinder.find.tablecache import load_tables  # noqa: E402
 from trialfinder.find.tables import Tables  # noqa: E402
@@ -68,7 +68,19 @@ def locate(text: str) -> places.Place:
 @st.cache_data(show_spinner=False, max_entries=8)
 def choices(key: tuple[str, str, int | None]) -> dict[str, list[str]]:
     sites = get_tables(key).sites
-    return {col: sorted({v for v in sites[col].dropna() if v}) for col in ("country", "state")}
+    return {"country": sorted({v for v in sites["country"].dropna() if v}), "state": regions.region_choices(sites)}
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def what_changed(key: tuple[str, str, int | None]) -> tuple[Any, str, str] | None:
+    """(the changes table, what was compared, CSV) since the last refresh; None before the second one."""
+    from trialfinder.find.changes import changes_since_last_refresh, to_csv
+
+    try:
+        found = changes_since_last_refresh(Settings.from_env(cache_dir=Path(key[0]), snapshot_dir=Path(key[1])))
+    except TrialFinderError:
+        return None
+    return found.table, found.describe(), to_csv(found)
 
 
 def fail(message: str) -> None:
@@ -86,6 +98,7 @@ def seed_widgets_from_url() -> None:
     for key, value in urlstate.widget_values(spec).items():
         st.session_state[key] = value
     st.session_state.url_problems = problems
+    st.session_state.unit_chosen = "unit" in params  # else the place's custom decides (km in Paris)
     st.session_state.seeded = True
 
 
@@ -115,6 +128,8 @@ try:
 except TrialFinderError as exc:
     fail(f"Configuration problem: {md(exc)}")
 seed_widgets_from_url()
+if "pending_unit" in st.session_state:  # set before the unit widget exists (see the place below)
+    st.session_state.unit = st.session_state.pop("pending_unit")
 
 st.title("TrialFinder")
 st.caption("Clinical trials for relapsed or refractory acute myeloid leukemia (AML), from ClinicalTrials.gov")
@@ -136,12 +151,14 @@ for problem in st.session_state.pop("url_problems", []):  # shown once, on arriv
 
 # Where
 where, radius_col, unit_col = st.columns([3, 1.2, 1])
-where.text_input("Where do you live? (US ZIP code or city)", key="near", placeholder="e.g. 85719 or Tucson, AZ")
+where.text_input("Where do you live? (ZIP code or city)", key="near",
+                 placeholder="e.g. 85719, Tucson, AZ or Paris, France")
 radius_col.selectbox(
     "Within", urlstate.radius_options(st.session_state.get("radius")), key="radius",
     format_func=urlstate.radius_label,
 )
-unit_col.radio("Unit", list(UNITS), key="unit", format_func=UNITS.get, horizontal=True)
+unit_col.radio("Unit", list(UNITS), key="unit", format_func=UNITS.get, horizontal=True,
+               on_change=lambda: st.session_state.update(unit_chosen=True))
 where_note = st.container()
 
 # Filters, each followed by a slot for the number of trials it leaves
@@ -198,6 +215,9 @@ if not urlstate.same_params(params, {key: st.query_params.get_all(key) for key i
     st.query_params.from_dict(params)
 
 place = spec.place
+if place is not None and not st.session_state.get("unit_chosen") and places.default_unit(place) != spec.unit:
+    st.session_state.pending_unit = places.default_unit(place)  # the local custom, until the user picks one
+    st.rerun()
 if place is not None:
     where_note.caption(f"Distances are measured from {md(place.label)} (approximate, straight line).")
 elif isinstance(place_problem, places.AmbiguousPlace):
@@ -214,7 +234,9 @@ except TrialFinderError as exc:
     fail(md(exc))
 for name, count in result.left_after().items():
     if name in counts:
-        counts[name].caption(f"→ {count} trials left")
+        counts[name].caption(f"→ {count} trials left"
+                             + (f"; {result.undated} without an update date left out" if name == "updated"
+                                and result.undated else ""))
 
 # Results
 studies = result.studies
@@ -278,6 +300,18 @@ else:
     st.dataframe(views.sites_frame(view), hide_index=True, width="stretch")
     if view.central_contacts:
         st.text(f"Central contact: {view.central_contacts}")
+
+# What changed since the last refresh (issue 19: the trial navigator's weekly list)
+changed = what_changed(data_key(settings))
+with st.expander("What changed since the last refresh" + (f" ({len(changed[0])})" if changed else "")):
+    if changed is None:
+        st.text("Nothing to compare yet: the list of changes starts with the second refresh.")
+    else:
+        st.caption(md(changed[1]))
+        st.dataframe(changed[0], hide_index=True, width="stretch",
+                     column_config={"url": st.column_config.LinkColumn("Record")})
+        st.download_button("Download changes (CSV)", changed[2], file_name="changes.csv",
+                           mime="text/csv", on_click="ignore")
 
 # Map and charts
 map_col, chart_col = st.columns([3, 2])

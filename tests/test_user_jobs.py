@@ -291,3 +291,243 @@ def test_ages_not_stated_are_labelled_and_ranked_after_trials_that_admit_the_age
     ages = views.results_frame(result)["ages"]
     assert set(ages[unstated]) == {"ages not stated"}
     assert "ages not stated" not in set(ages[~unstated])
+
+
+# --- 9. places --------------------------------------------------------------------------------------
+
+def test_the_region_list_holds_only_states_and_regions(tables: Tables) -> None:
+    from trialfinder.find import regions
+
+    choices = regions.region_choices(tables.sites)
+    assert {"Arizona", "Texas", "Ontario", "Bayern"} <= set(choices)
+    raw = set(tables.sites["state"].dropna())
+    assert {"TO", "AL", "Turin"} & raw  # the registry's field holds codes and cities...
+    assert not {"TO", "AL", "Turin"} & set(choices)  # ...which the list leaves out
+    assert all(len(c) > 2 for c in choices)
+
+
+@pytest.mark.parametrize("typed,suggested", [("Tex", "Texas"), ("Arizonna", "Arizona"), ("Ontaro", "Ontario")])
+def test_an_unknown_region_gets_close_suggestions(typed: str, suggested: str) -> None:
+    with pytest.raises(Exception, match=f"did you mean .*'{suggested}'"):
+        F.parse_state(typed)
+    assert F.parse_state("tx") == F.parse_state("texas") == "Texas"
+
+
+@pytest.mark.parametrize("typed,suggested", [("Tuscon", "Tucson, AZ"), ("Tuscon, AZ", "Tucson, AZ"),
+                                             ("Pariss, France", "Paris, France")])
+def test_a_misspelled_city_gets_close_suggestions(typed: str, suggested: str) -> None:
+    with pytest.raises(Exception, match=f"did you mean .*'{suggested}'"):
+        geocode(typed)
+
+
+def test_cli_state_typo_is_a_usage_error_with_a_suggestion(app_env: Path) -> None:
+    env: dict[str, str | None] = {name: None for name in UNSET}
+    env["TRIALFINDER_CACHE_DIR"] = str(app_env)
+    result = CliRunner().invoke(cli, ["search", "--state", "Tex"], env=env)
+    assert result.exit_code == 2 and "did you mean 'Texas'" in result.stderr
+
+
+@pytest.mark.parametrize("place,unit", [("85719", "mi"), ("Paris, France", "km"), ("London, United Kingdom", "mi"),
+                                        ("Toronto, Canada", "km")])
+def test_distances_follow_the_local_custom(place: str, unit: str) -> None:
+    from trialfinder.find.places import default_unit
+
+    assert default_unit(geocode(place)) == unit
+
+
+def test_cli_abroad_shows_km_unless_asked(app_env: Path) -> None:
+    env: dict[str, str | None] = {name: None for name in UNSET}
+    env["TRIALFINDER_CACHE_DIR"] = str(app_env)
+    paris = CliRunner().invoke(cli, ["search", "--near", "Paris, France", "--radius", "100", "--format", "csv",
+                                     *("--status", "all")], env=env)
+    assert paris.exit_code == 0 and "within 100 km of Paris" in paris.stderr
+    assert "distance_km" in paris.stdout.splitlines()[0]
+    miles = CliRunner().invoke(cli, ["search", "--near", "Paris, France", "--unit", "mi", "--format", "csv"], env=env)
+    assert "distance_mi" in miles.stdout.splitlines()[0]
+
+
+def test_app_abroad_switches_to_km_and_labels_the_place_box(app_env: Path) -> None:
+    at = run_app({"near": "Paris, France"})
+    assert at.radio(key="unit").value == "km"
+    assert at.text_input(key="near").label == "Where do you live? (ZIP code or city)"
+    at = run_app({"near": "Paris, France", "unit": "mi"})  # a unit in the link is kept
+    assert at.radio(key="unit").value == "mi"
+
+
+def test_updated_since_says_how_many_have_no_date(tables: Tables, app_env: Path) -> None:
+    import datetime as dt
+
+    spec = F.FilterSpec(updated_since=dt.date(2024, 1, 1))
+    result = F.search(tables, spec)
+    assert result.undated == int(tables.studies["last_update_date"].isna().sum()) > 0
+    env: dict[str, str | None] = {name: None for name in UNSET}
+    env["TRIALFINDER_CACHE_DIR"] = str(app_env)
+    out = CliRunner().invoke(cli, ["search", "--updated-since", "2024-01-01", "--status", "all", "--setting", "all"],
+                             env=env)
+    assert f"note: {result.undated} trials have no update date" in out.stderr
+    at = run_app({"since": "2024-01-01", "status": "all", "setting": "all"})
+    assert any(f"{result.undated} without an update date left out" in str(c.value) for c in at.caption)
+
+
+# --- 11. refresh with no network --------------------------------------------------------------------
+
+def _refresh_seconds(url: str, cache: Path) -> tuple[float, str]:
+    import time
+
+    from trialfinder.errors import TrialFinderError
+    from trialfinder.source.dataset import refresh_dataset
+
+    settings = Settings(api_url=url, cache_dir=cache)  # default retries and backoff, as a user has them
+    start = time.monotonic()
+    with pytest.raises(TrialFinderError) as info:
+        refresh_dataset(settings, refresh=True)
+    return time.monotonic() - start, str(info.value)
+
+
+def test_refresh_with_no_network_fails_within_5_s_with_one_clear_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from conftest import closed_port
+
+    refused, refused_line = _refresh_seconds(f"http://127.0.0.1:{closed_port()}/api/v2", tmp_path / "a")
+    real = socket.getaddrinfo
+
+    def no_dns(host, *args, **kw):  # type: ignore[no-untyped-def]
+        if host == "clinicaltrials.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    unresolved, unresolved_line = _refresh_seconds("http://clinicaltrials.example/api/v2", tmp_path / "b")
+    assert refused < 5 and unresolved < 5
+    for line in (refused_line, unresolved_line):
+        assert line.startswith("cannot reach ClinicalTrials.gov at ") and "check your internet connection" in line
+
+
+def test_retries_with_backoff_stay_for_429_and_5xx_not_for_connect_errors() -> None:
+    from trialfinder.source.session import CONNECT_RETRIES, make_retry
+
+    retry = make_retry(Settings(), None)
+    assert retry.connect == CONNECT_RETRIES == 1
+    assert retry.status == Settings().max_retries >= 3 and retry.backoff_factor > 0
+    assert {429, 500, 502, 503, 504} <= set(retry.status_forcelist or ())
+
+
+# --- 12. summaries as plain text ----------------------------------------------------------------------
+
+def test_summaries_show_no_escape_characters(tables: Tables, app_env: Path) -> None:
+    """NCT05183035's real summary has '\\[GO\\]' in the registry's markdown."""
+    from trialfinder.present.trial import render_text, trial_view
+
+    raw = tables.studies.loc["NCT05183035", "brief_summary"]
+    assert "\\[GO\\]" in raw
+    text = render_text(trial_view(tables, "NCT05183035"))
+    assert "[GO]" in text and "\\[" not in text and "\\]" not in text
+    escaped = [n for n, s in tables.studies["brief_summary"].items() if "\\" in (s or "")]
+    for nct in escaped:
+        view = trial_view(tables, nct)
+        assert "\\[" not in view.summary and "\\<" not in view.eligibility and "\\*" not in view.summary
+    env: dict[str, str | None] = {name: None for name in UNSET}
+    env["TRIALFINDER_CACHE_DIR"] = str(app_env)
+    shown = CliRunner().invoke(cli, ["show", "NCT05183035"], env=env)
+    assert "[GO]" in shown.stdout and "\\[GO" not in shown.stdout
+
+
+# --- 8. what changed ------------------------------------------------------------------------------
+
+def _record(nct: str) -> dict:
+    import json
+
+    return json.loads((SNAPSHOT / f"{nct}.json").read_text(encoding="utf-8"))
+
+
+def _edited_pair() -> tuple[list[dict], list[dict], str]:
+    """Before: copies of three real records. After: the first with its overall status changed, one
+    site closed (RECRUITING -> COMPLETED), one started recruiting (COMPLETED -> RECRUITING), one
+    removed and one added (a copy of another real site); the second unchanged; the third gone; a
+    fourth real record new."""
+    import copy
+
+    a, b, c, d = (_record(n) for n in ("NCT01251575", "NCT00719888", "NCT02204020", "NCT05722171"))
+    before = [a, b, c]
+    edited = copy.deepcopy(a)
+    edited["protocolSection"]["statusModule"]["overallStatus"] = "ACTIVE_NOT_RECRUITING"
+    locations = edited["protocolSection"]["contactsLocationsModule"]["locations"]
+    recruiting = next(loc for loc in locations if loc.get("status") == "RECRUITING")
+    completed = next(loc for loc in locations if loc.get("status") == "COMPLETED")
+    recruiting["status"], completed["status"] = "COMPLETED", "RECRUITING"
+    removed = next(loc for loc in locations if loc is not recruiting and loc is not completed)
+    locations.remove(removed)
+    added = copy.deepcopy(d["protocolSection"]["contactsLocationsModule"]["locations"][0])
+    locations.append(added)
+    return before, [edited, copy.deepcopy(b), d], removed["status"]
+
+
+def test_compare_lists_each_change_with_before_and_after() -> None:
+    from trialfinder.find.changes import compare
+
+    from trialfinder.labels import status_label
+
+    before, after, removed = _edited_pair()
+    table = compare(before, after)
+    by_kind = {kind: group for kind, group in table.groupby("change")}
+    assert set(by_kind) == {"new trial", "trial status changed", "site opened", "site started recruiting",
+                            "site closed", "trial no longer in the data set"}
+    assert list(by_kind["new trial"]["nct_id"]) == ["NCT05722171"]
+    status = by_kind["trial status changed"].iloc[0]
+    assert (status["nct_id"], status["before"], status["after"]) == ("NCT01251575", "Recruiting",
+                                                                     "Active, not recruiting")
+    started = by_kind["site started recruiting"].iloc[0]
+    assert (started["before"], started["after"]) == ("Completed", "Recruiting")
+    closed = by_kind["site closed"]
+    assert sorted(zip(closed["before"], closed["after"], strict=True)) == sorted(
+        [("Recruiting", "Completed"), (status_label(removed), "not listed")])
+    opened = by_kind["site opened"].iloc[0]
+    assert opened["before"] == "not listed" and opened["after"] == "Recruiting"
+    assert "PersonGen" in opened["site"]
+    assert list(by_kind["trial no longer in the data set"]["nct_id"]) == ["NCT02204020"]
+    assert "NCT00719888" not in set(table["nct_id"])  # unchanged: not listed
+    assert compare(before, before).empty
+
+
+def test_changes_command_and_csv_from_two_stored_refreshes(tmp_path: Path) -> None:
+    from trialfinder.source.store import Dataset, DatasetMeta, DataStore
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    store = DataStore(settings.dataset_dir)
+    env: dict[str, str | None] = {name: None for name in UNSET}
+    env["TRIALFINDER_CACHE_DIR"] = str(settings.cache_dir)
+    none_yet = CliRunner().invoke(cli, ["changes"], env=env)
+    assert none_yet.exit_code == 1 and "no earlier data set to compare with yet" in none_yet.stderr
+    before, after, _ = _edited_pair()
+    store.save(Dataset(before, DatasetMeta(source="live", data_timestamp="2026-11-01", fetched_at="2026-11-01")))
+    store.save(Dataset(after, DatasetMeta(source="live", data_timestamp="2026-11-08", fetched_at="2026-11-08")))
+    table = CliRunner().invoke(cli, ["changes"], env=env)
+    assert table.exit_code == 0, table.stderr
+    assert "1 new trial" in table.stderr and "NCT05722171" in table.stdout
+    out = tmp_path / "changes.csv"
+    result = CliRunner().invoke(cli, ["changes", "--format", "csv", "-o", str(out)], env=env)
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert list(rows[0]) == ["change", "nct_id", "title", "site", "before", "after", "url"]
+    assert {r["change"] for r in rows} >= {"new trial", "trial status changed", "site started recruiting"}
+
+
+def test_app_lists_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trialfinder.source.store import Dataset, DatasetMeta, DataStore
+
+    for name in UNSET:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRIALFINDER_CACHE_DIR", str(tmp_path / "cache"))
+    at = run_app()
+    assert any("second refresh" in str(t.value) for t in at.text)
+    store = DataStore(Settings(cache_dir=tmp_path / "cache").dataset_dir)
+    before, after, _ = _edited_pair()
+    store.save(Dataset(before, DatasetMeta(source="live", data_timestamp="2026-11-01", fetched_at="2026-11-01")))
+    store.save(Dataset(after, DatasetMeta(source="live", data_timestamp="2026-11-08", fetched_at="2026-11-08")))
+    at = run_app()
+    expander = next(e for e in at.expander if e.label.startswith("What changed since the last refresh"))
+    frames = [f.value for f in expander.dataframe]
+    assert frames and "NCT05722171" in set(frames[0]["nct_id"])
+    assert set(frames[0]["change"]) >= {"new trial", "trial status changed", "site started recruiting"}

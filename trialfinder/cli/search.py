@@ -25,7 +25,7 @@ def _load(api_url: str | None, cache_dir: Path | None):  # type: ignore[no-untyp
 def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
     """CLI option values -> FilterSpec, resolved once here: keys, numbers, dates and the geocoded place
     (raises InvalidInput with what is accepted; a bad place fails before the data loads)."""
-    from ..find.places import parse_unit
+    from ..find.places import default_unit, parse_unit
 
     if o.get("radius") is not None and not o.get("near"):
         raise InvalidInput("--radius needs --near ZIP_OR_CITY")
@@ -33,7 +33,7 @@ def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
         raise InvalidInput("--sort distance needs --near ZIP_OR_CITY")
     spec = F.FilterSpec(
         radius=F.parse_radius(o["radius"]) if o.get("radius") is not None else None,
-        unit=parse_unit("km" if o.get("km") else o.get("unit") or "mi"),
+        unit=parse_unit("km" if o.get("km") else o.get("unit") or "mi"),  # (no unit asked for: see below)
         categories=tuple(dict.fromkeys(F.parse_category(c) for c in o.get("category") or ())),
         disease_settings=F.parse_disease_settings(o.get("setting") or (), default=F.DEFAULT.disease_settings),
         phases=tuple(dict.fromkeys(p for v in o.get("phase") or () for p in F.parse_phase(v))),
@@ -48,7 +48,10 @@ def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
         sort=_choice("sort", o.get("sort"), F.SORTS),
     )
     if o.get("near"):
-        spec = spec.with_(place=F.parse_place(o["near"]))
+        place = F.parse_place(o["near"])
+        spec = spec.with_(place=place)
+        if not o.get("km") and not o.get("unit"):  # the local custom: km in Paris, miles in Tucson
+            spec = spec.with_(unit=default_unit(place))
     return spec
 
 
@@ -65,8 +68,11 @@ def filter_options(func: Any) -> Any:
     opts = [
         click.option("--near", metavar="ZIP_OR_CITY", help="a US ZIP code or a city ('Tucson, AZ', 'Paris, France')"),
         click.option("--radius", type=str, metavar="N",
-                     help="only trials with a site within N miles (or km with --km)"),
-        click.option("--km", is_flag=True, help="distances in kilometres instead of miles"),
+                     help="only trials with a located site within N miles (or km); trials none of whose sites "
+                          "could be located are counted apart"),
+        click.option("--km", is_flag=True, help="distances in kilometres"),
+        click.option("--unit", metavar="mi|km",
+                     help="distance unit [default: the place's custom: miles in the US and UK, km elsewhere]"),
         click.option("--category", multiple=True, metavar="KEY",
                      help="treatment category (repeatable): targeted, immunotherapy, transplant, experimental, "
                           "chemotherapy, supportive, other"),
@@ -123,6 +129,9 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
     tables = _load(api_url, cache_dir)
     result = F.search(tables, spec)
     click.echo(f"{len(result.studies)} trials · {result.describe()}", err=True)
+    if result.undated:
+        click.echo(f"note: {result.undated} trials have no update date in their record, so 'updated since' "
+                   "leaves them out", err=True)
     if result.unlocated and result.unlocated_studies is not None:
         click.echo(f"note: {result.unlocated} more trials have no site we could locate, so they are not counted "
                    f"as within the radius: {', '.join(result.unlocated_studies.index[:20])}"

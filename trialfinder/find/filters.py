@@ -167,6 +167,17 @@ def parse_state(value: str) -> str:
         return states[text.upper()]
     if len(text) > 80 or not text:
         raise InvalidInput(f"state {value!r} is not valid; give a US state code (AZ) or a region name")
+    from . import regions
+
+    if not regions.known_region(text):
+        close = regions.suggest_region(text)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise InvalidInput(f"{value!r} is not a state or region; {hint}give a US state (AZ or Arizona) or a "
+                           "region name such as 'Ontario'")
+    key = places._norm(text)
+    for name in states.values():
+        if places._norm(name) == key:
+            return name
     return text.title() if text.islower() else text
 
 
@@ -345,6 +356,8 @@ class SearchResult:
     #: said to be within it (a separate group, not in ``studies``); without a radius they are in
     #: ``studies``, last
     unlocated_studies: pd.DataFrame | None = None
+    #: with "updated since": the trials the filters before it kept that have no update date (left out)
+    undated: int = 0
 
     @property
     def place(self) -> Place | None:
@@ -368,10 +381,13 @@ def search(tables: Tables, spec: FilterSpec) -> SearchResult:
     scope = Scope(tables, spec)
     counts: list[FilterCount] = []
     unlocated_keep: pd.Series | None = None
+    undated = 0
     for flt in FILTERS:
         if flt.active(spec):
             if flt.name == "distance" and spec.radius is not None:
                 unlocated_keep = scope.keep & scope.nearest()["distance"].isna()
+            if flt.name == "updated":
+                undated = int((scope.keep & tables.studies["last_update_date"].isna()).sum())
             scope.keep &= flt.mask(scope, spec).fillna(False).astype(bool)
             counts.append(FilterCount(flt.name, flt.describe(spec), int(scope.keep.sum())))
     distance_col = f"distance_{spec.unit}"
@@ -381,10 +397,10 @@ def search(tables: Tables, spec: FilterSpec) -> SearchResult:
         out = _stated_ages_first(out)
     if unlocated_keep is not None:
         apart = _annotate(tables.studies[unlocated_keep].copy(), scope, distance_col)
-        return SearchResult(studies=out, spec=spec, counts=counts, unlocated=len(apart),
+        return SearchResult(studies=out, spec=spec, counts=counts, unlocated=len(apart), undated=undated,
                             unlocated_studies=_sort(apart, "updated" if how == "distance" else how, distance_col))
     unlocated = int(out[distance_col].isna().sum()) if spec.place is not None else 0
-    return SearchResult(studies=out, spec=spec, counts=counts, unlocated=unlocated)
+    return SearchResult(studies=out, spec=spec, counts=counts, unlocated=unlocated, undated=undated)
 
 
 def _stated_ages_first(df: pd.DataFrame) -> pd.DataFrame:

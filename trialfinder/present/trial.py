@@ -7,6 +7,7 @@ with Streamlit.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -25,6 +26,15 @@ from ..labels import (
     gap,
     status_label,
 )
+
+#: the registry writes its texts in markdown and escapes punctuation ('\\[GO\\]', 'ALT \\< 2'); shown as
+#: plain text (st.text, a terminal) those backslashes would be visible
+_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()<>#+\-.!|~^=])")
+
+
+def plain_text(text: str) -> str:
+    """Registry markdown text as plain text: '\\[GO\\]' -> '[GO]', '\\< 2' -> '< 2'."""
+    return _MARKDOWN_ESCAPE.sub(r"\1", text)
 
 
 @dataclass
@@ -70,7 +80,7 @@ def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit
         categories=[(CATEGORY_LABELS.get(key, key), evidence.get(key, "")) for key in row["categories"]],
         disease_setting=", ".join(DISEASE_SETTING_LABELS[s] for s in row["disease_setting"]),
         biomarkers=", ".join(row["biomarkers"]), interventions=row["interventions"] or "",
-        summary=row["brief_summary"] or "", eligibility=row["eligibility"] or "",
+        summary=plain_text(row["brief_summary"] or ""), eligibility=plain_text(row["eligibility"] or ""),
         sites=places.sites_by_distance(sites, place, unit=unit), place=place, unit=unit,
         central_contacts=row.get("central_contacts") or "", partial=partial, gap=gap(partial),
     )
