@@ -244,11 +244,13 @@ st.subheader(f"{len(studies)} trial{'s' if len(studies) != 1 else ''} found")
 st.caption(md(result.describe()))
 if result.unlocated and result.unlocated_studies is None:
     st.caption(f"{result.unlocated} of them have no site we could locate; they are listed last, without a distance.")
-sort_col, csv_col, xlsx_col = st.columns([2, 1, 1], vertical_alignment="bottom")
+sort_col, labels_col, csv_col, xlsx_col = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
 sort_col.selectbox("Sort by", list(SORT_LABELS), key="sort", format_func=SORT_LABELS.get)
-csv_col.download_button("Download CSV", export.to_csv(result), file_name="trialfinder.csv", mime="text/csv",
+readable = labels_col.toggle("Readable labels", key="export_labels",
+                             help="Downloads with 'Recruiting', 'Phase 1/2' instead of the registry's codes")
+csv_col.download_button("Download CSV", export.to_csv(result, readable), file_name="trialfinder.csv", mime="text/csv",
                         on_click="ignore", width="stretch")
-xlsx_col.download_button("Download Excel", lambda: export.to_xlsx(result, meta), file_name="trialfinder.xlsx",
+xlsx_col.download_button("Download Excel", lambda: export.to_xlsx(result, meta, readable), file_name="trialfinder.xlsx",
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          on_click="ignore", width="stretch")
 unit = UNITS.get(spec.unit, spec.unit)

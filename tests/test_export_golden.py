@@ -167,7 +167,9 @@ def test_header_is_export_columns(snapshot: Path, tmp_path: Path) -> None:
     plain = run(["search", "--format", "csv", "--status", "all"], tmp_path / "cache", snapshot)
     assert next(csv.reader(io.StringIO(plain.stdout))) == export.COLUMNS
     near = run(["search", "--format", "csv", "--status", "all", "--near", "85719"], tmp_path / "cache", snapshot)
-    assert next(csv.reader(io.StringIO(near.stdout))) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"]
+    # (issue 19: the nearest site's contact is added after the columns that were there; none moves)
+    extra = ["nearest_site_contact"]
+    assert next(csv.reader(io.StringIO(near.stdout))) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"] + extra
     assert export.NEAR_COLUMNS == ["nearest_site", "nearest_site_status"]
     km = run(["search", "--format", "csv", "--status", "all", "--near", "85719", "--km"], tmp_path / "cache", snapshot)
-    assert next(csv.reader(io.StringIO(km.stdout))) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_km"]
+    assert next(csv.reader(io.StringIO(km.stdout))) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_km"] + extra

@@ -531,3 +531,50 @@ def test_app_lists_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     frames = [f.value for f in expander.dataframe]
     assert frames and "NCT05722171" in set(frames[0]["nct_id"])
     assert set(frames[0]["change"]) >= {"new trial", "trial status changed", "site started recruiting"}
+
+
+# --- 6. exports people can read ---------------------------------------------------------------------
+
+def test_export_columns_keep_todays_order_and_add_the_contact_after(tables: Tables) -> None:
+    from trialfinder.find import export
+
+    plain = export.export_frame(F.search(tables, F.DEFAULT))
+    assert list(plain.columns) == export.COLUMNS
+    near = export.export_frame(F.search(tables, F.DEFAULT.with_(place=geocode("85719"), radius=500.0)))
+    assert list(near.columns) == [*export.COLUMNS, "nearest_site", "nearest_site_status", "distance_mi",
+                                  "nearest_site_contact"]
+
+
+def test_labelled_export_reads_as_labels_and_says_why_a_field_is_empty(tables: Tables) -> None:
+    from trialfinder.find import export
+
+    result = F.search(tables, F.FilterSpec(statuses=(), disease_settings=(), place=geocode("85719")))
+    codes, labels = export.export_frame(result), export.export_frame(result, labels=True)
+    assert list(codes.columns) == list(labels.columns) and len(codes) == len(labels)
+    assert set(codes["status"]) >= {"RECRUITING", "COMPLETED"}
+    assert set(labels["status"]) >= {"Recruiting", "Completed (not enrolling)"}
+    assert "PHASE1;PHASE2" in set(codes["phases"]) and "Phase 1/2" in set(labels["phases"])
+    partial = result.studies["partial_record"].to_numpy()
+    no_sponsor = (result.studies["sponsor"].fillna("") == "").to_numpy()
+    if (no_sponsor & partial).any():
+        assert set(labels["sponsor"][no_sponsor & partial]) == {"not in this snapshot — refresh for the full record"}
+    no_update = (result.studies["last_update"].fillna("") == "").to_numpy()
+    assert set(labels["last_update"][no_update & partial]) == {"not in this snapshot — refresh for the full record"}
+    assert set(labels["last_update"][no_update & ~partial]) <= {"not stated in the registry record"}
+    located = result.studies["nearest_site"].notna().to_numpy()
+    unknown = located & (result.studies["nearest_site_status"].fillna("") == "").to_numpy()
+    assert unknown.any() and set(labels["nearest_site_status"][unknown]) == {"status unknown"}
+
+
+def test_cli_labels_flag_and_contact_column(app_env: Path) -> None:
+    env: dict[str, str | None] = {name: None for name in UNSET}
+    env["TRIALFINDER_CACHE_DIR"] = str(app_env)
+    args = ["search", "--format", "csv", "--status", "all", "--near", "Hefei, China", "--radius", "50"]
+    plain = CliRunner().invoke(cli, args, env=env)
+    labelled = CliRunner().invoke(cli, [*args, "--labels"], env=env)
+    rows = list(csv.DictReader(io.StringIO(labelled.stdout)))
+    assert plain.stdout.splitlines()[0] == labelled.stdout.splitlines()[0]
+    assert rows and all(r["status"] and r["status"] == r["status"].capitalize() for r in rows)
+    # the one full API record with a site there (NCT05722171) has its site's contact in the record
+    assert [r["nearest_site_contact"] for r in rows if r["nct_id"] == "NCT05722171"] == [
+        "Huimin Meng, Doctor · +86-18015580390 · huimin.meng@persongen.com"]

@@ -108,8 +108,11 @@ def filter_options(func: Any) -> Any:
 @click.option("--format", "fmt", metavar="|".join(FORMATS), default="table", show_default=True,
               help="table (terminal), csv, json, or xlsx (needs --output)")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE instead of stdout")
+@click.option("--labels", is_flag=True,
+              help="csv/xlsx/json: readable labels ('Recruiting', 'Phase 1/2') instead of the registry's codes")
 @edge
-def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path | None, **options: Any) -> None:
+def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path | None, labels: bool,
+           **options: Any) -> None:
     """Search the current data set with filters; print a table or write CSV, JSON or Excel.
 
     \b
@@ -140,15 +143,15 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
         click.echo(f"note: {result.unlocated} trials have no site we could locate; they are listed last", err=True)
     if fmt == "xlsx":
         assert output is not None
-        output.write_bytes(export.to_xlsx(result, tables.meta))
+        output.write_bytes(export.to_xlsx(result, tables.meta, labels))
         click.echo(f"wrote {output}", err=True)
         return
     if fmt == "table":
         text = render_table(result)
     elif fmt == "csv":
-        text = export.to_csv(result)
+        text = export.to_csv(result, labels)
     else:
-        text = export.to_json(result, tables.meta) + "\n"
+        text = export.to_json(result, tables.meta, labels) + "\n"
     if output is not None:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}", err=True)

@@ -413,7 +413,7 @@ def _annotate(out: pd.DataFrame, scope: Scope, distance_col: str) -> pd.DataFram
     """Add the nearest site, its status and the distance (when the search has a place)."""
     if scope.spec.place is not None:
         nearest = scope.nearest().reindex(out.index)
-        for col in ("nearest_site", "nearest_site_status", "nearest_is_open"):
+        for col in ("nearest_site", "nearest_site_status", "nearest_is_open", "nearest_site_contact"):
             out[col] = nearest[col].to_numpy()
         out[distance_col] = nearest["distance"].to_numpy(dtype=float)
     return out

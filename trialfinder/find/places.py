@@ -522,6 +522,8 @@ def nearest_sites(
             "nearest_site_status": np.where(pd.isna(status), "", status).astype(object),
             "distance": dist[rows],
             "nearest_is_open": is_open[rows],
+            "nearest_site_contact": (chosen["contacts"].fillna("").to_numpy(dtype=object) if "contacts" in chosen
+                                     else np.full(len(rows), "", dtype=object)),
         },
         index=pd.Index(chosen["nct_id"].to_numpy(dtype=object), name="nct_id"),
     )
