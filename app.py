@@ -83,6 +83,12 @@ def what_changed(key: tuple[str, str, int | None]) -> tuple[Any, str, str] | Non
     return found.table, found.describe(), to_csv(found)
 
 
+def make_pdf(result: Any, tables: Tables) -> bytes:
+    from trialfinder.present.pdf import to_pdf
+
+    return to_pdf(result, tables)
+
+
 def fail(message: str) -> None:
     st.error(message)
     st.stop()
@@ -244,7 +250,7 @@ st.subheader(f"{len(studies)} trial{'s' if len(studies) != 1 else ''} found")
 st.caption(md(result.describe()))
 if result.unlocated and result.unlocated_studies is None:
     st.caption(f"{result.unlocated} of them have no site we could locate; they are listed last, without a distance.")
-sort_col, labels_col, csv_col, xlsx_col = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+sort_col, labels_col, csv_col, xlsx_col, pdf_col = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
 sort_col.selectbox("Sort by", list(SORT_LABELS), key="sort", format_func=SORT_LABELS.get)
 readable = labels_col.toggle("Readable labels", key="export_labels",
                              help="Downloads with 'Recruiting', 'Phase 1/2' instead of the registry's codes")
@@ -275,6 +281,10 @@ if result.unlocated_studies is not None and result.unlocated:
         st.dataframe(views.results_frame(result, result.unlocated_studies), hide_index=True, width="stretch",
                      column_config=RESULT_COLUMNS)
 st.caption("Your search is in the page address: bookmark it or send it to your doctor.")
+
+pdf_col.download_button("PDF for your doctor", lambda: make_pdf(result, tables), file_name="trialfinder.pdf",
+                        mime="application/pdf", on_click="ignore", width="stretch",
+                        help="The search, the data date and each trial with its nearest sites and contacts")
 
 # Detail of one trial (registry text only through st.text / st.code / st.dataframe)
 st.subheader("Trial detail")

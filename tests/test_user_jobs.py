@@ -578,3 +578,62 @@ def test_cli_labels_flag_and_contact_column(app_env: Path) -> None:
     # the one full API record with a site there (NCT05722171) has its site's contact in the record
     assert [r["nearest_site_contact"] for r in rows if r["nct_id"] == "NCT05722171"] == [
         "Huimin Meng, Doctor · +86-18015580390 · huimin.meng@persongen.com"]
+
+
+# --- 5. a list to hand the doctor (PDF) ------------------------------------------------------------
+
+def _poppler(tool: str) -> str:
+    import shutil
+
+    found = shutil.which(tool)
+    if found is None:
+        pytest.skip(f"{tool} (poppler-utils) is not installed; .ci/run installs it")
+    return found
+
+
+def test_pdf_for_the_doctor_reads_back_as_text_and_renders(app_env: Path, tmp_path: Path, tables: Tables) -> None:
+    import subprocess
+
+    env: dict[str, str | None] = {name: None for name in UNSET}
+    env["TRIALFINDER_CACHE_DIR"] = str(app_env)
+    out = tmp_path / "doctor.pdf"
+    result = CliRunner().invoke(cli, ["search", "--near", "85719", "--radius", "250", "--age", "58",
+                                      "--format", "pdf", "-o", str(out)], env=env)
+    assert result.exit_code == 0, result.stderr
+    assert out.read_bytes().startswith(b"%PDF")
+    text = subprocess.run([_poppler("pdftotext"), "-layout", str(out), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    flat = " ".join(text.split())
+    expected = F.search(tables, F.DEFAULT.with_(place=geocode("85719"), radius=250.0, age=58.0))
+    assert "within 250 mi of Tucson, AZ 85719" in flat and "admits age 58" in flat
+    assert "data as of 2025-03" in flat and "Information only, not medical advice" in flat
+    for nct in expected.studies.index:
+        assert f"https://clinicaltrials.gov/study/{nct}" in flat
+    assert "Ziftomenib" in flat and "menin inhibitor" in flat  # a category with its evidence
+    assert "Banner MD Anderson Cancer Center" in flat and "≈ 90 mi" in flat  # the nearest site, distance
+    assert "status unknown" in flat and "Ages: 18 and over" in flat and "Sex: all" in flat
+    prefix = tmp_path / "page"
+    subprocess.run([_poppler("pdftoppm"), "-r", "40", "-png", "-f", "1", "-l", "1", str(out), str(prefix)],
+                   check=True, capture_output=True)
+    page = next(tmp_path.glob("page*.png"))
+    assert page.stat().st_size > 2000  # a rendered page with text on it, not a blank one
+
+
+def test_pdf_carries_site_contacts_when_the_record_has_them(tmp_path: Path, tables: Tables) -> None:
+    import subprocess
+
+    from trialfinder.present.pdf import to_pdf
+
+    result = F.search(tables, F.FilterSpec(place=geocode("Hefei, China"), radius=50.0))
+    assert "NCT05722171" in result.studies.index
+    out = tmp_path / "contacts.pdf"
+    out.write_bytes(to_pdf(result, tables))
+    text = subprocess.run([_poppler("pdftotext"), str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert "huimin.meng@persongen.com" in " ".join(text.split())
+
+
+def test_pdf_needs_an_output_file(app_env: Path) -> None:
+    env: dict[str, str | None] = {name: None for name in UNSET}
+    env["TRIALFINDER_CACHE_DIR"] = str(app_env)
+    result = CliRunner().invoke(cli, ["search", "--format", "pdf"], env=env)
+    assert result.exit_code == 2 and "--format pdf needs --output" in result.stderr

@@ -11,7 +11,7 @@ from ..errors import InvalidInput
 from ..find import filters as F
 from .common import CONTEXT, edge, fail, make_settings, report_source, settings_options
 
-FORMATS = ("table", "csv", "json", "xlsx")
+FORMATS = ("table", "csv", "json", "xlsx", "pdf")
 
 
 def _load(api_url: str | None, cache_dir: Path | None):  # type: ignore[no-untyped-def]
@@ -106,7 +106,7 @@ def filter_options(func: Any) -> Any:
 @settings_options
 @filter_options
 @click.option("--format", "fmt", metavar="|".join(FORMATS), default="table", show_default=True,
-              help="table (terminal), csv, json, or xlsx (needs --output)")
+              help="table (terminal), csv, json, xlsx or pdf (a list to hand the doctor); xlsx and pdf need --output")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE instead of stdout")
 @click.option("--labels", is_flag=True,
               help="csv/xlsx/json: readable labels ('Recruiting', 'Phase 1/2') instead of the registry's codes")
@@ -127,8 +127,8 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
 
     fmt = _choice("format", fmt, FORMATS) or "table"
     spec = spec_from_options(options)
-    if fmt == "xlsx" and output is None:
-        raise InvalidInput("--format xlsx needs --output FILE.xlsx")
+    if fmt in ("xlsx", "pdf") and output is None:
+        raise InvalidInput(f"--format {fmt} needs --output FILE.{fmt}")
     tables = _load(api_url, cache_dir)
     result = F.search(tables, spec)
     click.echo(f"{len(result.studies)} trials · {result.describe()}", err=True)
@@ -141,6 +141,13 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
                    f"{' …' if result.unlocated > 20 else ''}", err=True)
     elif result.unlocated:
         click.echo(f"note: {result.unlocated} trials have no site we could locate; they are listed last", err=True)
+    if fmt == "pdf":  # (issue 19: a list to hand the doctor)
+        from ..present.pdf import to_pdf
+
+        assert output is not None
+        output.write_bytes(to_pdf(result, tables))
+        click.echo(f"wrote {output}", err=True)
+        return
     if fmt == "xlsx":
         assert output is not None
         output.write_bytes(export.to_xlsx(result, tables.meta, labels))
