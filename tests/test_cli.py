@@ -249,7 +249,7 @@ def test_search_xlsx_has_trials_and_search_sheets(fast, tmp_path: Path) -> None:
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["Trials", "Search"]
     trials = list(book["Trials"].iter_rows(values_only=True))
-    assert list(trials[0]) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"]
+    assert list(trials[0]) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"] + export.NEAR_EXTRA_COLUMNS
     assert len(trials) - 1 == stderr_count(result) > 0
     search = {row[0]: row[1] for row in book["Search"].iter_rows(min_row=2, values_only=True)}
     assert "targeted therapy" in search["filters"] and "within 500 mi of Tucson, AZ 85719" in search["filters"]
@@ -455,7 +455,8 @@ def test_combined_filters_are_anded(fast) -> None:
 
 def test_near_with_radius_in_miles(fast, tables) -> None:
     result, rows = search_csv(fast, "--near", "85719", "--radius", "250")
-    assert header_of(result) == export.COLUMNS + ["nearest_site", "nearest_site_status", "distance_mi"]
+    assert header_of(result) == export.COLUMNS + ["nearest_site", "nearest_site_status", "distance_mi",
+                                                 "nearest_site_contact"]
     assert "within 250 mi of Tucson, AZ 85719" in result.stderr
     distances = [dist(r["distance_mi"]) for r in rows]
     located = [d for d in distances if d == d]
@@ -488,7 +489,7 @@ def test_near_without_radius_keeps_everything_sorted_by_distance(fast, tables) -
 
 def test_km(fast) -> None:
     result, km_rows = search_csv(fast, "--near", "85719", "--radius", "400", "--km")
-    assert header_of(result)[-1] == "distance_km"
+    assert header_of(result)[-2:] == ["distance_km", "nearest_site_contact"]
     assert "within 400 km" in result.stderr
     located = [dist(r["distance_km"]) for r in km_rows if r["distance_km"]]
     assert located and max(located) <= 400 and located == sorted(located)

@@ -490,7 +490,8 @@ def nearest_sites(
 ) -> pd.DataFrame:
     """One row per trial with a located site, index nct_id (sorted): the nearest site whose own
     status is open, else the nearest site at all. Columns: nearest_site, nearest_site_status,
-    distance (in ``unit``), nearest_is_open. Vectorised: no loop over sites or trials.
+    distance (in ``unit``), nearest_is_open, nearest_site_contact ("" when the record gives none).
+    Vectorised: no loop over sites or trials.
 
     ``mask`` (bool per site) limits the sites considered without copying the table; the
     ``study_row``/``site_open`` columns of :func:`trialfinder.tables.build_tables`, when present,
