@@ -20,20 +20,22 @@ from trialfinder.classify.biomarkers import BIOMARKER_KEYS  # noqa: E402
 from trialfinder.classify.categories import CATEGORY_KEYS  # noqa: E402
 from trialfinder.classify.disease_setting import DISEASE_SETTING_KEYS  # noqa: E402
 from trialfinder.errors import TrialFinderError  # noqa: E402
-from trialfinder.find import export, places  # noqa: E402
+from trialfinder.find import export, places, regions  # noqa: E402
 from trialfinder.find.filters import search  # noqa: E402
 from trialfinder.find.tablecache import load_tables  # noqa: E402
 from trialfinder.find.tables import Tables  # noqa: E402
 from trialfinder.labels import (  # noqa: E402
     CATEGORY_DESCRIPTIONS,
     CATEGORY_LABELS,
+    DEFAULTS_NOTE,
     DISCLAIMER,
     DISEASE_SETTING_LABELS,
-    PHASE_LABELS,
+    PHASE_CHOICES,
     SEX_LABELS,
     SORT_LABELS,
     STATUS_LABELS,
     UNITS,
+    enrolment_label,
 )
 from trialfinder.present import urlstate, views  # noqa: E402
 from trialfinder.present.trial import trial_view  # noqa: E402
@@ -66,7 +68,25 @@ def locate(text: str) -> places.Place:
 @st.cache_data(show_spinner=False, max_entries=8)
 def choices(key: tuple[str, str, int | None]) -> dict[str, list[str]]:
     sites = get_tables(key).sites
-    return {col: sorted({v for v in sites[col].dropna() if v}) for col in ("country", "state")}
+    return {"country": sorted({v for v in sites["country"].dropna() if v}), "state": regions.region_choices(sites)}
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def what_changed(key: tuple[str, str, int | None]) -> tuple[Any, str, str] | None:
+    """(the changes table, what was compared, CSV) since the last refresh; None before the second one."""
+    from trialfinder.find.changes import changes_since_last_refresh, to_csv
+
+    try:
+        found = changes_since_last_refresh(Settings.from_env(cache_dir=Path(key[0]), snapshot_dir=Path(key[1])))
+    except TrialFinderError:
+        return None
+    return found.table, found.describe(), to_csv(found)
+
+
+def make_pdf(result: Any, tables: Tables) -> bytes:
+    from trialfinder.present.pdf import to_pdf
+
+    return to_pdf(result, tables)
 
 
 def fail(message: str) -> None:
@@ -84,6 +104,7 @@ def seed_widgets_from_url() -> None:
     for key, value in urlstate.widget_values(spec).items():
         st.session_state[key] = value
     st.session_state.url_problems = problems
+    st.session_state.unit_chosen = "unit" in params  # else the place's custom decides (km in Paris)
     st.session_state.seeded = True
 
 
@@ -115,6 +136,8 @@ try:
 except TrialFinderError as exc:
     fail(f"Configuration problem: {md(exc)}")
 seed_widgets_from_url()
+if "pending_unit" in st.session_state:  # set before the unit widget exists (see the place below)
+    st.session_state.unit = st.session_state.pop("pending_unit")
 
 st.title("TrialFinder")
 st.caption("Clinical trials for relapsed or refractory acute myeloid leukemia (AML), from ClinicalTrials.gov")
@@ -136,31 +159,37 @@ for problem in st.session_state.pop("url_problems", []):  # shown once, on arriv
 
 # Where
 where, radius_col, unit_col = st.columns([3, 1.2, 1])
-where.text_input("Where do you live? (US ZIP code or city)", key="near", placeholder="e.g. 85719 or Tucson, AZ")
+where.text_input("Where do you live? (ZIP code or city)", key="near",
+                 placeholder="e.g. 85719, Tucson, AZ or Paris, France")
 radius_col.selectbox(
     "Within", urlstate.radius_options(st.session_state.get("radius")), key="radius",
     format_func=urlstate.radius_label,
 )
-unit_col.radio("Unit", list(UNITS), key="unit", format_func=UNITS.get, horizontal=True)
+unit_col.radio("Unit", list(UNITS), key="unit", format_func=UNITS.get, horizontal=True,
+               on_change=lambda: st.session_state.update(unit_chosen=True))
 where_note = st.container()
 
 # Filters, each followed by a slot for the number of trials it leaves
 with st.sidebar:
     st.header("Filters")
     st.caption("They apply top to bottom; under each, the number of trials left after it.")
+    st.caption(DEFAULTS_NOTE)
     counts: dict[str, Any] = {"distance": radius_col.empty()}
-    st.multiselect("Overall status", list(STATUS_LABELS), key="statuses", format_func=STATUS_LABELS.get,
-                   placeholder="any status")
+    st.multiselect("Overall status", list(STATUS_LABELS), key="statuses", format_func=enrolment_label,
+                   placeholder="any status (all)",
+                   help="Default: the statuses a patient can enrol in. Clear it to see every status.")
     counts["status"] = st.empty()
     st.multiselect("Disease setting", list(DISEASE_SETTING_KEYS), key="disease_settings",
-                   format_func=lambda k: DISEASE_SETTING_LABELS.get(k, k), placeholder="any setting")
+                   format_func=lambda k: DISEASE_SETTING_LABELS.get(k, k), placeholder="any setting (all)",
+                   help="Trials whose record states no setting are always included, labelled 'setting not stated'.")
     counts["setting"] = st.empty()
     st.multiselect("Treatment category", [*CATEGORY_KEYS, "other"], key="categories",
                    format_func=lambda k: CATEGORY_LABELS.get(k, k), placeholder="any category",
                    help="\n\n".join(f"**{CATEGORY_LABELS[k]}**: {d}" for k, d in CATEGORY_DESCRIPTIONS.items()))
     counts["category"] = st.empty()
-    st.multiselect("Phase", list(PHASE_LABELS), key="phases", format_func=PHASE_LABELS.get,
-                   placeholder="any phase")
+    st.multiselect("Phase", list(PHASE_CHOICES), key="phases", format_func=PHASE_CHOICES.get,
+                   placeholder="any phase",
+                   help="Phase 1 includes phase 1/2 trials; Phase 1/2 means only trials of the combined phase 1/2.")
     counts["phase"] = st.empty()
     st.number_input("Patient age (years)", min_value=0.0, max_value=130.0, value=None, step=1.0, key="age",
                     format="%g", placeholder="any age")
@@ -194,6 +223,9 @@ if not urlstate.same_params(params, {key: st.query_params.get_all(key) for key i
     st.query_params.from_dict(params)
 
 place = spec.place
+if place is not None and not st.session_state.get("unit_chosen") and places.default_unit(place) != spec.unit:
+    st.session_state.pending_unit = places.default_unit(place)  # the local custom, until the user picks one
+    st.rerun()
 if place is not None:
     where_note.caption(f"Distances are measured from {md(place.label)} (approximate, straight line).")
 elif isinstance(place_problem, places.AmbiguousPlace):
@@ -210,31 +242,32 @@ except TrialFinderError as exc:
     fail(md(exc))
 for name, count in result.left_after().items():
     if name in counts:
-        counts[name].caption(f"→ {count} trials left")
+        counts[name].caption(f"→ {count} trials left"
+                             + (f"; {result.undated} without an update date left out" if name == "updated"
+                                and result.undated else ""))
 
 # Results
 studies = result.studies
 st.subheader(f"{len(studies)} trial{'s' if len(studies) != 1 else ''} found")
 st.caption(md(result.describe()))
-if result.unlocated:
+if result.unlocated and result.unlocated_studies is None:
     st.caption(f"{result.unlocated} of them have no site we could locate; they are listed last, without a distance.")
-sort_col, csv_col, xlsx_col = st.columns([2, 1, 1], vertical_alignment="bottom")
+sort_col, labels_col, csv_col, xlsx_col, pdf_col = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
 sort_col.selectbox("Sort by", list(SORT_LABELS), key="sort", format_func=SORT_LABELS.get)
-csv_col.download_button("Download CSV", export.to_csv(result), file_name="trialfinder.csv", mime="text/csv",
+readable = labels_col.toggle("Readable labels", key="export_labels",
+                             help="Downloads with 'Recruiting', 'Phase 1/2' instead of the registry's codes")
+csv_col.download_button("Download CSV", export.to_csv(result, readable), file_name="trialfinder.csv", mime="text/csv",
                         on_click="ignore", width="stretch")
-xlsx_col.download_button("Download Excel", lambda: export.to_xlsx(result, meta), file_name="trialfinder.xlsx",
+xlsx_col.download_button("Download Excel", lambda: export.to_xlsx(result, meta, readable), file_name="trialfinder.xlsx",
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          on_click="ignore", width="stretch")
 unit = UNITS.get(spec.unit, spec.unit)
-st.dataframe(
-    views.results_frame(result),
-    hide_index=True,
-    width="stretch",
-    column_config={
+RESULT_COLUMNS = {
         "url": st.column_config.LinkColumn("Trial", display_text=r"https://clinicaltrials\.gov/study/(NCT\d+)",
                                            help="Opens the ClinicalTrials.gov record"),
         "title": st.column_config.TextColumn("Title", width="medium"),
         "categories": st.column_config.TextColumn("Categories", width="medium"),
+        "setting": st.column_config.TextColumn("Setting"),
         "phase": st.column_config.TextColumn("Phase"),
         "status": st.column_config.TextColumn("Status"),
         "nearest_site": st.column_config.TextColumn("Nearest site", width="medium"),
@@ -242,9 +275,18 @@ st.dataframe(
         "distance": st.column_config.TextColumn(
             "Distance", width="small", help=f"Approximate straight-line distance in {unit} to the nearest site"),
         "last_update": st.column_config.DateColumn("Last update", format="YYYY-MM-DD"),
-    },
-)
+}
+st.dataframe(views.results_frame(result), hide_index=True, width="stretch", column_config=RESULT_COLUMNS)
+if result.unlocated_studies is not None and result.unlocated:
+    with st.expander(f"{result.unlocated} trial{'s' if result.unlocated != 1 else ''} whose sites could not be "
+                     "located (not counted as within the radius)"):
+        st.dataframe(views.results_frame(result, result.unlocated_studies), hide_index=True, width="stretch",
+                     column_config=RESULT_COLUMNS)
 st.caption("Your search is in the page address: bookmark it or send it to your doctor.")
+
+pdf_col.download_button("PDF for your doctor", lambda: make_pdf(result, tables), file_name="trialfinder.pdf",
+                        mime="application/pdf", on_click="ignore", width="stretch",
+                        help="The search, the data date and each trial with its nearest sites and contacts")
 
 # Detail of one trial (registry text only through st.text / st.code / st.dataframe)
 st.subheader("Trial detail")
@@ -256,19 +298,34 @@ else:
     view = trial_view(tables, nct, place=place, unit=spec.unit)
     st.text(view.title)
     st.link_button("Open on ClinicalTrials.gov", view.url)
-    st.text(f"Status: {view.status} · {view.phase or 'phase not given'} · ages {view.ages} · sex {view.sex} · "
-            f"sponsor {view.sponsor or '—'} · last update {view.last_update or 'not given'}")
+    if view.partial:  # (issue 19: a gap in the snapshot is not a fact about the trial)
+        st.info("This is a partial snapshot record: fields it lacks may be in the registry. "
+                "Refresh data for the full record.")
+    st.text(f"Status: {view.status} · phase {view.phase or view.gap} · ages {view.ages} · sex {view.sex} · "
+            f"sponsor {view.sponsor or view.gap} · last update {view.last_update or view.gap}")
     st.markdown("**Summary**")
-    st.text(view.summary or "(no summary in the registry record)")
+    st.text(view.summary or f"(summary {view.gap})")
     st.markdown("**Interventions and why each category applies**")
     st.text(view.interventions or "(no interventions listed)")
     st.dataframe(views.evidence_frame(view), hide_index=True, width="stretch")
     with st.expander("Eligibility criteria (as written in the registry)"):
-        st.code(view.eligibility or "(not given in the registry record)", language=None, wrap_lines=True)
+        st.code(view.eligibility or f"(eligibility criteria {view.gap})", language=None, wrap_lines=True)
     st.markdown(f"**Sites** ({len(view.sites)}{', nearest first' if place else ''})")
     st.dataframe(views.sites_frame(view), hide_index=True, width="stretch")
     if view.central_contacts:
         st.text(f"Central contact: {view.central_contacts}")
+
+# What changed since the last refresh (issue 19: the trial navigator's weekly list)
+changed = what_changed(data_key(settings))
+with st.expander("What changed since the last refresh" + (f" ({len(changed[0])})" if changed else "")):
+    if changed is None:
+        st.text("Nothing to compare yet: the list of changes starts with the second refresh.")
+    else:
+        st.caption(md(changed[1]))
+        st.dataframe(changed[0], hide_index=True, width="stretch",
+                     column_config={"url": st.column_config.LinkColumn("Record")})
+        st.download_button("Download changes (CSV)", changed[2], file_name="changes.csv",
+                           mime="text/csv", on_click="ignore")
 
 # Map and charts
 map_col, chart_col = st.columns([3, 2])

@@ -59,7 +59,7 @@ def need_browser():  # type: ignore[no-untyped-def]
 def test_patient_search_in_a_real_browser(tmp_path: Path) -> None:
     with app_page(tmp_path, height=1000) as (page, url):
         page.goto(url)
-        where = page.get_by_label("Where do you live? (US ZIP code or city)")
+        where = page.get_by_label("Where do you live? (ZIP code or city)")
         where.fill("85719")
         where.press("Enter")
         page.get_by_text("Distances are measured from Tucson, AZ 85719").wait_for()

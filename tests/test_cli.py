@@ -122,8 +122,19 @@ def fast(monkeypatch: pytest.MonkeyPatch, tables, env):
     return env
 
 
+#: what lifts the search defaults (enrolling statuses, relapsed/refractory setting), so that a test
+#: sees one filter alone; the defaults have tests of their own (test_search_defaults_*)
+EVERY_STUDY = ("--status", "all", "--setting", "all")
+
+
+def lifted(args: tuple[str, ...] | list[str]) -> list[str]:
+    """``args`` with the defaults lifted, except a default the args set themselves."""
+    extra = [] if "--status" in args else ["--status", "all"]
+    return [*args, *extra, *([] if "--setting" in args else ["--setting", "all"])]
+
+
 def search_csv(env: dict[str, str | None], *args: str) -> tuple[Result, list[dict[str, str]]]:
-    result = ok(["search", "--format", "csv", *args], env)
+    result = ok(["search", "--format", "csv", *lifted(args)], env)
     rows = rows_of(result)
     assert stderr_count(result) == len(rows)
     return result, rows
@@ -180,7 +191,10 @@ def test_search_default_table_reports_source_on_stderr_only(env, tables) -> None
     result = ok(["search"], env)
     assert "data: bundled snapshot · data as of 2025-03" in result.stderr
     assert "data:" not in result.stdout
-    assert f"{len(tables.studies)} trials · all trials in the data set" in result.stderr
+    default = tables.studies["status"].isin(["RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"]) & \
+        tables.studies["disease_setting"].map(lambda s: not s or "relapsed_refractory" in s)
+    assert (f"{int(default.sum())} trials · recruiting or not yet recruiting or enrolling by invitation · "
+            "relapsed/refractory (or not stated)") in result.stderr
     assert "NCT id" in result.stdout and "Categories" in result.stdout
     assert "NCT0" in result.stdout
 
@@ -199,7 +213,7 @@ def test_search_csv_lists_every_trial_of_the_snapshot(fast, tables) -> None:
 
 
 def test_search_json_parses_and_counts(fast) -> None:
-    result = ok(["search", "--format", "json", "--category", "targeted"], fast)
+    result = ok(["search", "--format", "json", "--category", "targeted", *EVERY_STUDY], fast)
     payload = json.loads(result.stdout)
     assert payload["count"] == len(payload["trials"]) == stderr_count(result) > 0
     assert payload["search"]["data_timestamp"] == "2025-03"
@@ -235,7 +249,7 @@ def test_search_xlsx_has_trials_and_search_sheets(fast, tmp_path: Path) -> None:
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["Trials", "Search"]
     trials = list(book["Trials"].iter_rows(values_only=True))
-    assert list(trials[0]) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"]
+    assert list(trials[0]) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"] + export.NEAR_EXTRA_COLUMNS
     assert len(trials) - 1 == stderr_count(result) > 0
     search = {row[0]: row[1] for row in book["Search"].iter_rows(min_row=2, values_only=True)}
     assert "targeted therapy" in search["filters"] and "within 500 mi of Tucson, AZ 85719" in search["filters"]
@@ -282,16 +296,29 @@ def test_category_other_means_no_category(fast, tables) -> None:
                                        ("newly diagnosed", "newly_diagnosed"), ("post-transplant", "post_transplant")])
 def test_setting(fast, tables, value: str, key: str) -> None:
     _, rows = search_csv(fast, "--setting", value)
-    assert ids(rows) == {n for n, s in tables.studies["disease_setting"].items() if key in s}
-    assert rows and all(key in r["setting"].split(";") for r in rows)
+    # trials whose setting is not stated are kept (issue 19): the filter never hides them
+    assert ids(rows) == {n for n, s in tables.studies["disease_setting"].items() if key in s or not s}
+    assert rows and all(key in r["setting"].split(";") or r["setting"] == "" for r in rows)
+    assert any(r["setting"] == "" for r in rows) and any(r["setting"] for r in rows)
 
 
-@pytest.mark.parametrize("value,wanted", [("2", {"PHASE2"}), ("phase 3", {"PHASE3"}), ("1/2", {"PHASE1", "PHASE2"}),
+@pytest.mark.parametrize("value,wanted", [("2", {"PHASE2"}), ("phase 3", {"PHASE3"}), ("1", {"PHASE1"}),
                                           ("early1", {"EARLY_PHASE1"}), ("na", {"NA"})])
 def test_phase(fast, tables, value: str, wanted: set[str]) -> None:
     _, rows = search_csv(fast, "--phase", value)
     assert ids(rows) == {n for n, p in tables.studies["phases"].items() if wanted & set(p)}
     assert rows and all(wanted & set(r["phases"].split(";")) for r in rows)
+
+
+@pytest.mark.parametrize("value", ["1/2", "phase 1/2", "PHASE1_PHASE2", "1-2"])
+def test_phase_1_2_is_the_combined_phase_and_phase_1_includes_it(fast, tables, value: str) -> None:
+    _, combined = search_csv(fast, "--phase", value)
+    assert ids(combined) == {n for n, p in tables.studies["phases"].items() if set(p) == {"PHASE1", "PHASE2"}}
+    assert combined and {r["phases"] for r in combined} == {"PHASE1;PHASE2"}
+    _, one = search_csv(fast, "--phase", "1")
+    _, two = search_csv(fast, "--phase", "2")
+    assert ids(combined) < ids(one) and ids(combined) < ids(two)
+    assert any(r["phases"] == "PHASE1" for r in one)
 
 
 def test_phase_is_repeatable(fast) -> None:
@@ -428,7 +455,8 @@ def test_combined_filters_are_anded(fast) -> None:
 
 def test_near_with_radius_in_miles(fast, tables) -> None:
     result, rows = search_csv(fast, "--near", "85719", "--radius", "250")
-    assert header_of(result) == export.COLUMNS + ["nearest_site", "nearest_site_status", "distance_mi"]
+    assert header_of(result) == export.COLUMNS + ["nearest_site", "nearest_site_status", "distance_mi",
+                                                 "nearest_site_contact"]
     assert "within 250 mi of Tucson, AZ 85719" in result.stderr
     distances = [dist(r["distance_mi"]) for r in rows]
     located = [d for d in distances if d == d]
@@ -461,7 +489,7 @@ def test_near_without_radius_keeps_everything_sorted_by_distance(fast, tables) -
 
 def test_km(fast) -> None:
     result, km_rows = search_csv(fast, "--near", "85719", "--radius", "400", "--km")
-    assert header_of(result)[-1] == "distance_km"
+    assert header_of(result)[-2:] == ["distance_km", "nearest_site_contact"]
     assert "within 400 km" in result.stderr
     located = [dist(r["distance_km"]) for r in km_rows if r["distance_km"]]
     assert located and max(located) <= 400 and located == sorted(located)
@@ -670,7 +698,7 @@ def test_fetch_then_search_lists_every_fetched_study(api, api_env, tmp_path: Pat
     fetched = recorded_ids(record)
     assert len(fetched) == count > 0
     # every study the API sent is searchable, from the local data set
-    listed = ok(["search", "--format", "csv"], api_env)
+    listed = ok(["search", "--format", "csv", *EVERY_STUDY], api_env)
     assert ids(rows_of(listed)) == fetched
     assert f"data: from the local cache · data as of {api.data_timestamp}" in listed.stderr
     assert "data:" not in listed.stdout
@@ -689,14 +717,14 @@ def test_second_fetch_is_served_from_the_http_cache(api, api_env) -> None:
 
 def test_fetch_refresh_with_the_api_down_keeps_the_data_set(api, api_env) -> None:
     summary(ok(["fetch", "--status", "all"], api_env))
-    before = ids(rows_of(ok(["search", "--format", "csv"], api_env)))
+    before = ids(rows_of(ok(["search", "--format", "csv", *EVERY_STUDY], api_env)))
     api.stop()
     result = invoke(["fetch", "--refresh", "--status", "all"], api_env)
     assert result.exit_code == 1
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("trialfinder: error: ") and "reach" in result.stderr
     assert result.stdout == ""
-    after = ok(["search", "--format", "csv"], api_env)
+    after = ok(["search", "--format", "csv", *EVERY_STUDY], api_env)
     assert ids(rows_of(after)) == before and before
     assert "from the local cache" in after.stderr
 
@@ -709,7 +737,7 @@ def test_fetch_default_status_asks_for_actionable_statuses(api, api_env) -> None
         {"RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING"}
         for r in requests
     )
-    rows = rows_of(ok(["search", "--format", "csv"], api_env))
+    rows = rows_of(ok(["search", "--format", "csv", *EVERY_STUDY], api_env))
     assert len(rows) == int(m.group(1))
     assert {r["status"] for r in rows} <= {"RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION",
                                            "ACTIVE_NOT_RECRUITING"}
@@ -718,7 +746,7 @@ def test_fetch_default_status_asks_for_actionable_statuses(api, api_env) -> None
 def test_fetch_status_option(api, api_env) -> None:
     m = summary(ok(["fetch", "--status", "recruiting"], api_env))
     assert all(r.params["filter.overallStatus"] == "RECRUITING" for r in api.studies_requests())
-    rows = rows_of(ok(["search", "--format", "csv"], api_env))
+    rows = rows_of(ok(["search", "--format", "csv", *EVERY_STUDY], api_env))
     assert len(rows) == int(m.group(1)) > 0 and {r["status"] for r in rows} == {"RECRUITING"}
 
 
@@ -730,7 +758,7 @@ def test_fetch_api_url_and_cache_dir_options(api, tmp_path: Path) -> None:
     assert m.group(4) == "live" and api.studies_requests()
     assert (cache / "dataset" / "current.json").exists()
     assert not (tmp_path / "unused" / "dataset").exists()
-    listed = ok(["search", "--format", "csv", "--cache-dir", str(cache)], env)
+    listed = ok(["search", "--format", "csv", "--cache-dir", str(cache), *EVERY_STUDY], env)
     assert len(rows_of(listed)) == int(m.group(1))
     assert "from the local cache" in listed.stderr
 

@@ -1,8 +1,8 @@
 """Exports: a golden CSV holds the columns and their content; formula-like text is neutralised.
 
 The golden file ``tests/data/golden/search_targeted.csv`` is the output of
-``trialfinder search --format csv --category targeted --status all`` on the bundled snapshot (an
-empty cache dir, so nothing else can be read). When a deliberate change alters it (new column,
+``trialfinder search --format csv --category targeted --status all --setting all`` on the bundled
+snapshot (an empty cache dir, so nothing else can be read). When a deliberate change alters it (new column,
 better classification), regenerate it with ``REGENERATE=1 pytest tests/test_export_golden.py`` and
 review the diff before committing.
 """
@@ -25,7 +25,7 @@ from trialfinder.find import export
 from paths import AML_STUDIES
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "search_targeted.csv"
-GOLDEN_ARGS = ["search", "--format", "csv", "--category", "targeted", "--status", "all"]
+GOLDEN_ARGS = ["search", "--format", "csv", "--category", "targeted", "--status", "all", "--setting", "all"]
 UNSET = ("TRIALFINDER_API_URL", "TRIALFINDER_SNAPSHOT_DIR", "TRIALFINDER_OFFLINE")
 TEMPLATE = "NCT00462761"  # a real record: AC220 (quizartinib), 5 US sites
 
@@ -167,7 +167,9 @@ def test_header_is_export_columns(snapshot: Path, tmp_path: Path) -> None:
     plain = run(["search", "--format", "csv", "--status", "all"], tmp_path / "cache", snapshot)
     assert next(csv.reader(io.StringIO(plain.stdout))) == export.COLUMNS
     near = run(["search", "--format", "csv", "--status", "all", "--near", "85719"], tmp_path / "cache", snapshot)
-    assert next(csv.reader(io.StringIO(near.stdout))) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"]
+    # (issue 19: the nearest site's contact is added after the columns that were there; none moves)
+    extra = ["nearest_site_contact"]
+    assert next(csv.reader(io.StringIO(near.stdout))) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"] + extra
     assert export.NEAR_COLUMNS == ["nearest_site", "nearest_site_status"]
     km = run(["search", "--format", "csv", "--status", "all", "--near", "85719", "--km"], tmp_path / "cache", snapshot)
-    assert next(csv.reader(io.StringIO(km.stdout))) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_km"]
+    assert next(csv.reader(io.StringIO(km.stdout))) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_km"] + extra

@@ -368,15 +368,16 @@ def test_nearest_prefers_an_open_site_then_falls_back_to_the_nearest():
         columns=SITE_COLUMNS,
     )
     out = geo.nearest_sites(sites, HOUSTON)
-    assert list(out.columns) == ["nearest_site", "nearest_site_status", "distance", "nearest_is_open"]
+    assert list(out.columns) == ["nearest_site", "nearest_site_status", "distance", "nearest_is_open",
+                                  "nearest_site_contact"]
     assert out.index.name == "nct_id" and list(out.index) == ["NCT0", "NCT1", "NCT2"]  # NCT3 absent
     assert out.loc["NCT1"].to_dict() == {
         "nearest_site": "Open far, Houston, Texas", "nearest_site_status": "RECRUITING",
-        "distance": pytest.approx(50, abs=0.2), "nearest_is_open": True,
+        "distance": pytest.approx(50, abs=0.2), "nearest_is_open": True, "nearest_site_contact": "",
     }
     assert out.loc["NCT2"].to_dict() == {
         "nearest_site": "No status near, Houston", "nearest_site_status": "",
-        "distance": pytest.approx(2, abs=0.05), "nearest_is_open": False,
+        "distance": pytest.approx(2, abs=0.05), "nearest_is_open": False, "nearest_site_contact": "",
     }
     assert out.loc["NCT0", "nearest_is_open"] and out.distance.dtype == float
     assert out.nearest_is_open.dtype == bool
@@ -416,7 +417,8 @@ def test_nearest_with_no_located_sites_is_empty():
     sites = pd.DataFrame([site("NCT1", "X", np.nan, np.nan)], columns=SITE_COLUMNS)
     for frame in (sites, sites.iloc[:0]):
         out = geo.nearest_sites(frame, HOUSTON)
-        assert out.empty and list(out.columns) == ["nearest_site", "nearest_site_status", "distance", "nearest_is_open"]
+        assert out.empty and list(out.columns) == ["nearest_site", "nearest_site_status", "distance",
+                                                   "nearest_is_open", "nearest_site_contact"]
 
 
 def test_sites_by_distance():

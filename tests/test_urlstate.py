@@ -49,7 +49,8 @@ def test_spec_to_params_and_back(spec: FilterSpec, params: dict) -> None:
     "params, expected",
     [
         ({"cat": "targeted,immunotherapy"}, {"categories": ("targeted", "immunotherapy")}),  # comma list
-        ({"phase": "1/2"}, {"phases": ("PHASE1", "PHASE2")}),
+        ({"phase": "1/2"}, {"phases": ("PHASE1_PHASE2",)}),  # the combined phase alone (issue 19 item 7)
+        ({"phase": ["1", "2"]}, {"phases": ("PHASE1", "PHASE2")}),
         ({"status": "not yet recruiting"}, {"statuses": ("NOT_YET_RECRUITING",)}),
         ({"status": ["recruiting", "RECRUITING"]}, {"statuses": ("RECRUITING",)}),  # duplicates dropped
         ({"radius": "any"}, {"radius": None}),
@@ -169,6 +170,7 @@ def _result(with_place: bool) -> SearchResult:
             "categories": [("targeted", "immunotherapy"), ()],
             "phase": ["Phase 1/2", ""],
             "status": ["RECRUITING", "NOT_YET_RECRUITING"],
+            "disease_setting": [("relapsed_refractory",), ()],
             "last_update_date": pd.to_datetime(["2024-01-02", None]),
         },
         index=["NCT1", "NCT2"],
@@ -188,7 +190,8 @@ def test_results_frame_labels() -> None:
     frame = views.results_frame(_result(with_place=True))
     assert list(frame["categories"]) == ["Targeted therapy, Immunotherapy & biologics", "Other / no treatment category"]
     assert list(frame["status"]) == ["Recruiting", "Not yet recruiting"]
-    assert list(frame["phase"]) == ["Phase 1/2", "—"]
+    assert list(frame["phase"]) == ["Phase 1/2", "not stated"]  # a full record that states no phase
+    assert list(frame["setting"]) == ["relapsed/refractory", "setting not stated"]
     assert frame["site_status"][0] == "no recruiting site; nearest is Completed"
     assert frame["site_status"][1] == "no located site"
     assert list(frame["distance"]) == ["≈ 3 mi", "not located"]
@@ -228,7 +231,7 @@ def test_sites_frame_puts_unlocated_sites_last() -> None:
     place = Place("85719", "Tucson, AZ 85719", 32.25, -110.95, "zip")
     frame = views.sites_frame(_view(sites, place))
     assert list(frame["facility"]) == ["Near", "Far", "(not named)"]
-    assert list(frame["status"]) == ["Completed", "Recruiting", "not listed"]
+    assert list(frame["status"]) == ["Completed", "Recruiting", "status unknown"]  # absent: unknown (issue 19)
     assert list(frame["distance"]) == ["≈ 2 mi", "≈ 2,277 mi", "not located"]
     assert set(views.sites_frame(_view(sites, None))["distance"]) == {""}
     points = views.map_points(sites, pd.Index(["N"]), place)

@@ -36,6 +36,24 @@ PHASE_LABELS: dict[str, str] = {
     "NA": "Not applicable",
 }
 
+#: the phase choices of the filters: each single phase (which includes the combined phases it is part
+#: of: "Phase 1" finds Phase 1/2 trials) and each combined phase on its own ("Phase 1/2" finds only
+#: trials registered as phase 1/2)
+PHASE_CHOICES: dict[str, str] = {
+    "EARLY_PHASE1": "Early phase 1",
+    "PHASE1": "Phase 1 (includes 1/2)",
+    "PHASE1_PHASE2": "Phase 1/2",
+    "PHASE2": "Phase 2 (includes 1/2, 2/3)",
+    "PHASE2_PHASE3": "Phase 2/3",
+    "PHASE3": "Phase 3 (includes 2/3)",
+    "PHASE4": "Phase 4",
+    "NA": "Not applicable",
+}
+
+#: the statuses a patient can enrol in (the search default); any other status is labelled "not enrolling"
+ENROLLING_STATUS_KEYS: tuple[str, ...] = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
+NOT_ENROLLING = "not enrolling"
+
 #: order of phases (later phase = higher), for sorting and for "Phase 1/2"
 PHASE_ORDER: dict[str, int] = {"NA": 0, "EARLY_PHASE1": 1, "PHASE1": 2, "PHASE2": 3, "PHASE3": 4, "PHASE4": 5}
 
@@ -74,10 +92,34 @@ DISEASE_SETTING_LABELS: dict[str, str] = {
     "post_transplant": "post-transplant",
 }
 
+#: what a study whose record states no disease setting shows (it is never hidden by the setting filter)
+SETTING_NOT_STATED = "setting not stated"
+
 SORT_LABELS: dict[str, str] = {"distance": "nearest first", "updated": "recently updated",
                                "phase": "latest phase first"}
 
 UNITS: dict[str, str] = {"mi": "miles", "km": "km"}
+
+#: what a missing field says: in a partial snapshot record (converted from the website's CSV exports)
+#: the registry may have it; in a full registry record the registry does not state it
+NOT_IN_SNAPSHOT = "not in this snapshot — refresh for the full record"
+NOT_STATED = "not stated in the registry record"
+#: a site whose status the record does not give: unknown, never "not recruiting"
+SITE_STATUS_UNKNOWN = "status unknown"
+AGES_NOT_STATED = "ages not stated"
+
+
+def gap(partial: Any) -> str:
+    """What to show for a field the record lacks: NOT_IN_SNAPSHOT for a partial record, else NOT_STATED."""
+    return NOT_IN_SNAPSHOT if partial is True or partial == 1 else NOT_STATED
+
+
+#: the defaults of every search (app and CLI), as the page and README state them
+DEFAULTS_NOTE = (
+    "Defaults: trials a patient can enrol in (recruiting, not yet recruiting, enrolling by invitation), "
+    "relapsed/refractory setting; trials whose setting is not stated are included and labelled. "
+    "Clear a filter to see every status or setting."
+)
 
 DISCLAIMER = (
     "Information only, not medical advice. Trial sites confirm eligibility; "
@@ -101,6 +143,20 @@ def phase_display(phases: list[str] | tuple[str, ...]) -> str:
 def status_label(key: Any) -> str:
     """'RECRUITING' -> 'Recruiting'; an unknown code made readable; missing -> ''."""
     return STATUS_LABELS.get(str(key), str(key).replace("_", " ").capitalize()) if key == key and key else ""
+
+
+def enrolment_label(key: Any) -> str:
+    """The status with whether a patient can enrol: 'Recruiting', 'Not yet recruiting',
+    'Active, not recruiting (not enrolling)'; missing -> ''."""
+    label = status_label(key)
+    return f"{label} ({NOT_ENROLLING})" if label and key not in ENROLLING_STATUS_KEYS else label
+
+
+def setting_short(keys: Any) -> str:
+    """('relapsed_refractory', 'post_transplant') -> 'relapsed/refractory, post-transplant'; none ->
+    'setting not stated'."""
+    keys = tuple(keys) if isinstance(keys, (tuple, list)) else ()
+    return ", ".join(DISEASE_SETTING_LABELS.get(k, k) for k in keys) or SETTING_NOT_STATED
 
 
 def category_labels(keys: Any) -> str:

@@ -1,9 +1,10 @@
-"""The `trialfinder` command line: fetch, search, show, categories.
+"""The `trialfinder` command line: fetch, search, show, categories, changes.
 
 Output goes to stdout so it pipes; progress, data source and errors go to stderr.
 Exit codes: 0 success, 1 error (API, data), 2 usage (bad option value).
-``fetch`` is here; ``search``, ``show`` and ``categories`` in ``search``; what they share in ``common``.
-The last stage: may import every folder before it (source, classify, find, present), errors and labels.
+``fetch`` is here; ``search``, ``show`` and ``categories`` in ``search``; ``changes`` in ``changes``; what
+they share in ``common``. The last stage: may import every folder before it (source, classify, find,
+present), errors and labels.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import click
 
 from .. import __version__
 from . import search as search_commands  # (the module: its commands are added below)
+from .changes import changes
 from .common import CONTEXT, edge, make_settings, report_source, say, settings_options
 
 
@@ -65,6 +67,7 @@ def fetch(api_url: str | None, cache_dir: Path | None, refresh: bool, statuses: 
 cli.add_command(search_commands.search)
 cli.add_command(search_commands.show)
 cli.add_command(search_commands.categories)
+cli.add_command(changes)
 
 
 def main() -> None:

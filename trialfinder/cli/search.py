@@ -13,7 +13,7 @@ from .common import CONTEXT, edge, fail, make_settings, report_source, say, sett
 if TYPE_CHECKING:  # (imported when a command runs: --help, --version and usage errors load no pandas)
     from ..find import filters as F
 
-FORMATS = ("table", "csv", "json", "xlsx")
+FORMATS = ("table", "csv", "json", "xlsx", "pdf")
 SORTS = ("distance", "updated", "phase")  # find.filters.SORTS (tests/test_startup.py keeps them equal)
 
 
@@ -30,7 +30,7 @@ def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
     (raises InvalidInput with what is accepted; a bad place fails before the data loads)."""
     sort = _choice("sort", o.get("sort"), SORTS)  # (checked first: a typo here loads no pandas)
     from ..find import filters as F
-    from ..find.places import parse_unit
+    from ..find.places import default_unit, parse_unit
 
     if o.get("radius") is not None and not o.get("near"):
         raise InvalidInput("--radius needs --near ZIP_OR_CITY")
@@ -38,11 +38,11 @@ def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
         raise InvalidInput("--sort distance needs --near ZIP_OR_CITY")
     spec = F.FilterSpec(
         radius=F.parse_radius(o["radius"]) if o.get("radius") is not None else None,
-        unit=parse_unit("km" if o.get("km") else o.get("unit") or "mi"),
+        unit=parse_unit("km" if o.get("km") else o.get("unit") or "mi"),  # (no unit asked for: see below)
         categories=tuple(dict.fromkeys(F.parse_category(c) for c in o.get("category") or ())),
-        disease_settings=tuple(dict.fromkeys(F.parse_disease_setting(s) for s in o.get("setting") or ())),
+        disease_settings=F.parse_disease_settings(o.get("setting") or (), default=F.DEFAULT.disease_settings),
         phases=tuple(dict.fromkeys(p for v in o.get("phase") or () for p in F.parse_phase(v))),
-        statuses=F.parse_statuses(o.get("status") or ()),
+        statuses=F.parse_statuses(o.get("status") or (), default=F.DEFAULT.statuses),
         age=F.parse_age(o["age"]) if o.get("age") is not None else None,
         sex=F.parse_sex(o["sex"]) if o.get("sex") else None,
         biomarkers=tuple(dict.fromkeys(F.parse_biomarker(b) for b in o.get("biomarker") or ())),
@@ -53,7 +53,10 @@ def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
         sort=sort,
     )
     if o.get("near"):
-        spec = spec.with_(place=F.parse_place(o["near"]))
+        place = F.parse_place(o["near"])
+        spec = spec.with_(place=place)
+        if not o.get("km") and not o.get("unit"):  # the local custom: km in Paris, miles in Tucson
+            spec = spec.with_(unit=default_unit(place))
     return spec
 
 
@@ -70,16 +73,24 @@ def filter_options(func: Any) -> Any:
     opts = [
         click.option("--near", metavar="ZIP_OR_CITY", help="a US ZIP code or a city ('Tucson, AZ', 'Paris, France')"),
         click.option("--radius", type=str, metavar="N",
-                     help="only trials with a site within N miles (or km with --km)"),
-        click.option("--km", is_flag=True, help="distances in kilometres instead of miles"),
+                     help="only trials with a located site within N miles (or km); trials none of whose sites "
+                          "could be located are counted apart"),
+        click.option("--km", is_flag=True, help="distances in kilometres"),
+        click.option("--unit", metavar="mi|km",
+                     help="distance unit [default: the place's custom: miles in the US and UK, km elsewhere]"),
         click.option("--category", multiple=True, metavar="KEY",
                      help="treatment category (repeatable): targeted, immunotherapy, transplant, experimental, "
                           "chemotherapy, supportive, other"),
         click.option("--setting", multiple=True, metavar="KEY",
-                     help="disease setting (repeatable): relapsed_refractory, newly_diagnosed, post_transplant"),
-        click.option("--phase", multiple=True, metavar="P", help="phase (repeatable): early1, 1, 2, 3, 4, 1/2, na"),
+                     help="disease setting (repeatable, or 'all'): relapsed_refractory, newly_diagnosed, "
+                          "post_transplant; trials whose setting is not stated are always kept, labelled "
+                          "[default: relapsed_refractory]"),
+        click.option("--phase", multiple=True, metavar="P",
+                     help="phase (repeatable): early1, 1, 2, 3, 4, na, or a combined phase 1/2, 2/3; "
+                          "'1' includes phase 1/2 trials, '1/2' means only the combined phase 1/2"),
         click.option("--status", multiple=True, metavar="STATUS",
-                     help="overall status (repeatable, or 'all'); default: every status in the data set"),
+                     help="overall status (repeatable, or 'all' for every status) "
+                          "[default: recruiting, not_yet_recruiting, enrolling_by_invitation]"),
         click.option("--age", type=str, metavar="YEARS", help="keep trials whose age limits admit this age"),
         click.option("--sex", metavar="SEX", help="female or male"),
         click.option("--biomarker", multiple=True, metavar="NAME", help="FLT3, IDH1, IDH2, NPM1, KMT2A, TP53, CD33, …"),
@@ -100,19 +111,28 @@ def filter_options(func: Any) -> Any:
 @settings_options
 @filter_options
 @click.option("--format", "fmt", metavar="|".join(FORMATS), default="table", show_default=True,
-              help="table (terminal), csv, json, or xlsx (needs --output)")
+              help="table (terminal), csv, json, xlsx or pdf (a list to hand the doctor); xlsx and pdf need --output")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE instead of stdout")
+@click.option("--labels", is_flag=True,
+              help="csv/xlsx/json: readable labels ('Recruiting', 'Phase 1/2') instead of the registry's codes")
 @edge
-def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path | None, **options: Any) -> None:
+def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path | None, labels: bool,
+           **options: Any) -> None:
     """Search the current data set with filters; print a table or write CSV, JSON or Excel.
 
-    Example: trialfinder search --near 85719 --radius 250 --status recruiting --age 58
+    \b
+    Defaults (the same as the app's): trials a patient can enrol in (recruiting, not yet
+    recruiting, enrolling by invitation) in the relapsed/refractory setting; trials whose
+    setting is not stated are kept and labelled. --status all and --setting all lift them:
+    `trialfinder search --status all --setting all` lists every study of the data set.
+
+    Example: trialfinder search --near 85719 --radius 250 --age 58
     """
     from ..source.files import write_private
 
     fmt = _choice("format", fmt, FORMATS) or "table"
-    if fmt == "xlsx" and output is None:
-        raise InvalidInput("--format xlsx needs --output FILE.xlsx")
+    if fmt in ("xlsx", "pdf") and output is None:
+        raise InvalidInput(f"--format {fmt} needs --output FILE.{fmt}")
     spec = spec_from_options(options)
     from ..find import export
     from ..find import filters as F
@@ -120,19 +140,33 @@ def search(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path |
     tables = _load(api_url, cache_dir)
     result = F.search(tables, spec)
     say(f"{len(result.studies)} trials · {result.describe()}", err=True)
-    if result.unlocated:
+    if result.undated:
+        say(f"note: {result.undated} trials have no update date in their record, so 'updated since' "
+            "leaves them out", err=True)
+    if result.unlocated and result.unlocated_studies is not None:
+        say(f"note: {result.unlocated} more trials have no site we could locate, so they are not counted "
+            f"as within the radius: {', '.join(result.unlocated_studies.index[:20])}"
+            f"{' …' if result.unlocated > 20 else ''}", err=True)
+    elif result.unlocated:
         say(f"note: {result.unlocated} trials have no site we could locate; they are listed last", err=True)
+    if fmt == "pdf":  # (issue 19: a list to hand the doctor)
+        from ..present.pdf import to_pdf
+
+        assert output is not None
+        write_private(output, to_pdf(result, tables))  # (the search may say where a patient lives)
+        say(f"wrote {output}", err=True)
+        return
     if fmt == "xlsx":
         assert output is not None
-        write_private(output, export.to_xlsx(result, tables.meta))  # (the search may say where a patient lives)
+        write_private(output, export.to_xlsx(result, tables.meta, labels))
         say(f"wrote {output}", err=True)
         return
     if fmt == "table":
         text = render_table(result)
     elif fmt == "csv":
-        text = export.to_csv(result)
+        text = export.to_csv(result, labels)
     else:
-        text = export.to_json(result, tables.meta) + "\n"
+        text = export.to_json(result, tables.meta, labels) + "\n"
     if output is not None:
         write_private(output, text.encode("utf-8"))
         say(f"wrote {output}", err=True)
@@ -147,35 +181,52 @@ def render_table(result: F.SearchResult) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    from ..labels import CATEGORY_SHORT_LABELS, distance_label, status_label
+    from ..labels import (
+        AGES_NOT_STATED,
+        CATEGORY_SHORT_LABELS,
+        age_range,
+        distance_label,
+        enrolment_label,
+        setting_short,
+    )
     from ..sanitize import one_line
 
     table = Table(show_lines=False, header_style="bold", box=None, pad_edge=False)
-    table.add_column("NCT id", no_wrap=True)
+    table.add_column("NCT id", no_wrap=True, min_width=11)
     table.add_column("Title", max_width=44, no_wrap=True, overflow="ellipsis")
-    table.add_column("Status", no_wrap=True)
+    table.add_column("Status", no_wrap=True, min_width=10)
     table.add_column("Phase", no_wrap=True)
     table.add_column("Categories", max_width=28, no_wrap=True, overflow="ellipsis")
+    table.add_column("Setting", max_width=20, no_wrap=True, overflow="ellipsis")
     near = result.place is not None
     if near:
         table.add_column("Nearest site", max_width=36, no_wrap=True, overflow="ellipsis")
-        table.add_column(result.spec.unit, justify="right", no_wrap=True)
+        table.add_column(result.spec.unit, justify="right", no_wrap=True, min_width=5)
+    if result.spec.age is not None:
+        table.add_column("Ages", no_wrap=True)
     table.add_column("Updated", no_wrap=True)
     for _, row in result.studies.iterrows():
         cells = [
-            row["nct_id"], row["title"], status_label(row["status"]) or row["status"], row["phase"] or "—",
+            row["nct_id"], row["title"], enrolment_label(row["status"]) or row["status"],
+            row["phase"] or ("not in snapshot" if row.get("partial_record") else "not stated"),
             ", ".join(CATEGORY_SHORT_LABELS.get(c, c) for c in row["categories"]),
+            setting_short(row["disease_setting"]),
         ]
         if near:
             dist = row.get(result.distance_column)
             site = row.get("nearest_site")
-            site = "not located" if not isinstance(site, str) else ("" if row.get("nearest_is_open") else "* ") + site
+            mark = "" if row.get("nearest_is_open") else "* " if row.get("nearest_site_status") else "? "
+            site = "not located" if not isinstance(site, str) else mark + site
             cells += [site, distance_label(dist, result.spec.unit, spaced=False, unit_shown=False, missing="")]
-        cells.append(row["last_update"] or "—")
+        if result.spec.age is not None:
+            stated = row["min_age_years"] == row["min_age_years"] or row["max_age_years"] == row["max_age_years"]
+            cells.append(age_range(row["min_age_years"], row["max_age_years"]) if stated else AGES_NOT_STATED)
+        cells.append(row["last_update"] or ("not in snapshot" if row.get("partial_record") else "not stated"))
         table.add_row(*[Text(one_line(c)) for c in cells])
     if near:
-        table.caption = "* nearest site not listed as recruiting (the trial has no site listed as recruiting)"
-    console = Console(file=None, width=200, force_terminal=False, no_color=True, record=True)
+        table.caption = ("* the nearest site's own status is not recruiting (the trial has no recruiting site)  "
+                         "? the record gives no site status: unknown, ask the trial")
+    console = Console(file=None, width=230, force_terminal=False, no_color=True, record=True)
     with console.capture() as capture:
         console.print(table)
     return capture.get()

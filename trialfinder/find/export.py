@@ -25,6 +25,8 @@ COLUMNS = [
     "min_age_years", "max_age_years", "sex", "sponsor", "sites_count", "last_update", "url", "data_timestamp",
 ]
 NEAR_COLUMNS = ["nearest_site", "nearest_site_status"]
+#: with a location, after the distance: how to reach the nearest site (issue 19; the columns before stay)
+NEAR_EXTRA_COLUMNS = ["nearest_site_contact"]
 #: export column -> the tables' column it comes from, where the names differ
 SOURCE_COLUMNS = {"setting": "disease_setting"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -43,12 +45,13 @@ def _joined(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
-def export_frame(result: SearchResult) -> pd.DataFrame:
-    """The rows and columns every export writes, lists joined with ';', text made inert, formulas neutralised."""
+def export_frame(result: SearchResult, labels: bool = False) -> pd.DataFrame:
+    """The rows and columns every export writes, lists joined with ';', text made inert, formulas
+    neutralised. ``labels``: what a person reads ("Recruiting", "Phase 1/2") instead of the registry's codes."""
     df = result.studies
     columns = list(COLUMNS)
     if result.place is not None:
-        columns += NEAR_COLUMNS + [result.distance_column]
+        columns += NEAR_COLUMNS + [result.distance_column] + NEAR_EXTRA_COLUMNS
     out = pd.DataFrame(index=df.index)
     for col in columns:
         source = SOURCE_COLUMNS.get(col, col)
@@ -60,6 +63,8 @@ def export_frame(result: SearchResult) -> pd.DataFrame:
         elif col.startswith("distance_"):
             series = series.round(1)
         out[col] = series
+    if labels:
+        out = readable(out, df)
     out = out.reset_index(drop=True)
     text_cols = [c for c in out.columns if out[c].dtype == object or pd.api.types.is_string_dtype(out[c])]
     for col in text_cols:
@@ -67,12 +72,12 @@ def export_frame(result: SearchResult) -> pd.DataFrame:
     return out
 
 
-def to_csv(result: SearchResult) -> str:
-    return export_frame(result).to_csv(index=False, lineterminator="\n")
+def to_csv(result: SearchResult, labels: bool = False) -> str:
+    return export_frame(result, labels).to_csv(index=False, lineterminator="\n")
 
 
-def to_json(result: SearchResult, meta: DatasetMeta) -> str:
-    frame = export_frame(result)
+def to_json(result: SearchResult, meta: DatasetMeta, labels: bool = False) -> str:
+    frame = export_frame(result, labels)
     records = json.loads(frame.to_json(orient="records", force_ascii=False))
     payload = {"search": search_info(result, meta), "count": len(records), "trials": records}
     return json.dumps(payload, ensure_ascii=False, indent=1)
@@ -89,13 +94,52 @@ def search_info(result: SearchResult, meta: DatasetMeta) -> dict[str, str]:
     }
 
 
-def to_xlsx(result: SearchResult, meta: DatasetMeta) -> bytes:
+def to_xlsx(result: SearchResult, meta: DatasetMeta, labels: bool = False) -> bytes:
     """Sheet 1 'Trials': the rows; sheet 2 'Search': filters, data timestamp and source."""
     buffer = io.BytesIO()
     info = pd.DataFrame(
         [(k.replace("_", " "), neutralise(v)) for k, v in search_info(result, meta).items()], columns=["", "value"]
     )
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        export_frame(result).to_excel(writer, sheet_name="Trials", index=False)
+        export_frame(result, labels).to_excel(writer, sheet_name="Trials", index=False)
         info.to_excel(writer, sheet_name="Search", index=False)
     return buffer.getvalue()
+
+
+# --- labels instead of codes (issue 19: exports people can read) -----------------------------------
+
+def readable(out: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """The export's code columns as labels; a field the record lacks says why ("not in this snapshot —
+    refresh for the full record" / "not stated in the registry record")."""
+    from ..labels import (
+        SEX_LABELS,
+        SITE_STATUS_UNKNOWN,
+        category_labels,
+        enrolment_label,
+        gap,
+        phase_display,
+        setting_short,
+    )
+
+    out = out.copy()
+    missing = studies["partial_record"].map(gap) if "partial_record" in studies else pd.Series(
+        gap(False), index=studies.index)
+    out["status"] = studies["status"].map(enrolment_label)
+    out["phases"] = studies["phases"].map(lambda p: phase_display(p) or "").where(
+        studies["phases"].map(bool), missing)
+    out["categories"] = studies["categories"].map(category_labels)
+    out["setting"] = studies["disease_setting"].map(setting_short)
+    known_sex = studies["sex"].map(lambda s: isinstance(s, str) and bool(s))
+    out["sex"] = studies["sex"].map(lambda s: SEX_LABELS.get(s, s)).where(known_sex, missing)
+    for col in ("min_age_years", "max_age_years"):
+        out[col] = studies[col].map(lambda v: "" if v != v else f"{v:g}").astype(object)
+    no_ages = studies["min_age_years"].isna() & studies["max_age_years"].isna()
+    out.loc[no_ages, "min_age_years"] = missing[no_ages]
+    out.loc[~no_ages & studies["max_age_years"].isna(), "max_age_years"] = "no upper limit"
+    for col in ("sponsor", "last_update"):
+        out[col] = out[col].where(out[col].astype(str) != "", missing)
+    if "nearest_site_status" in out:
+        located = studies["nearest_site"].notna()
+        out["nearest_site_status"] = studies["nearest_site_status"].map(
+            lambda s: enrolment_label(s) if s else SITE_STATUS_UNKNOWN).where(located, "")
+    return out

@@ -22,9 +22,9 @@ import pandas as pd
 from ..classify.categories import CATEGORY_KEYS
 from ..classify.disease_setting import DISEASE_SETTING_KEYS
 from ..errors import InvalidInput
-from ..labels import CATEGORY_LABELS, DISEASE_SETTING_LABELS, PHASE_LABELS, STATUS_LABELS, UNITS
+from ..labels import CATEGORY_LABELS, DISEASE_SETTING_LABELS, PHASE_CHOICES, STATUS_LABELS, UNITS
 from ..source import query
-from ..source.vocab import ACTIONABLE_STATUSES
+from ..source.vocab import ENROLLING_STATUSES
 from . import places
 from .places import Place
 from .tables import Tables
@@ -38,7 +38,7 @@ class FilterSpec:
     """Everything a user can ask for. Empty tuples / None mean "no restriction"."""
 
     place: Place | None = None  # where distances are measured from (geocoded at the edge)
-    radius: float | None = None  # with ``place``: only trials with a site this near (or not located)
+    radius: float | None = None  # with ``place``: only trials with a located site this near
     unit: str = "mi"
     categories: tuple[str, ...] = ()
     disease_settings: tuple[str, ...] = ()
@@ -57,8 +57,11 @@ class FilterSpec:
         return replace(self, **changes)
 
 
-#: what the app starts with: what a patient can act on, in the relapsed/refractory setting
-APP_DEFAULT = FilterSpec(statuses=ACTIONABLE_STATUSES, disease_settings=("relapsed_refractory",))
+#: what every search starts with, in the app and the CLI alike: the statuses a patient can enrol in,
+#: in the relapsed/refractory setting (studies whose setting is not stated are kept, and labelled).
+#: ``--status all`` / ``--setting all`` (URL ``status=all`` / ``setting=all``) lift a default.
+DEFAULT = FilterSpec(statuses=ENROLLING_STATUSES, disease_settings=("relapsed_refractory",))
+APP_DEFAULT = DEFAULT  # (the name older callers use)
 
 
 # --- parsing user values (CLI options, app widgets, URL parameters) -------------------------
@@ -83,16 +86,21 @@ def parse_disease_setting(value: str) -> str:
 
 
 def parse_phase(value: str) -> tuple[str, ...]:
-    """'1', 'phase 2', 'PHASE1', 'early1', '1/2' -> API phase keys."""
-    text = value.strip().upper().replace("PHASE", "").replace(" ", "").replace("_", "")
-    if text in {"EARLY1", "EARLYPHASE1", "0"}:
+    """'1', 'phase 2', 'PHASE1', 'early1' -> that phase (which includes the combined phases it is part
+    of); '1/2', 'phase 1/2', 'PHASE1_PHASE2' -> the combined phase alone (a key of PHASE_CHOICES)."""
+    raw = value.strip().upper()
+    if raw in PHASE_CHOICES:
+        return (raw,)
+    text = raw.replace("PHASE", "").replace(" ", "").replace("_", "/").replace("-", "/")
+    if text in {"EARLY/1", "EARLY1", "0"}:
         return ("EARLY_PHASE1",)
     if text in {"NA", "N/A", "NOTAPPLICABLE"}:
         return ("NA",)
-    parts = [p for p in text.replace(",", "/").split("/") if p]
-    if parts and all(p in {"1", "2", "3", "4"} for p in parts):
-        return tuple(f"PHASE{p}" for p in parts)
-    raise InvalidInput(f"unknown phase {value!r}; use early1, 1, 2, 3, 4, 1/2 or na")
+    parts = [p for p in text.split("/") if p]
+    key = "_".join(f"PHASE{p}" for p in parts)
+    if key in PHASE_CHOICES:
+        return (key,)
+    raise InvalidInput(f"unknown phase {value!r}; use early1, 1, 2, 3, 4, 1/2, 2/3 or na")
 
 
 def parse_sex(value: str) -> str:
@@ -159,6 +167,17 @@ def parse_state(value: str) -> str:
         return states[text.upper()]
     if len(text) > 80 or not text:
         raise InvalidInput(f"state {value!r} is not valid; give a US state code (AZ) or a region name")
+    from . import regions
+
+    if not regions.known_region(text):
+        close = regions.suggest_region(text)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise InvalidInput(f"{value!r} is not a state or region; {hint}give a US state (AZ or Arizona) or a "
+                           "region name such as 'Ontario'")
+    key = places._norm(text)
+    for name in states.values():
+        if places._norm(name) == key:
+            return name
     return text.title() if text.islower() else text
 
 
@@ -183,9 +202,19 @@ def parse_place(value: str) -> Place:
     return places.geocode(value)
 
 
-def parse_statuses(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """As for the fetch query, but nothing given means no restriction."""
-    return query.parse_statuses(values, default=())
+def parse_statuses(values: list[str] | tuple[str, ...], default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """As for the fetch query; 'all' means no restriction, nothing given means ``default``."""
+    return query.parse_statuses(values, default=default)
+
+
+def parse_disease_settings(values: list[str] | tuple[str, ...], default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Setting keys; 'all' means no restriction, nothing given means ``default``."""
+    flat = [v for value in values or () for v in str(value).split(",") if v.strip()]
+    if not flat:
+        return default
+    if any(v.strip().lower() in {"all", "any"} for v in flat):
+        return ()
+    return tuple(dict.fromkeys(parse_disease_setting(v) for v in flat))
 
 
 # --- the filters ------------------------------------------------------------------------------
@@ -233,6 +262,21 @@ class Filter:
     describe: Callable[[FilterSpec], str]
 
 
+def _phase_mask(scope: Scope, spec: FilterSpec) -> pd.Series:
+    """A single phase matches every trial that has it (Phase 1 includes Phase 1/2); a combined phase
+    ('PHASE1_PHASE2') matches only trials registered as exactly that combination."""
+    combined = {frozenset(p.split("_")) for p in spec.phases if p.startswith("PHASE") and "_" in p}
+    single = {p for p in spec.phases if not (p.startswith("PHASE") and "_" in p)}
+    return scope.studies["phases"].map(
+        lambda phases: bool(single.intersection(phases)) or frozenset(phases) in combined)
+
+
+def _setting_mask(scope: Scope, spec: FilterSpec) -> pd.Series:
+    """In one of the settings asked for, or no setting stated (kept and labelled, never hidden)."""
+    wanted = set(spec.disease_settings)
+    return scope.studies["disease_setting"].map(lambda values: not values or bool(wanted.intersection(values)))
+
+
 def _age_mask(scope: Scope, spec: FilterSpec) -> pd.Series:
     df, age = scope.studies, spec.age
     admits_low = df["min_age_years"].isna() | (df["min_age_years"] <= age)
@@ -253,11 +297,11 @@ def _alternatives(text: str | None) -> list[str]:
 
 
 def _distance_mask(scope: Scope, spec: FilterSpec) -> pd.Series:
-    """Within the radius, or no site located (listed last, never dropped); no radius: every study."""
+    """A located site within the radius (the trials none of whose sites could be located are a
+    separate group of the result, :attr:`SearchResult.unlocated_studies`); no radius: every study."""
     if spec.radius is None:
         return pd.Series(True, index=scope.studies.index)
-    distance = scope.nearest()["distance"]
-    return (distance <= spec.radius) | distance.isna()
+    return scope.nearest()["distance"] <= spec.radius
 
 
 def _describe_distance(spec: FilterSpec) -> str:
@@ -272,12 +316,11 @@ FILTERS: tuple[Filter, ...] = (
     Filter("status", lambda s: bool(s.statuses), lambda sc, s: sc.studies["status"].isin(s.statuses),
            lambda s: _label_list(s.statuses, {k: v.lower() for k, v in STATUS_LABELS.items()})),
     Filter("setting", lambda s: bool(s.disease_settings),
-           lambda sc, s: _any_in(sc.studies["disease_setting"], s.disease_settings),
-           lambda s: _label_list(s.disease_settings, DISEASE_SETTING_LABELS)),
+           _setting_mask, lambda s: _label_list(s.disease_settings, DISEASE_SETTING_LABELS) + " (or not stated)"),
     Filter("category", lambda s: bool(s.categories), lambda sc, s: _any_in(sc.studies["categories"], s.categories),
            lambda s: _label_list(s.categories, {**CATEGORY_LABELS, "other": "other"}).lower()),
-    Filter("phase", lambda s: bool(s.phases), lambda sc, s: _any_in(sc.studies["phases"], s.phases),
-           lambda s: _label_list(s.phases, PHASE_LABELS).lower()),
+    Filter("phase", lambda s: bool(s.phases), _phase_mask,
+           lambda s: _label_list(s.phases, PHASE_CHOICES).lower()),
     Filter("age", lambda s: s.age is not None, _age_mask, lambda s: f"admits age {s.age:g}"),
     Filter("sex", lambda s: s.sex not in (None, "ALL"), lambda sc, s: sc.studies["sex"].isin(["ALL", s.sex]),
            lambda s: f"open to {str(s.sex).lower()} patients"),
@@ -308,7 +351,13 @@ class SearchResult:
     studies: pd.DataFrame  # filtered rows (+ nearest_site, nearest_site_status, distance, nearest_is_open)
     spec: FilterSpec
     counts: list[FilterCount] = field(default_factory=list)  # one per active filter, in FILTERS order
-    unlocated: int = 0  # trials kept although none of their sites could be located
+    unlocated: int = 0  # trials none of whose sites could be located (see unlocated_studies)
+    #: with a radius: the trials that pass every other filter but have no located site, so cannot be
+    #: said to be within it (a separate group, not in ``studies``); without a radius they are in
+    #: ``studies``, last
+    unlocated_studies: pd.DataFrame | None = None
+    #: with "updated since": the trials the filters before it kept that have no update date (left out)
+    undated: int = 0
 
     @property
     def place(self) -> Place | None:
@@ -331,21 +380,43 @@ def search(tables: Tables, spec: FilterSpec) -> SearchResult:
     """Apply ``spec`` to the tables: each active filter in order, then distances and the sort."""
     scope = Scope(tables, spec)
     counts: list[FilterCount] = []
+    unlocated_keep: pd.Series | None = None
+    undated = 0
     for flt in FILTERS:
         if flt.active(spec):
+            if flt.name == "distance" and spec.radius is not None:
+                unlocated_keep = scope.keep & scope.nearest()["distance"].isna()
+            if flt.name == "updated":
+                undated = int((scope.keep & tables.studies["last_update_date"].isna()).sum())
             scope.keep &= flt.mask(scope, spec).fillna(False).astype(bool)
             counts.append(FilterCount(flt.name, flt.describe(spec), int(scope.keep.sum())))
-    out = tables.studies[scope.keep].copy()
-    unlocated = 0
     distance_col = f"distance_{spec.unit}"
-    if spec.place is not None:
+    how = spec.sort or ("distance" if spec.place is not None else "updated")
+    out = _sort(_annotate(tables.studies[scope.keep].copy(), scope, distance_col), how, distance_col)
+    if spec.age is not None:
+        out = _stated_ages_first(out)
+    if unlocated_keep is not None:
+        apart = _annotate(tables.studies[unlocated_keep].copy(), scope, distance_col)
+        return SearchResult(studies=out, spec=spec, counts=counts, unlocated=len(apart), undated=undated,
+                            unlocated_studies=_sort(apart, "updated" if how == "distance" else how, distance_col))
+    unlocated = int(out[distance_col].isna().sum()) if spec.place is not None else 0
+    return SearchResult(studies=out, spec=spec, counts=counts, unlocated=unlocated, undated=undated)
+
+
+def _stated_ages_first(df: pd.DataFrame) -> pd.DataFrame:
+    """Trials whose ages admit the age asked for, then (in the same order) those that state no ages."""
+    unstated = df["min_age_years"].isna() & df["max_age_years"].isna()
+    return pd.concat([df[~unstated], df[unstated]]) if unstated.any() else df
+
+
+def _annotate(out: pd.DataFrame, scope: Scope, distance_col: str) -> pd.DataFrame:
+    """Add the nearest site, its status and the distance (when the search has a place)."""
+    if scope.spec.place is not None:
         nearest = scope.nearest().reindex(out.index)
-        for col in ("nearest_site", "nearest_site_status", "nearest_is_open"):
+        for col in ("nearest_site", "nearest_site_status", "nearest_is_open", "nearest_site_contact"):
             out[col] = nearest[col].to_numpy()
         out[distance_col] = nearest["distance"].to_numpy(dtype=float)
-        unlocated = int(out[distance_col].isna().sum())
-    out = _sort(out, spec.sort or ("distance" if spec.place is not None else "updated"), distance_col)
-    return SearchResult(studies=out, spec=spec, counts=counts, unlocated=unlocated)
+    return out
 
 
 def _sort(df: pd.DataFrame, how: str, distance_col: str) -> pd.DataFrame:

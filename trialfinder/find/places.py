@@ -13,7 +13,7 @@ import re
 import string
 import unicodedata
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
@@ -73,6 +73,16 @@ class Place:
     lat: float
     lon: float
     kind: str  # "zip" | "city"
+    country: str = ""  # ISO code ("US", "FR"), "" when not known
+
+
+#: where distances are customarily given in miles (elsewhere: km)
+MILES_COUNTRIES = frozenset({"US", "GB", "LR", "MM"} | ZIP_COUNTRIES)
+
+
+def default_unit(place: Place | None) -> str:
+    """The local custom: miles in the US (and the UK, Liberia, Myanmar), km elsewhere; no place: miles."""
+    return "km" if place is not None and place.country and place.country not in MILES_COUNTRIES else "mi"
 
 
 class AmbiguousPlace(InvalidInput):
@@ -117,6 +127,17 @@ class _Postings:
 
     def to_dict(self) -> dict[str, list[int]]:
         return {key: list(self.get(key)) for key in self._at}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._at)
+
+    def __getitem__(self, key: str) -> Sequence[int]:
+        if key not in self._at:
+            raise KeyError(key)
+        return self.get(key)
+
+    def items(self) -> Iterator[tuple[str, Sequence[int]]]:
+        return ((key, self.get(key)) for key in self._at)
 
     def arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         return list(self._at), self._offsets, self._rows
@@ -363,7 +384,7 @@ def _lookup(keys: list[str], accept: Callable[[int], bool]) -> list[int]:
 def _city_place(query: str, i: int) -> Place:
     c = _cities()
     where = f"{c.admin1[i]}, United States" if c.cc[i] == "US" else _countries()[1].get(c.cc[i])
-    return Place(query, f"{c.name[i]}, {where or c.cc[i]}", float(c.lat[i]), float(c.lon[i]), "city")
+    return Place(query, f"{c.name[i]}, {where or c.cc[i]}", float(c.lat[i]), float(c.lon[i]), "city", c.cc[i])
 
 
 def _qualifier(text: str) -> Qualifier | None:
@@ -382,10 +403,27 @@ def _in(i: int, quals: list[Qualifier]) -> bool:
     return all(any(c.cc[i] == cc and st in (None, c.admin1[i]) for cc, st in q) for q in quals)
 
 
-def _pick(query: str, rows: list[int], quals: list[Qualifier]) -> Place:
+def suggest_cities(name: str, quals: list[Qualifier], n: int = 3) -> list[str]:
+    """Close city names ('Tuscon' -> ['Tucson, AZ']) among the cities the qualifiers allow, largest first."""
+    import difflib
+
+    c = _cities()
+    keys = [k for k, rows in c.primary.items() if any(_in(i, quals) for i in rows[:3])] if quals else list(c.primary)
+    found = difflib.get_close_matches(_norm(name), keys, n=n, cutoff=0.8)
+    rows = [next(i for i in c.primary[k] if _in(i, quals)) for k in found]
+    return [_city_place(name, i).label.removesuffix(", United States") for i in rows]
+
+
+def _not_found(query: str, name: str, quals: list[Qualifier], what: str = "city") -> InvalidInput:
+    close = suggest_cities(name, quals)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return InvalidInput(f"No {what} called {query!r} was found; {hint}{ZIP_HINT}")
+
+
+def _pick(query: str, rows: list[int], quals: list[Qualifier], name: str = "") -> Place:
     """The city among ``rows`` (largest first), or AmbiguousPlace."""
     if not rows:
-        raise InvalidInput(f"No city called {query!r} was found; {ZIP_HINT}")
+        raise _not_found(query, name or query, quals)
     c = _cities()
     rest = c.pop[rows[1:]].max() if len(rows) > 1 else 0
     in_one_state = any(all(st for _, st in q) for q in quals)
@@ -411,7 +449,7 @@ def _geocode_city(query: str) -> Place:
             if found is None:
                 raise InvalidInput(f"{part.strip()!r} is not a US state or a country; {ZIP_HINT}")
             quals.append(found)
-        return _pick(query, _lookup([_norm(name)], lambda i: _in(i, quals)), quals)
+        return _pick(query, _lookup([_norm(name)], lambda i: _in(i, quals)), quals, name)
     words = query.split()
     for k in range(min(3, len(words) - 1) + 1):  # 'tucson', 'tucson az', 'salt lake city utah'
         qual = _qualifier(" ".join(words[len(words) - k:])) if k else None
@@ -421,7 +459,7 @@ def _geocode_city(query: str) -> Place:
         rows = _lookup([_norm(" ".join(words[: len(words) - k]))], partial(_in, quals=quals))
         if rows:
             return _pick(query, rows, quals)
-    raise InvalidInput(f"No place called {query!r} was found; {ZIP_HINT}")
+    raise _not_found(query, query, [], "place")
 
 
 def geocode(text: str) -> Place:
@@ -441,7 +479,7 @@ def geocode(text: str) -> Place:
         if hit is None:
             raise InvalidInput(f"ZIP code {zip5} was not found; {ZIP_HINT}")
         lat, lon, state, city = hit
-        return Place(query, f"{city}, {state} {zip5}", lat, lon, "zip")
+        return Place(query, f"{city}, {state} {zip5}", lat, lon, "zip", "US")
     if query.replace("-", "").isdigit():
         raise InvalidInput(f"{query!r} is not a ZIP code; {ZIP_HINT}")
     return _geocode_city(query)
@@ -582,7 +620,8 @@ def nearest_sites(
 ) -> pd.DataFrame:
     """One row per trial with a located site, index nct_id (sorted): the nearest site whose own
     status is open, else the nearest site at all. Columns: nearest_site, nearest_site_status,
-    distance (in ``unit``), nearest_is_open. Vectorised: no loop over sites or trials.
+    distance (in ``unit``), nearest_is_open, nearest_site_contact ("" when the record gives none).
+    Vectorised: no loop over sites or trials.
 
     ``mask`` (bool per site) limits the sites considered without copying the table; the
     ``study_row``/``site_open`` columns of :func:`trialfinder.tables.build_tables`, when present,
@@ -614,6 +653,8 @@ def nearest_sites(
             "nearest_site_status": np.where(pd.isna(status), "", status).astype(object),
             "distance": dist[rows],
             "nearest_is_open": is_open[rows],
+            "nearest_site_contact": (chosen["contacts"].fillna("").to_numpy(dtype=object) if "contacts" in chosen
+                                     else np.full(len(rows), "", dtype=object)),
         },
         index=pd.Index(chosen["nct_id"].to_numpy(dtype=object), name="nct_id"),
     )

@@ -75,6 +75,7 @@ def _build(dataset: Dataset) -> Tables:
             f"{i.type.title().replace('_', ' ')}: {i.name}" if i.type else i.name for i in facts.interventions
         )
         row["data_timestamp"] = stamp
+        row["partial_record"] = nct in dataset.partial  # a snapshot record lacking what the registry has
         if row["min_age_years"] is None and row["max_age_years"] is None:
             row["min_age_years"], row["max_age_years"] = _ages_from_groups(row["age_groups"])
             row["age_from_groups"] = bool(row["age_groups"])
@@ -140,7 +141,7 @@ def _build(dataset: Dataset) -> Tables:
 
 #: study columns that are not Python objects, and their dtypes
 _NUMERIC = {"min_age_years": "float64", "max_age_years": "float64", "enrollment": "float64", "phase_rank": "int64"}
-_FLAGS = ("healthy_volunteers", "age_from_groups")
+_FLAGS = ("healthy_volunteers", "age_from_groups", "partial_record")
 _EMPTY_STUDIES = ["nct_id", "title", "status", "phases", "categories", "disease_setting", "biomarkers"]
 
 

@@ -7,6 +7,7 @@ with Streamlit.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -19,11 +20,22 @@ from ..labels import (
     DISCLAIMER,
     DISEASE_SETTING_LABELS,
     SEX_LABELS,
+    SITE_STATUS_UNKNOWN,
     age_range,
     distance_label,
+    gap,
     status_label,
 )
 from ..sanitize import block, one_line
+
+#: the registry writes its texts in markdown and escapes punctuation ('\\[GO\\]', 'ALT \\< 2'); shown as
+#: plain text (st.text, a terminal) those backslashes would be visible
+_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()<>#+\-.!|~^=])")
+
+
+def plain_text(text: str) -> str:
+    """Registry markdown text as plain text: '\\[GO\\]' -> '[GO]', '\\< 2' -> '< 2'."""
+    return _MARKDOWN_ESCAPE.sub(r"\1", text)
 
 
 @dataclass
@@ -50,24 +62,28 @@ class TrialView:
     place: places.Place | None
     unit: str
     central_contacts: str
+    partial: bool = False  # a partial snapshot record: what it lacks may be in the registry
+    gap: str = ""  # what a missing field says (labels.gap): "not in this snapshot — …" / "not stated …"
 
 
 def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit: str = "mi") -> TrialView:
     row = tables.studies.loc[nct]
     evidence = row["evidence"] if isinstance(row["evidence"], dict) else {}
     sites = tables.sites[tables.sites["nct_id"] == nct]
+    partial = bool(row.get("partial_record", False))
+    stated = row["min_age_years"] == row["min_age_years"] or row["max_age_years"] == row["max_age_years"]
     return TrialView(
         nct_id=row["nct_id"], title=row["title"], url=row["url"], status=status_label(row["status"]) or "",
         phase=row["phase"] or "", last_update=row["last_update"] or "", data=tables.meta.describe(),
         min_age=_age(row["min_age_years"]), max_age=_age(row["max_age_years"]),
-        ages=age_range(row["min_age_years"], row["max_age_years"]),
+        ages=age_range(row["min_age_years"], row["max_age_years"]) if stated else gap(partial),
         sex=SEX_LABELS.get(row["sex"], row["sex"]).lower(), sponsor=row["sponsor"] or "",
         categories=[(CATEGORY_LABELS.get(key, key), evidence.get(key, "")) for key in row["categories"]],
         disease_setting=", ".join(DISEASE_SETTING_LABELS[s] for s in row["disease_setting"]),
         biomarkers=", ".join(row["biomarkers"]), interventions=row["interventions"] or "",
-        summary=row["brief_summary"] or "", eligibility=row["eligibility"] or "",
+        summary=plain_text(row["brief_summary"] or ""), eligibility=plain_text(row["eligibility"] or ""),
         sites=places.sites_by_distance(sites, place, unit=unit), place=place, unit=unit,
-        central_contacts=row.get("central_contacts") or "",
+        central_contacts=row.get("central_contacts") or "", partial=partial, gap=gap(partial),
     )
 
 
@@ -76,9 +92,13 @@ def render_text(view: TrialView) -> str:
     (:mod:`trialfinder.sanitize`): no control characters, and a one-line field stays on its line."""
     line = one_line
     lines = [f"{view.nct_id}  {line(view.title)}", view.url, ""]
-    lines.append(f"Status: {view.status}   Phase: {view.phase or '—'}   "
-                 f"Last update: {line(view.last_update) or 'not given'}   Data: {line(view.data)}")
-    lines.append(f"Ages: {view.min_age}–{view.max_age}   Sex: {line(view.sex)}   Sponsor: {line(view.sponsor) or '—'}")
+    missing = f"({view.gap})"
+    if view.partial:
+        lines.append(f"Partial snapshot record: fields marked {missing} may be in the registry's full record.")
+    lines.append(f"Status: {view.status}   Phase: {view.phase or missing}   "
+                 f"Last update: {line(view.last_update) or missing}   Data: {line(view.data)}")
+    ages = view.ages if view.ages == view.gap else f"{view.min_age}–{view.max_age}"
+    lines.append(f"Ages: {ages}   Sex: {line(view.sex)}   Sponsor: {line(view.sponsor) or missing}")
     lines.append("")
     lines.append("Categories:")
     for label, why in view.categories:
@@ -87,13 +107,13 @@ def render_text(view: TrialView) -> str:
     lines.append("Biomarkers: " + (view.biomarkers or "none named"))
     lines.append("Interventions: " + (line(view.interventions) or "none listed"))
     for title, text in (("Summary", view.summary), ("Eligibility criteria", view.eligibility)):
-        lines += ["", f"{title}:", _wrap(block(text)) if text else "  (not given in the registry record)"]
+        lines += ["", f"{title}:", _wrap(block(text)) if text else f"  ({view.gap})"]
     place = view.place
     lines += ["", f"Sites ({len(view.sites)}{', nearest first from ' + line(place.label) if place else ''}):"]
     for _, site in view.sites.iterrows():
         where = ", ".join(line(x) for x in (site["city"], site["state"], site["country"]) if x)
         dist = "  " + distance_label(site.get("distance"), view.unit, spaced=False, missing="") if place else ""
-        status = line(site["site_status"]).replace("_", " ").lower() or "status not listed"
+        status = line(site["site_status"]).replace("_", " ").lower() or SITE_STATUS_UNKNOWN
         lines.append(f"  - {line(site['facility']) or '(facility not named)'} — {where} [{status}]{dist.rstrip()}")
         if site.get("contacts"):
             lines.append(f"      contact: {line(site['contacts'])}")

@@ -52,7 +52,8 @@ ANY_DISTANCE = "any"
 _LIST_FIELDS: dict[str, tuple[str, Callable[[str], Any], Callable[[str], str]]] = {
     "categories": ("cat", parse_category, str),
     "disease_settings": ("setting", parse_disease_setting, str),
-    "phases": ("phase", parse_phase, lambda k: k.replace("EARLY_PHASE1", "early1").replace("PHASE", "").lower()),
+    "phases": ("phase", parse_phase,
+               lambda k: k.replace("EARLY_PHASE1", "early1").replace("_PHASE", "/").replace("PHASE", "").lower()),
     "statuses": ("status", lambda v: parse_statuses([v]), str.lower),
     "biomarkers": ("bio", parse_biomarker, str),
     "countries": ("country", parse_country, str),

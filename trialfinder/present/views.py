@@ -13,7 +13,17 @@ import pandas as pd
 
 from ..find import places
 from ..find.filters import SearchResult
-from ..labels import CATEGORY_LABELS, category_labels, distance_label, status_label
+from ..labels import (
+    AGES_NOT_STATED,
+    CATEGORY_LABELS,
+    SITE_STATUS_UNKNOWN,
+    age_range,
+    category_labels,
+    distance_label,
+    enrolment_label,
+    setting_short,
+    status_label,
+)
 from .trial import TrialView
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
@@ -24,17 +34,20 @@ def escape_markdown(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
-def results_frame(result: SearchResult) -> pd.DataFrame:
+def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> pd.DataFrame:
     """The results table: one row per trial, readable labels, in the result's order (distance
-    first when there is a location: it is what a patient looks at)."""
-    df = result.studies
+    first when there is a location: it is what a patient looks at). ``studies``: other rows of
+    the same search (e.g. ``result.unlocated_studies``) in the same layout."""
+    df = result.studies if studies is None else studies
     out = pd.DataFrame({"url": df["url"]}, index=df.index)
     if result.place is not None:
         out["distance"] = df[result.distance_column].map(lambda d: distance_label(d, result.spec.unit))
     out["title"] = df["title"]
-    out["phase"] = df["phase"].replace("", "—")
-    out["status"] = df["status"].map(status_label)
+    partial = df["partial_record"] if "partial_record" in df else pd.Series(False, index=df.index)
+    out["phase"] = df["phase"].where(df["phase"] != "", partial.map(lambda p: "not in snapshot" if p else "not stated"))
+    out["status"] = df["status"].map(enrolment_label)
     out["categories"] = df["categories"].map(category_labels)
+    out["setting"] = df["disease_setting"].map(setting_short)
     if result.place is not None:
         near_open = df["nearest_is_open"].astype("boolean").fillna(False).astype(bool)
         site = df["nearest_site"].astype(object).where(df["nearest_site"].notna(), "")
@@ -42,8 +55,12 @@ def results_frame(result: SearchResult) -> pd.DataFrame:
         out["nearest_site"] = site
         out["site_status"] = np.where(
             site == "", "no located site",
-            np.where(near_open, status, "no recruiting site; nearest is " + status.replace("", "status not listed")),
+            np.where(near_open, status, np.where(status == "", SITE_STATUS_UNKNOWN, "no recruiting site; nearest is "
+                                                 + status)),
         )
+    if result.spec.age is not None:  # the age asked for: say which trials do not state their ages
+        out["ages"] = [age_range(low, high) if low == low or high == high else AGES_NOT_STATED
+                       for low, high in zip(df["min_age_years"], df["max_age_years"], strict=True)]
     out["last_update"] = df["last_update_date"]
     return out.reset_index(drop=True)
 
@@ -57,7 +74,7 @@ def sites_frame(view: TrialView) -> pd.DataFrame:
             "city": ordered["city"],
             "state": ordered["state"],
             "country": ordered["country"],
-            "status": ordered["site_status"].map(status_label).replace("", "not listed"),
+            "status": ordered["site_status"].map(status_label).replace("", SITE_STATUS_UNKNOWN),
             "distance": ordered["distance"].map(lambda d: distance_label(d, view.unit) if view.place else ""),
             "contacts": ordered["contacts"],
         }

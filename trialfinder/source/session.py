@@ -110,6 +110,13 @@ class RateLimiter:
             waited += delay
 
 
+#: a host that cannot be resolved or connected is retried this often, and a connection may take this
+#: long to open, so that refresh with no network fails within 5 s (issue 19); 429 and 5xx keep their
+#: retries with backoff
+CONNECT_RETRIES = 1
+CONNECT_TIMEOUT = 2.0
+
+
 class BoundedRetry(Retry):
     """urllib3 Retry that honours Retry-After but never waits longer than ``max_retry_after``:
     a longer wait is handed back to the caller (which reports a rate limit) instead of sleeping.
@@ -244,8 +251,14 @@ class PoliteAdapter(HTTPAdapter):
 
     def _send(self, request: requests.PreparedRequest, **kw: Any) -> requests.Response:
         retry = self.max_retries
+        timeout = kw.get("timeout")
+        if isinstance(timeout, (int, float)):  # (connect, read): opening a connection is quick or fails
+            kw["timeout"] = (min(CONNECT_TIMEOUT, float(timeout)), timeout)
         while True:
-            response = super().send(request, stream=True, **kw)
+            try:
+                response = super().send(request, stream=True, **kw)
+            except requests.exceptions.ConnectTimeout as exc:  # not reached at all: the same line as refused
+                raise requests.exceptions.ConnectionError(exc, request=request) from exc
             try:
                 self._read_body(response)
                 return response
@@ -342,7 +355,7 @@ class ApiSession(CachedSession):
 def make_retry(settings: Settings, limiter: RateLimiter | None, deadline: Deadline | None = None) -> BoundedRetry:
     return BoundedRetry(
         total=settings.max_retries,
-        connect=settings.max_retries,
+        connect=min(settings.max_retries, CONNECT_RETRIES),
         read=settings.max_retries,
         status=settings.max_retries,
         backoff_factor=settings.backoff_factor,

@@ -65,10 +65,19 @@ class DatasetMeta:
         return text
 
 
+#: source formats of the bundled snapshot's MANIFEST.csv whose records are partial: converted from the
+#: website's CSV exports, they lack eligibility text, numeric ages, site statuses, phases and dates
+#: that the registry itself has (fixtures/README.md)
+PARTIAL_FORMATS = frozenset({"website-csv"})
+
+
 @dataclass
 class Dataset:
     studies: list[dict[str, Any]]
     meta: DatasetMeta
+    #: NCT ids whose record is a partial snapshot record (a field missing there may be in the registry);
+    #: every other record is a full registry record, where a missing field is not stated by the registry
+    partial: frozenset[str] = field(default_factory=frozenset)
 
 
 class DataStore:
@@ -219,7 +228,8 @@ def load_snapshot(directory: Path) -> Dataset:
     for f in files:
         stat = f.stat()
         fingerprint.update(f"{f.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    return Dataset(studies=studies, meta=_snapshot_meta(info, len(studies), fingerprint.hexdigest()))
+    return Dataset(studies=studies, meta=_snapshot_meta(info, len(studies), fingerprint.hexdigest()),
+                   partial=_partial_records(directory / "MANIFEST.csv"))
 
 
 def _load_packed(path: Path) -> Dataset:
@@ -228,12 +238,14 @@ def _load_packed(path: Path) -> Dataset:
         with gc_paused():
             document = json.loads(gzip.decompress(raw))
         studies, info = document["studies"], document.get("snapshot") or {}
+        partial = _partial_ids(document.get("manifest") or [])
         if not isinstance(studies, list) or not isinstance(info, dict):
             raise ValueError("not a snapshot")
     except (OSError, EOFError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise DataError(f"the bundled snapshot {path} is damaged ({exc}); reinstall TrialFinder or run "
                         "`trialfinder fetch`") from exc
-    return Dataset(studies=studies, meta=_snapshot_meta(info, len(studies), hashlib.sha256(raw).hexdigest()))
+    return Dataset(studies=studies, meta=_snapshot_meta(info, len(studies), hashlib.sha256(raw).hexdigest()),
+                   partial=partial)
 
 
 def _snapshot_meta(info: dict[str, Any], count: int, fingerprint: str) -> DatasetMeta:
@@ -246,3 +258,18 @@ def _snapshot_meta(info: dict[str, Any], count: int, fingerprint: str) -> Datase
         query="bundled AML studies",
         note=info.get("note", ""),
     )
+
+
+def _partial_records(manifest: Path) -> frozenset[str]:
+    """The ids MANIFEST.csv (nct_id, source_format, …) lists with a partial source format."""
+    import csv
+
+    if not manifest.exists():
+        return frozenset()
+    with manifest.open(encoding="utf-8", newline="") as handle:
+        return _partial_ids(csv.DictReader(handle))
+
+
+def _partial_ids(rows: Any) -> frozenset[str]:
+    return frozenset(row.get("nct_id") or "" for row in rows
+                     if isinstance(row, dict) and row.get("source_format") in PARTIAL_FORMATS) - {""}

@@ -27,13 +27,16 @@ class Status(str, Enum):
     UNKNOWN = "UNKNOWN"
 
 
-#: the statuses a patient can act on: the default of every search
+#: the statuses a patient can act on: what `trialfinder fetch` downloads by default
 ACTIONABLE_STATUSES: tuple[str, ...] = (
     "RECRUITING",
     "NOT_YET_RECRUITING",
     "ENROLLING_BY_INVITATION",
     "ACTIVE_NOT_RECRUITING",
 )
+
+#: the statuses a patient can enrol in: the default of every search, in the app and the CLI
+ENROLLING_STATUSES: tuple[str, ...] = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
 
 #: site statuses at which a patient could be enrolled
 OPEN_SITE_STATUSES: tuple[str, ...] = ("RECRUITING", "ENROLLING_BY_INVITATION")

