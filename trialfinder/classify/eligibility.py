@@ -1,0 +1,478 @@
+"""Eligibility facts of one study, read from its eligibility criteria by ``rules/eligibility.csv``.
+
+The product rule is ``ELIGIBILITY.md`` (the workspace's shared folder): seven facts per study —
+``max_ecog``, ``prior_allo_hct``, ``required_markers``, ``excluded_markers``,
+``required_prior_therapies``, ``excluded_prior_therapies``, ``max_prior_lines`` — each taken only from
+what the text states, with the criterion sentence(s) it came from as evidence.
+
+How the text is read, in order:
+
+1. :func:`criteria` splits the text into criteria (bullets, numbered items, or lines ending a
+   sentence; hard-wrapped lines are joined) and marks each with its section: ``inclusion``,
+   ``exclusion`` (from the headings), or ``donor`` (a donor's criteria in a transplant study: never
+   read).
+2. Each criterion is normalised (lower case, one kind of dash, ``≤`` as ``<=``) and cut into clauses
+   at ``;`` and full stops; the table's patterns are searched clause by clause, and the ``cue`` rows
+   (negation, time window, allowance, future treatment, …) are looked for in the same clause.
+3. The findings are resolved into the facts: ECOG over Karnofsky/Lansky, the worst status any cohort
+   allows; a required prior therapy only when every route of entry demands it; untreated-only
+   studies get ``any_prior_therapy`` excluded and ``max_prior_lines`` 0.
+
+The table holds the clinical content (one pattern a row, with a note); this module is the plain
+engine that applies it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from ..source.facts import StudyFacts
+from .rules import load, norm_text
+
+FIELDS = ("max_ecog", "prior_allo_hct", "required_markers", "excluded_markers", "required_prior_therapies",
+          "excluded_prior_therapies", "max_prior_lines")
+SCALAR_FIELDS = ("max_ecog", "prior_allo_hct", "max_prior_lines")
+SET_FIELDS = ("required_markers", "excluded_markers", "required_prior_therapies", "excluded_prior_therapies")
+ALLO_VALUES = ("required", "excluded", "allowed", "not_stated")
+MARKER_KEYS = ("FLT3", "IDH1", "IDH2", "NPM1", "KMT2A", "NUP98", "TP53", "CD33", "CD123", "CD70", "CLL-1", "RAS",
+               "KIT", "PML-RARA", "BCR-ABL", "CBF")
+THERAPY_KEYS = ("any_prior_therapy", "venetoclax", "hma", "intensive_chemotherapy", "flt3_inhibitor", "idh1_inhibitor",
+                "idh2_inhibitor", "menin_inhibitor", "cd33_antibody", "checkpoint_inhibitor", "car_t")
+ANY = "any_prior_therapy"
+
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_NEAR = 60  # characters before a term in which a negation or a future word counts
+
+
+# --- the table --------------------------------------------------------------------------------
+
+class Rule(NamedTuple):
+    field: str
+    value: str
+    section: str  # inclusion, exclusion or any
+    regex: re.Pattern[str]
+    note: str
+
+
+def _expand(pattern: str, terms: Mapping[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: f"(?:{terms[m.group(1)]})", pattern)
+
+
+def _load() -> tuple[list[Rule], dict[str, re.Pattern[str]]]:
+    rows = load("eligibility")
+    terms = {r["value"]: r["pattern"] for r in rows if r["field"] == "term"}
+    for name, pattern in list(terms.items()):  # terms may use earlier terms
+        terms[name] = _expand(pattern, terms)
+    rules = [Rule(r["field"], r["value"], r["section"],
+                  re.compile(r"(?<![a-z0-9])(?:" + _expand(r["pattern"], terms) + r")(?![a-z0-9])"), r["note"])
+             for r in rows if r["field"] not in {"term", "cue"}]
+    cues = {r["value"]: re.compile(_expand(r["pattern"], terms)) for r in rows if r["field"] == "cue"}
+    return rules, cues
+
+
+RULES, CUES = _load()
+_BY_FIELD: dict[str, list[Rule]] = {}
+for _rule in RULES:
+    _BY_FIELD.setdefault(_rule.field, []).append(_rule)
+del _rule
+
+
+# --- the text: criteria, sections, clauses ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Criterion:
+    section: str  # inclusion, exclusion or donor
+    text: str  # as written (whitespace collapsed): the evidence a person reads
+    clauses: tuple[str, ...]  # normalised
+
+
+_BULLET = re.compile(r"^\s*(?:[-*•·▪◦o]\s+|\(?\d{1,2}[.)]\s*|\(?[a-z][.)]\s+|\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)\)\s+)")
+_HEADING = re.compile(r"(?i)^\W*(?:[a-z0-9/ ()-]{0,40}?)\b(inclusion|exclusion|eligibility|donors?|recipients?|"
+                      r"patients?|cohort|part|arm)\b[^:]{0,60}:\s*(.*)$")
+_CLAUSE = re.compile(r";\s|；|(?<=[a-z)\]%])(?<!e\.g)(?<!i\.e)(?<!\bvs)(?<!\bapprox)(?<!\b[a-z])\.\s")
+_TRANSLOCATION = re.compile(r"\(\s*(\d+)\s*;\s*(\d+)\s*\)")
+
+
+def _normalise(text: str) -> str:
+    text = norm_text(text.replace("\\", ""))
+    for old, new in (("≤", "<="), ("≥", ">="), ("=<", "<="), ("=>", ">="), ("＜", "<"), ("＞", ">"),
+                     ("naïve", "naive"), ("’", "'"), ("＋", "+")):
+        text = text.replace(old, new)
+    return _TRANSLOCATION.sub(r"(\1;\2)", text)
+
+
+def _section_of(heading: str, current: str) -> str:
+    low = heading.lower()
+    if "donor" in low and not re.search(r"recipient|patient", low):
+        return "donor"
+    if "exclu" in low:
+        return "exclusion"
+    if "inclu" in low or "recipient" in low or "patient" in low or current == "donor":
+        return "inclusion"
+    return current
+
+
+def _items(text: str) -> Iterable[tuple[str, str]]:
+    """(section, item text) for each criterion, in order."""
+    section, parts = "inclusion", []  # (text before any heading reads as inclusion criteria)
+    for raw in text.replace("\\", "").splitlines():
+        line = raw.strip()
+        if not line:
+            if parts:
+                yield section, " ".join(parts)
+                parts = []
+            continue
+        head = _HEADING.match(line) if len(line) < 140 else None
+        if head and (head.group(1).lower() in {"inclusion", "exclusion", "donor", "donors"} or not head.group(2)):
+            if parts:
+                yield section, " ".join(parts)
+                parts = []
+            section = _section_of(line[: head.start(2)], section)
+            line = head.group(2).strip()
+            if not line:
+                continue
+        if parts and (_BULLET.match(raw) or parts[-1].endswith((";", ".", ":", "；"))):
+            yield section, " ".join(parts)
+            parts = []
+        parts.append(_BULLET.sub("", line, count=1) if _BULLET.match(raw) else line)
+    if parts:
+        yield section, " ".join(parts)
+
+
+def criteria(text: str) -> list[Criterion]:
+    """The criteria of an eligibility text, each with its section and normalised clauses."""
+    out = []
+    for section, item in _items(text or ""):
+        norm = _normalise(item)
+        if not norm:
+            continue
+        clauses = tuple(c.strip() for c in _CLAUSE.split(norm) if c.strip())
+        if section != "donor" and CUES["donor"].search(norm):
+            section = "donor"
+        out.append(Criterion(section, " ".join(item.split()), clauses))
+    return out
+
+
+# --- the facts --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Eligibility:
+    """The seven facts of one study, and for each value the criteria it came from."""
+
+    max_ecog: int | None = None
+    prior_allo_hct: str = "not_stated"
+    required_markers: tuple[str, ...] = ()
+    excluded_markers: tuple[str, ...] = ()
+    required_prior_therapies: tuple[str, ...] = ()
+    excluded_prior_therapies: tuple[str, ...] = ()
+    max_prior_lines: int | None = None
+    #: field -> {value as text -> the criterion sentences it came from}
+    evidence: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict, compare=False)
+
+    def facts(self) -> dict[str, Any]:
+        """The seven facts as the rule writes them (JSON-ready: lists, not tuples)."""
+        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v for name in FIELDS}
+
+    def evidence_for(self, name: str, value: Any = None) -> tuple[str, ...]:
+        """The sentences behind ``name`` (one value of a set field, or the scalar's value)."""
+        by_value = self.evidence.get(name, {})
+        if value is None:
+            return tuple(dict.fromkeys(s for sentences in by_value.values() for s in sentences))
+        return by_value.get(str(value), ())
+
+    def evidence_json(self) -> dict[str, Any]:
+        """{field: [sentences]} for the scalars, {field: {value: [sentences]}} for the sets."""
+        out: dict[str, Any] = {}
+        for name in FIELDS:
+            by_value = self.evidence.get(name, {})
+            if name in SCALAR_FIELDS:
+                out[name] = list(self.evidence_for(name))
+            else:
+                out[name] = {value: list(sentences) for value, sentences in by_value.items()}
+        return out
+
+
+class Finding(NamedTuple):
+    field: str
+    value: Any
+    sentence: str
+
+
+def _number(text: str) -> int:
+    text = text.strip()
+    return _NUMBERS[text] if text in _NUMBERS else int(text)
+
+
+def _kps_to_ecog(kps: int) -> int:
+    """The lowest Karnofsky/Lansky score allowed -> the worst ECOG allowed (90-100=0, 70-80=1, ...)."""
+    for low, ecog in ((90, 0), (70, 1), (50, 2), (30, 3)):
+        if kps >= low:
+            return ecog
+    return 4
+
+
+def _ecog_value(code: str, match: re.Match[str]) -> tuple[str, int | None]:
+    """(scale, worst ECOG allowed) from one max_ecog row's match."""
+    digits = [int(d) for d in re.findall(r"\d+", match.group("n"))]
+    n = digits[-1] if code != "ecog_excluded_list" else min(digits)
+    values = {"ecog_max": max(digits), "ecog_below": n - 1, "ecog_excluded_from": n - 1, "ecog_excluded_list": n - 1,
+              "ecog_excluded_above": n, "kps_min": _kps_to_ecog(n), "kps_above": _kps_to_ecog(n + 10),
+              "kps_excluded_below": _kps_to_ecog(n), "kps_excluded_max": _kps_to_ecog(n + 10)}
+    value = values[code]
+    return ("kps" if code.startswith("kps") else "ecog"), (value if 0 <= value <= 4 else None)
+
+
+def _lines_value(code: str, match: re.Match[str]) -> int:
+    groups = match.groupdict()
+    n = _number(groups.get("n") or groups.get("m") or "0")
+    return n - 1 if code in {"below", "from_excluded"} else n
+
+
+def _applies(rule: Rule, section: str) -> bool:
+    return rule.section == "any" or rule.section == section
+
+
+def _before(clause: str, start: int, cue: str, span: int = _NEAR) -> bool:
+    return bool(CUES[cue].search(clause, max(0, start - span), start))
+
+
+def _negated(clause: str, m: re.Match[str]) -> bool:
+    return _before(clause, m.start(), "negation", 40) or bool(CUES["negation_after"].match(clause, m.end()))
+
+
+def _future(clause: str, start: int) -> bool:
+    """A future word after the last word of prior treatment before ``start``."""
+    head = clause[max(0, start - _NEAR):start]
+    future = [m.end() for m in CUES["future"].finditer(head)]
+    prior = [m.end() for m in CUES["prior"].finditer(head)]
+    return bool(future) and (not prior or future[-1] > prior[-1])
+
+
+@lru_cache(maxsize=4096)
+def _has(cue: str, clause: str) -> bool:
+    return bool(CUES[cue].search(clause))
+
+
+# --- reading one criterion --------------------------------------------------------------------
+
+def _ecog(c: Criterion) -> list[Finding]:
+    found = []
+    for clause in c.clauses:
+        for rule in _BY_FIELD["max_ecog"]:
+            if _applies(rule, c.section):
+                for m in rule.regex.finditer(clause):
+                    scale, value = _ecog_value(rule.value, m)
+                    if value is not None:
+                        found.append(Finding(f"max_ecog:{scale}", value, c.text))
+    return found
+
+
+def _lines(c: Criterion) -> list[Finding]:
+    return [Finding("max_prior_lines", _lines_value(rule.value, m), c.text)
+            for clause in c.clauses for rule in _BY_FIELD["lines"] if _applies(rule, c.section)
+            for m in rule.regex.finditer(clause)]
+
+
+def _allo(c: Criterion) -> list[Finding]:
+    found = []
+    for clause in c.clauses:
+        for m in _BY_FIELD["allo"][0].regex.finditer(clause):
+            value = _allo_value(c.section, clause, m)
+            if value:
+                found.append(Finding("prior_allo_hct", value, c.text))
+    return found
+
+
+def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
+    text = m.group()
+    if "allo" not in text and _before(clause, m.start(), "autologous", 40) and "allo" not in clause:
+        return None
+    if _future(clause, m.start()) or "organ" in clause[max(0, m.start() - 12):m.start()]:
+        return None
+    conditional = _has("allo_allowed", clause) or _has("window", clause)
+    if section == "exclusion":
+        if _before(clause, m.start(), "negation", 30):
+            return None
+        return "allowed" if conditional else "excluded"
+    if _negated(clause, m):
+        return "excluded"
+    if conditional or " or " in clause:
+        return "allowed"
+    return "required" if _has("allo_required", clause[:m.start()]) else None
+
+
+def _markers(c: Criterion) -> list[Finding]:
+    found = []
+    for k, clause in enumerate(c.clauses):
+        earlier = " ; ".join(c.clauses[:k])  # a risk list may begin in an earlier clause
+        for rule in _BY_FIELD["marker"]:
+            for m in rule.regex.finditer(clause):
+                kind = _marker_kind(c.section, clause, m, earlier)
+                found += [Finding(kind, key, c.text) for key in rule.value.split(";")] if kind else []
+    return found
+
+
+_DRUG_AFTER = re.compile(r"^(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?"
+                         r"(?:\(?[a-z]+\)? )?(?:inhibitor|tki|directed|targeted|targeting|antibod|ligand|car\b|"
+                         r"car-|bispecific|specific|engager|adc|bite|dart|x ?cd3|conjugate|vaccine)")
+
+
+def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "") -> str | None:
+    if _DRUG_AFTER.match(clause, m.end()) or clause[max(0, m.start() - 6):m.start()].endswith(("anti-", "anti ")):
+        return None  # a drug against the marker, not the marker itself
+    if section == "exclusion":
+        return None if _negated(clause, m) else "excluded_markers"
+    if CUES["exception"].search(clause, 0, m.start()):
+        return "excluded_markers"
+    if CUES["risk"].search(clause, 0, m.start()) or CUES["risk"].search(earlier):
+        return None
+    if _negated(clause, m) or CUES["excluded_after"].search(clause, m.end(), m.end() + _NEAR):
+        return "excluded_markers"
+    if _has("optional", clause) or _has("conditional", clause[:m.start()]) or _has("other_disease", clause):
+        return None
+    return "required_markers"
+
+
+def _therapies(c: Criterion) -> list[Finding]:
+    found = []
+    for clause in c.clauses:
+        for rule in _BY_FIELD["therapy"]:
+            for m in rule.regex.finditer(clause):
+                kind = _therapy_kind(c.section, clause, m)
+                found += [Finding(kind, key, c.text) for key in rule.value.split(";")] if kind else []
+    return found
+
+
+def _therapy_kind(section: str, clause: str, m: re.Match[str]) -> str | None:
+    start = m.start()
+    if _future(clause, start) or _has("window", clause) or _has("dose_limit", clause):
+        return None
+    if section == "exclusion":
+        if _before(clause, start, "negation", 40) or _has("allowed", clause):
+            return None
+        if _has("intolerance", clause) and not _has("failure", clause):
+            return None
+        return "excluded_prior_therapies" if _has("prior", clause) else None
+    if _negated(clause, m):
+        return "excluded_prior_therapies"
+    if not _before(clause, start, "prior", 200) or _has("allowed", clause) or _has("conditional", clause[:start]):
+        return None
+    return "required_prior_therapies:cohort" if _has("cohort", clause) else "required_prior_therapies"
+
+
+def _routes(c: Criterion) -> list[Finding]:
+    found = []
+    for clause in c.clauses:
+        for rule in _BY_FIELD["route"]:
+            if not _applies(rule, c.section):
+                continue
+            for m in rule.regex.finditer(clause):
+                if rule.value == "untreated" and _has("other_disease", clause) and not _has("aml", clause):
+                    continue  # a route for another disease only
+                if c.section == "inclusion" and (_negated(clause, m) if rule.value != "untreated" else False):
+                    continue
+                if c.section == "exclusion" and (_has("window", clause) or _before(clause, m.start(), "negation", 30)):
+                    continue
+                if rule.value == "previously_treated" and _has("allowed", clause):
+                    continue
+                found.append(Finding(f"route:{rule.value}", rule.value, c.text))
+    return found
+
+
+READERS = (_ecog, _lines, _allo, _markers, _therapies, _routes)
+
+
+# --- resolving the findings into the facts ----------------------------------------------------
+
+def _evidence(findings: list[Finding], name: str, keep: Iterable[Any]) -> dict[str, tuple[str, ...]]:
+    wanted = {str(k) for k in keep}
+    out: dict[str, list[str]] = {}
+    for f in findings:
+        if f.field.split(":")[0] == name and str(f.value) in wanted:
+            sentences = out.setdefault(str(f.value), [])
+            if f.sentence not in sentences:
+                sentences.append(f.sentence)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _resolve_ecog(findings: list[Finding]) -> tuple[int | None, list[Finding]]:
+    for scale in ("max_ecog:ecog", "max_ecog:kps"):
+        picked = [f for f in findings if f.field == scale]
+        if picked:
+            worst = max(f.value for f in picked)
+            return worst, [f for f in picked if f.value == worst]
+    return None, []
+
+
+def _resolve_allo(findings: list[Finding]) -> str:
+    values = {f.value for f in findings if f.field == "prior_allo_hct"}
+    return next((v for v in ("required", "allowed", "excluded") if v in values), "not_stated")
+
+
+def _resolve_therapies(findings: list[Finding]) -> tuple[set[str], set[str], list[Finding]]:
+    routes = {f.value for f in findings if f.field.startswith("route:")}
+    excluded = {f.value for f in findings if f.field == "excluded_prior_therapies"}
+    extra: list[Finding] = []
+    untreated_only = "untreated" in routes and "previously_treated" not in routes
+    if untreated_only:
+        excluded.add(ANY)
+        extra = [Finding("excluded_prior_therapies", ANY, f.sentence) for f in findings if f.field == "route:untreated"]
+    required: set[str] = set()
+    if "untreated" not in routes:  # every route of entry demands prior treatment
+        required = {f.value for f in findings if f.field == "required_prior_therapies"}
+        if "previously_treated" in routes or required:
+            required.add(ANY)
+            extra += [Finding("required_prior_therapies", ANY, f.sentence) for f in findings
+                      if f.field == "route:previously_treated"]
+    required -= excluded
+    return required, excluded, extra
+
+
+def _apl_target(text: str) -> bool:
+    """APL is the target only when no inclusion criterion admits AML without naming APL."""
+    return not any(CUES["aml_not_apl"].search(clause) and not CUES["apl"].search(clause)
+                   for c in criteria(text) if c.section == "inclusion" for clause in c.clauses)
+
+
+def extract(text: str) -> Eligibility:
+    """The seven facts of an eligibility criteria text, with their evidence."""
+    findings = [f for c in criteria(text) if c.section != "donor" for read in READERS for f in read(c)]
+    ecog, ecog_findings = _resolve_ecog(findings)
+    allo = _resolve_allo(findings)
+    required, excluded, extra = _resolve_therapies(findings)
+    findings += extra
+    lines = [f.value for f in findings if f.field == "max_prior_lines" and f.value >= 0]
+    max_lines = 0 if ANY in excluded else (max(lines) if lines else None)
+    req_markers = {f.value for f in findings if f.field == "required_markers"}
+    exc_markers = {f.value for f in findings if f.field == "excluded_markers"}
+    req_markers -= exc_markers
+    if "PML-RARA" in req_markers and not _apl_target(text):
+        req_markers.discard("PML-RARA")
+    facts = Eligibility(
+        max_ecog=ecog, prior_allo_hct=allo,
+        required_markers=tuple(k for k in MARKER_KEYS if k in req_markers),
+        excluded_markers=tuple(k for k in MARKER_KEYS if k in exc_markers),
+        required_prior_therapies=tuple(k for k in THERAPY_KEYS if k in required),
+        excluded_prior_therapies=tuple(k for k in THERAPY_KEYS if k in excluded),
+        max_prior_lines=max_lines,
+    )
+    evidence = {
+        "max_ecog": _evidence(ecog_findings, "max_ecog", [ecog]),
+        "prior_allo_hct": _evidence(findings, "prior_allo_hct", [allo]),
+        "max_prior_lines": _evidence(findings, "max_prior_lines" if ANY not in excluded else "excluded_prior_therapies",
+                                     [max_lines] if ANY not in excluded else [ANY]),
+    }
+    if ANY in excluded:
+        evidence["max_prior_lines"] = {"0": evidence["max_prior_lines"].get(ANY, ())}
+    for name in SET_FIELDS:
+        evidence[name] = _evidence(findings, name, getattr(facts, name))
+    return Eligibility(**{name: getattr(facts, name) for name in FIELDS}, evidence=evidence)
+
+
+def eligibility(facts: StudyFacts) -> Eligibility:
+    """The eligibility facts of one study (its ``eligibility`` criteria text)."""
+    return extract(facts.eligibility)
