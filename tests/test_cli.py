@@ -500,7 +500,7 @@ def a_trial(tables) -> str:
     """A trial with categories, several sites (some in the US) and eligibility text."""
     s = tables.studies
     us = set(tables.sites.loc[tables.sites["country"] == "United States", "nct_id"])
-    pick = s[(s["sites_count"] >= 3) & s["categories"].map(bool) & (s["eligibility"] != "") & s.index.isin(us)]
+    pick = s[(s["sites_count"] >= 3) & s["categories"].map(bool) & (s["eligibility_text"] != "") & s.index.isin(us)]
     return str(pick.index[0])
 
 

@@ -88,9 +88,11 @@ class Criterion:
     section: str  # inclusion, exclusion or donor
     text: str  # as written (whitespace collapsed): the evidence a person reads
     clauses: tuple[str, ...]  # normalised
+    alternatives: tuple[str, ...] = ()  # items joined by a trailing "or" ("a, or" / "b, or" / "c"), normalised
 
 
-_BULLET = re.compile(r"^\s*(?:[-*•·▪◦o]\s+|\(?\d{1,2}[.)]\s*|\(?[a-z][.)]\s+|\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)\)\s+)")
+_BULLET = re.compile(r"^\s*(?:[-*•·▪◦o]\s+|\(?\d{1,2}[.)]\s*|\(?[a-z][.)]\s+|"
+                     r"\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)\)\s+)")
 _HEADING = re.compile(r"(?i)^\W*(?:[a-z0-9/ ()-]{0,40}?)\b(inclusion|exclusion|eligibility|donors?|recipients?|"
                       r"patients?|cohort|part|arm)\b[^:]{0,60}:\s*(.*)$")
 _CLAUSE = re.compile(r";\s|；|(?<=[a-z)\]%])(?<!e\.g)(?<!i\.e)(?<!\bvs)(?<!\bapprox)(?<!\b[a-z])\.\s")
@@ -118,7 +120,7 @@ def _section_of(heading: str, current: str) -> str:
 
 def _items(text: str) -> Iterable[tuple[str, str]]:
     """(section, item text) for each criterion, in order."""
-    section, parts = "inclusion", []  # (text before any heading reads as inclusion criteria)
+    section, parts = "inclusion", list[str]()  # (text before any heading reads as inclusion criteria)
     for raw in text.replace("\\", "").splitlines():
         line = raw.strip()
         if not line:
@@ -143,17 +145,34 @@ def _items(text: str) -> Iterable[tuple[str, str]]:
         yield section, " ".join(parts)
 
 
+_OR_END = re.compile(r"(?:,|;)?\s*(?:or|and/or)\s*[;:,]?$")
+
+
+def _joined_alternatives(items: Iterable[tuple[str, str]]) -> Iterable[tuple[str, list[str]]]:
+    """Items ending in "or" joined with the items after them: (section, [alternative, ...])."""
+    group: list[str] = []
+    for section, item in items:
+        group.append(item)
+        if not _OR_END.search(item.lower()):
+            yield section, group
+            group = []
+    if group:
+        yield section, group
+
+
 def criteria(text: str) -> list[Criterion]:
     """The criteria of an eligibility text, each with its section and normalised clauses."""
     out = []
-    for section, item in _items(text or ""):
+    for section, group in _joined_alternatives(_items(text or "")):
+        item = " ".join(group)
         norm = _normalise(item)
         if not norm:
             continue
         clauses = tuple(c.strip() for c in _CLAUSE.split(norm) if c.strip())
         if section != "donor" and CUES["donor"].search(norm):
             section = "donor"
-        out.append(Criterion(section, " ".join(item.split()), clauses))
+        alternatives = tuple(_normalise(g) for g in group) if len(group) > 1 else ()
+        out.append(Criterion(section, " ".join(item.split()), clauses, alternatives))
     return out
 
 
@@ -343,6 +362,8 @@ def _therapies(c: Criterion) -> list[Finding]:
         for rule in _BY_FIELD["therapy"]:
             for m in rule.regex.finditer(clause):
                 kind = _therapy_kind(c.section, clause, m)
+                if kind == "required_prior_therapies" and not _required_in_every_alternative(c, rule):
+                    kind = None  # another "or" route admits patients without it
                 found += [Finding(kind, key, c.text) for key in rule.value.split(";")] if kind else []
     return found
 
@@ -364,6 +385,18 @@ def _therapy_kind(section: str, clause: str, m: re.Match[str]) -> str | None:
     return "required_prior_therapies:cohort" if _has("cohort", clause) else "required_prior_therapies"
 
 
+def _every_alternative(c: Criterion, regex: re.Pattern[str]) -> bool:
+    """Whether each of the criterion's "or" alternatives (if any) matches ``regex``."""
+    return all(regex.search(alt) for alt in c.alternatives)
+
+
+def _required_in_every_alternative(c: Criterion, rule: Rule) -> bool:
+    """Whether each "or" alternative of the criterion (if any) demands the therapy of ``rule``."""
+    return all(any(_therapy_kind("inclusion", clause, m) == "required_prior_therapies"
+                   for clause in _CLAUSE.split(alt) for m in rule.regex.finditer(clause))
+               for alt in c.alternatives)
+
+
 def _routes(c: Criterion) -> list[Finding]:
     found = []
     for clause in c.clauses:
@@ -377,7 +410,8 @@ def _routes(c: Criterion) -> list[Finding]:
                     continue
                 if c.section == "exclusion" and (_has("window", clause) or _before(clause, m.start(), "negation", 30)):
                     continue
-                if rule.value == "previously_treated" and _has("allowed", clause):
+                if rule.value == "previously_treated" and (_has("allowed", clause)
+                                                           or not _every_alternative(c, rule.regex)):
                     continue
                 found.append(Finding(f"route:{rule.value}", rule.value, c.text))
     return found

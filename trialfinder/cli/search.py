@@ -49,7 +49,53 @@ def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
     )
     if o.get("near"):
         spec = spec.with_(place=F.parse_place(o["near"]))
-    return spec
+    profile = profile_from_options(o)
+    if o.get("hide_excluded") and profile is None:
+        raise InvalidInput("--hide-excluded needs your details: --ecog, --prior, --prior-transplant, --marker, …")
+    return spec.with_(profile=profile, hide_excluded=bool(o.get("hide_excluded")))
+
+
+def profile_from_options(o: dict[str, Any]) -> Any:
+    """The patient's own details (--ecog, --prior, --prior-lines, --prior-transplant, --transplant-days,
+    --marker) -> a Profile, or None when none is given. --age, the filter, is also her age."""
+    from ..find import profile as P
+
+    given = {k: o.get(k) for k in ("ecog", "prior", "prior_lines", "prior_transplant", "transplant_days", "marker")}
+    if all(v is None or v == () for v in given.values()):
+        return None
+    if given["transplant_days"] is not None and given["prior_transplant"] is False:
+        raise InvalidInput("--transplant-days contradicts --no-prior-transplant; give one of them")
+    return P.Profile(
+        age=F.parse_age(o["age"]) if o.get("age") is not None else None,
+        ecog=P.parse_ecog(given["ecog"]) if given["ecog"] is not None else None,
+        prior=P.parse_prior(given["prior"]) if given["prior"] is not None else None,
+        prior_lines=P.parse_lines(given["prior_lines"]) if given["prior_lines"] is not None else None,
+        prior_transplant=True if given["transplant_days"] is not None else given["prior_transplant"],
+        transplant_days=P.parse_days(given["transplant_days"]) if given["transplant_days"] is not None else None,
+        markers=P.parse_markers(list(given["marker"])) if given["marker"] else None,
+    )
+
+
+def profile_options(func: Any) -> Any:
+    """Options for the patient's own details (private: they only shape the verdicts printed)."""
+    opts = [
+        click.option("--ecog", metavar="0-4", help="your ECOG performance status (0 fully active … 4)"),
+        click.option("--prior", metavar="LIST",
+                     help="treatments you have had, comma-separated: venetoclax, hma, intensive_chemotherapy, "
+                          "flt3_inhibitor, idh1_inhibitor, idh2_inhibitor, menin_inhibitor, cd33_antibody, "
+                          "checkpoint_inhibitor, car_t; or none"),
+        click.option("--prior-lines", metavar="N", help="how many treatment regimens you have had"),
+        click.option("--prior-transplant/--no-prior-transplant", default=None,
+                     help="whether you have had an allogeneic stem cell transplant"),
+        click.option("--transplant-days", metavar="DAYS", help="days since your allogeneic transplant"),
+        click.option("--marker", multiple=True, metavar="NAME",
+                     help="markers your leukaemia has (repeatable or comma-separated): FLT3, IDH1, IDH2, NPM1, "
+                          "KMT2A, TP53, …; or none"),
+        click.option("--hide-excluded", is_flag=True, help="leave out trials you are likely excluded from"),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
 
 
 def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
@@ -94,6 +140,7 @@ def filter_options(func: Any) -> Any:
 @click.command(context_settings=CONTEXT)
 @settings_options
 @filter_options
+@profile_options
 @click.option("--format", "fmt", metavar="|".join(FORMATS), default="table", show_default=True,
               help="table (terminal), csv, json, or xlsx (needs --output)")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE instead of stdout")
@@ -136,7 +183,7 @@ def render_table(result: F.SearchResult) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    from ..labels import CATEGORY_SHORT_LABELS, distance_label, status_label
+    from ..labels import CATEGORY_SHORT_LABELS, VERDICT_LABELS, distance_label, status_label
 
     table = Table(show_lines=False, header_style="bold", box=None, pad_edge=False)
     table.add_column("NCT id", no_wrap=True)
@@ -149,6 +196,9 @@ def render_table(result: F.SearchResult) -> str:
         table.add_column("Nearest site", max_width=36, no_wrap=True, overflow="ellipsis")
         table.add_column(result.spec.unit, justify="right", no_wrap=True)
     table.add_column("Updated", no_wrap=True)
+    verdicts = "verdict" in result.studies
+    if verdicts:
+        table.add_column("For you", no_wrap=True)
     for _, row in result.studies.iterrows():
         cells = [
             row["nct_id"], row["title"], status_label(row["status"]) or row["status"], row["phase"] or "—",
@@ -160,6 +210,8 @@ def render_table(result: F.SearchResult) -> str:
             site = "not located" if not isinstance(site, str) else ("" if row.get("nearest_is_open") else "* ") + site
             cells += [site, distance_label(dist, result.spec.unit, spaced=False, unit_shown=False, missing="")]
         cells.append(row["last_update"] or "—")
+        if verdicts:
+            cells.append(VERDICT_LABELS.get(row["verdict"], ""))
         table.add_row(*[str(c) for c in cells])
     if near:
         table.caption = "* nearest site not listed as recruiting (the trial has no site listed as recruiting)"
@@ -174,9 +226,13 @@ def render_table(result: F.SearchResult) -> str:
 @click.argument("nct_id")
 @click.option("--near", metavar="ZIP_OR_CITY", help="sort the sites by distance from here")
 @click.option("--km", is_flag=True, help="distances in kilometres")
+@click.option("--age", type=str, metavar="YEARS", help="your age, for the verdict")
+@profile_options
 @edge
-def show(api_url: str | None, cache_dir: Path | None, nct_id: str, near: str | None, km: bool) -> None:
-    """Show one trial in full: summary, categories with evidence, eligibility, sites, link."""
+def show(api_url: str | None, cache_dir: Path | None, nct_id: str, near: str | None, km: bool,
+         **details: Any) -> None:
+    """Show one trial in full: summary, categories with evidence, eligibility facts with their
+    sentences (and a verdict for your details, if given), sites, link."""
     from ..present.trial import render_text, trial_view
     from ..source.normalize import NCT_RE
 
@@ -184,11 +240,12 @@ def show(api_url: str | None, cache_dir: Path | None, nct_id: str, near: str | N
     if not NCT_RE.match(key):
         raise InvalidInput(f"{nct_id!r} is not an NCT number; use the form NCT01234567")
     place = F.parse_place(near) if near else None
+    profile = profile_from_options(details)
     tables = _load(api_url, cache_dir)
     if key not in tables.studies.index:
         fail(f"error: {key} is not in the current data set; `trialfinder fetch --status all` widens it, "
              f"or see https://clinicaltrials.gov/study/{key}", 1)
-    click.echo(render_text(trial_view(tables, key, place=place, unit="km" if km else "mi")))
+    click.echo(render_text(trial_view(tables, key, place=place, unit="km" if km else "mi", profile=profile)))
 
 
 @click.command(context_settings=CONTEXT)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..labels import DISCLAIMER
+from ..labels import DISCLAIMER, VERDICT_LABELS
 from ..source.store import DatasetMeta
 from .filters import SearchResult
 
@@ -23,6 +23,11 @@ COLUMNS = [
     "min_age_years", "max_age_years", "sex", "sponsor", "sites_count", "last_update", "url", "data_timestamp",
 ]
 NEAR_COLUMNS = ["nearest_site", "nearest_site_status"]
+#: the eligibility facts (and the verdict, with a profile): after every other column
+ELIGIBILITY_COLUMNS = ["max_ecog", "prior_allo_hct", "required_markers", "excluded_markers",
+                       "required_prior_therapies", "excluded_prior_therapies", "max_prior_lines",
+                       "eligibility_evidence"]
+VERDICT_COLUMNS = ["verdict", "verdict_reasons"]
 #: export column -> the tables' column it comes from, where the names differ
 SOURCE_COLUMNS = {"setting": "disease_setting"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -58,6 +63,7 @@ def export_frame(result: SearchResult) -> pd.DataFrame:
         elif col.startswith("distance_"):
             series = series.round(1)
         out[col] = series
+    _add_eligibility(out, df, result)
     out = out.reset_index(drop=True)
     text_cols = [c for c in out.columns if out[c].dtype == object or pd.api.types.is_string_dtype(out[c])]
     for col in text_cols:
@@ -65,13 +71,43 @@ def export_frame(result: SearchResult) -> pd.DataFrame:
     return out
 
 
+def _add_eligibility(out: pd.DataFrame, df: pd.DataFrame, result: SearchResult) -> None:
+    """The readable eligibility columns (lists joined with ';', evidence as 'field: sentence | ...'),
+    and the verdict and its reasons when a profile was given."""
+    facts = df["eligibility"] if "eligibility" in df else pd.Series(None, index=df.index, dtype=object)
+    for col in ELIGIBILITY_COLUMNS[:-1]:
+        out[col] = facts.map(lambda e, c=col: _fact_text(getattr(e, c, None)))
+    out["eligibility_evidence"] = facts.map(_evidence_text)
+    if result.spec.profile is not None and "verdict" in df:
+        out["verdict"] = df["verdict"].map(lambda k: VERDICT_LABELS.get(k, k))
+        out["verdict_reasons"] = df["verdict_reasons"].map(
+            lambda reasons: " | ".join(r.criterion + (f": {r.sentence}" if r.sentence else "") for r in reasons))
+
+
+def _fact_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return _joined(value) if isinstance(value, tuple) else str(value)
+
+
+def _evidence_text(e: Any) -> str:
+    if e is None:
+        return ""
+    return " | ".join(f"{name}: {sentence}" for name in ELIGIBILITY_COLUMNS[:-1] for sentence in e.evidence_for(name))
+
+
 def to_csv(result: SearchResult) -> str:
     return export_frame(result).to_csv(index=False, lineterminator="\n")
 
 
 def to_json(result: SearchResult, meta: DatasetMeta) -> str:
-    frame = export_frame(result)
+    """Every trial's export columns, its ``eligibility`` object (the seven facts, their sentences under
+    ``evidence``) in place of the readable eligibility columns, and its verdict with a profile."""
+    frame = export_frame(result).drop(columns=ELIGIBILITY_COLUMNS)
     records = json.loads(frame.to_json(orient="records", force_ascii=False))
+    facts = result.studies["eligibility"].tolist() if "eligibility" in result.studies else [None] * len(records)
+    for record, e in zip(records, facts, strict=True):
+        record["eligibility"] = {**e.facts(), "evidence": e.evidence_json()} if e is not None else None
     payload = {"search": search_info(result, meta), "count": len(records), "trials": records}
     return json.dumps(payload, ensure_ascii=False, indent=1)
 
@@ -83,6 +119,7 @@ def search_info(result: SearchResult, meta: DatasetMeta) -> dict[str, str]:
         "data_timestamp": meta.data_timestamp or "unknown",
         "fetched_at": meta.fetched_at or "",
         "trials": str(len(result.studies)),
+        **({"profile": result.spec.profile.describe()} if result.spec.profile is not None else {}),
         "note": DISCLAIMER,
     }
 

@@ -27,6 +27,7 @@ from ..source import query
 from ..source.vocab import ACTIONABLE_STATUSES
 from . import places
 from .places import Place
+from .profile import Profile, verdict
 from .tables import Tables
 
 SORTS = ("distance", "updated", "phase")
@@ -52,6 +53,8 @@ class FilterSpec:
     text: str | None = None
     updated_since: dt.date | None = None
     sort: str | None = None
+    profile: Profile | None = None  # the patient's own details: a verdict per trial (never a filter by itself)
+    hide_excluded: bool = False  # with ``profile``: leave out the trials she is likely excluded from
 
     def with_(self, **changes: Any) -> "FilterSpec":
         return replace(self, **changes)
@@ -294,7 +297,21 @@ FILTERS: tuple[Filter, ...] = (
            lambda sc, s: sc.studies["last_update_date"] >= pd.Timestamp(s.updated_since),
            lambda s: f"updated since {s.updated_since}"),
     Filter("distance", lambda s: s.place is not None, _distance_mask, _describe_distance),  # last: the fewest sites
+    Filter("eligibility", lambda s: s.hide_excluded and s.profile is not None,
+           lambda sc, s: _verdicts(sc.studies[sc.keep], s).map(lambda v: v.kind != "likely_excluded")
+           .reindex(sc.studies.index, fill_value=False),
+           lambda s: "hiding trials I am likely excluded from"),
 )
+
+
+def _verdicts(studies: pd.DataFrame, spec: FilterSpec) -> pd.Series:
+    """The verdict of each study for ``spec.profile`` (its eligibility facts and age limits)."""
+    profile = spec.profile or Profile()
+    if studies.empty or "eligibility" not in studies:
+        return pd.Series([], index=studies.index[:0], dtype=object).reindex(studies.index)
+    return pd.Series([verdict(e, profile, lo, hi) for e, lo, hi in
+                      zip(studies["eligibility"], studies["min_age_years"], studies["max_age_years"], strict=True)],
+                     index=studies.index, dtype=object)
 
 
 class FilterCount(NamedTuple):
@@ -345,6 +362,11 @@ def search(tables: Tables, spec: FilterSpec) -> SearchResult:
         out[distance_col] = nearest["distance"].to_numpy(dtype=float)
         unlocated = int(out[distance_col].isna().sum())
     out = _sort(out, spec.sort or ("distance" if spec.place is not None else "updated"), distance_col)
+    if spec.profile is not None:  # likely-excluded trials last, labelled, never hidden unless asked
+        verdicts = _verdicts(out, spec)
+        out["verdict"] = verdicts.map(lambda v: v.kind)
+        out["verdict_reasons"] = verdicts.map(lambda v: v.reasons)
+        out = out.iloc[np.argsort((out["verdict"] == "likely_excluded").to_numpy(), kind="stable")]
     return SearchResult(studies=out, spec=spec, counts=counts, unlocated=unlocated)
 
 

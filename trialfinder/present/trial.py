@@ -12,13 +12,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..classify.eligibility import FIELDS, Eligibility
 from ..find import places
+from ..find.profile import Profile, Verdict, verdict
 from ..find.tables import Tables
 from ..labels import (
     CATEGORY_LABELS,
     DISCLAIMER,
     DISEASE_SETTING_LABELS,
+    ELIGIBILITY_LABELS,
     SEX_LABELS,
+    VERDICT_LABELS,
     age_range,
     distance_label,
     status_label,
@@ -49,10 +53,38 @@ class TrialView:
     place: places.Place | None
     unit: str
     central_contacts: str
+    #: the eligibility facts: (label, value as read, the sentences it came from), in FIELDS order
+    eligibility_facts: list[tuple[str, str, tuple[str, ...]]]
+    verdict: Verdict | None  # for the patient's own profile, when one is given
+
+    @property
+    def verdict_label(self) -> str:
+        return VERDICT_LABELS.get(self.verdict.kind, "") if self.verdict is not None else ""
 
 
-def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit: str = "mi") -> TrialView:
+def fact_rows(e: Eligibility | None) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Each fact as (label, readable value, sentences); 'not stated' where the text says nothing."""
+    if e is None:
+        return []
+    rows = []
+    for name in FIELDS:
+        value = getattr(e, name)
+        if isinstance(value, tuple):
+            text = ", ".join(v.replace("_", " ") if v.islower() else v for v in value) or "none stated"
+        elif value is None or value == "not_stated":
+            text = "not stated"
+        else:
+            text = str(value).replace("_", " ")
+        rows.append((ELIGIBILITY_LABELS[name], text, e.evidence_for(name)))
+    return rows
+
+
+def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit: str = "mi",
+               profile: Profile | None = None) -> TrialView:
     row = tables.studies.loc[nct]
+    facts = row.get("eligibility") if isinstance(row.get("eligibility"), Eligibility) else None
+    judged = (verdict(facts, profile, row["min_age_years"], row["max_age_years"])
+              if facts is not None and profile is not None else None)
     evidence = row["evidence"] if isinstance(row["evidence"], dict) else {}
     sites = tables.sites[tables.sites["nct_id"] == nct]
     return TrialView(
@@ -64,9 +96,10 @@ def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit
         categories=[(CATEGORY_LABELS.get(key, key), evidence.get(key, "")) for key in row["categories"]],
         disease_setting=", ".join(DISEASE_SETTING_LABELS[s] for s in row["disease_setting"]),
         biomarkers=", ".join(row["biomarkers"]), interventions=row["interventions"] or "",
-        summary=row["brief_summary"] or "", eligibility=row["eligibility"] or "",
+        summary=row["brief_summary"] or "", eligibility=row.get("eligibility_text") or "",
         sites=places.sites_by_distance(sites, place, unit=unit), place=place, unit=unit,
         central_contacts=row.get("central_contacts") or "",
+        eligibility_facts=fact_rows(facts), verdict=judged,
     )
 
 
@@ -83,6 +116,13 @@ def render_text(view: TrialView) -> str:
     lines.append("Setting: " + (view.disease_setting or "not stated"))
     lines.append("Biomarkers: " + (view.biomarkers or "none named"))
     lines.append("Interventions: " + (view.interventions or "none listed"))
+    lines += ["", "Eligibility facts (read from the criteria; check them with the trial team):"]
+    for label, value, sentences in view.eligibility_facts:
+        lines.append(f"  - {label}: {value}")
+        lines += [f"      “{sentence}”" for sentence in sentences]
+    if view.verdict is not None:
+        lines += ["", f"For you: {view.verdict_label}"]
+        lines += [f"  - {r.criterion}" + (f": “{r.sentence}”" if r.sentence else "") for r in view.verdict.reasons]
     for title, text in (("Summary", view.summary), ("Eligibility criteria", view.eligibility)):
         lines += ["", f"{title}:", _wrap(text) if text else "  (not given in the registry record)"]
     place = view.place
