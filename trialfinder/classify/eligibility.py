@@ -189,6 +189,7 @@ class Eligibility:
     required_prior_therapies: tuple[str, ...] = ()
     excluded_prior_therapies: tuple[str, ...] = ()
     max_prior_lines: int | None = None
+    text_given: bool = True  # False: the record has no eligibility criteria (every fact is then unknown)
     #: field -> {value as text -> the criterion sentences it came from}
     evidence: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict, compare=False)
 
@@ -474,6 +475,7 @@ def _apl_target(text: str) -> bool:
 
 def extract(text: str) -> Eligibility:
     """The seven facts of an eligibility criteria text, with their evidence."""
+    text = text or ""
     findings = [f for c in criteria(text) if c.section != "donor" for read in READERS for f in read(c)]
     ecog, ecog_findings = _resolve_ecog(findings)
     allo = _resolve_allo(findings)
@@ -504,7 +506,8 @@ def extract(text: str) -> Eligibility:
         evidence["max_prior_lines"] = {"0": evidence["max_prior_lines"].get(ANY, ())}
     for name in SET_FIELDS:
         evidence[name] = _evidence(findings, name, getattr(facts, name))
-    return Eligibility(**{name: getattr(facts, name) for name in FIELDS}, evidence=evidence)
+    return Eligibility(**{name: getattr(facts, name) for name in FIELDS}, text_given=bool(text.strip()),
+                       evidence=evidence)
 
 
 def eligibility(facts: StudyFacts) -> Eligibility:

@@ -55,6 +55,7 @@ class FilterSpec:
     sort: str | None = None
     profile: Profile | None = None  # the patient's own details: a verdict per trial (never a filter by itself)
     hide_excluded: bool = False  # with ``profile``: leave out the trials she is likely excluded from
+    share_profile: bool = False  # the app: put the profile in the shareable link (only when she ticks it)
 
     def with_(self, **changes: Any) -> "FilterSpec":
         return replace(self, **changes)

@@ -242,7 +242,8 @@ def _age(min_age: float | None, max_age: float | None, p: Profile) -> list[Reaso
 
 def verdict(e: Eligibility, p: Profile, min_age: float | None = None, max_age: float | None = None) -> Verdict:
     """The verdict of one trial's facts for ``p``, with every reason."""
-    reasons = [*_age(min_age, max_age, p), *_ecog(e, p), *_transplant(e, p), *_therapies(e, p), *_lines(e, p),
+    unread = [] if e.text_given else [Reason("check", "the registry record gives no eligibility criteria", "")]
+    reasons = [*_age(min_age, max_age, p), *unread, *_ecog(e, p), *_transplant(e, p), *_therapies(e, p), *_lines(e, p),
                *_markers(e, p)]
     if any(r.kind == "likely_excluded" for r in reasons):
         kind = "likely_excluded"

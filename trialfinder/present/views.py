@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..find import places
 from ..find.filters import SearchResult
-from ..labels import CATEGORY_LABELS, category_labels, distance_label, status_label
+from ..labels import CATEGORY_LABELS, VERDICT_LABELS, category_labels, distance_label, status_label
 from .trial import TrialView
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
@@ -45,7 +45,24 @@ def results_frame(result: SearchResult) -> pd.DataFrame:
             np.where(near_open, status, "no recruiting site; nearest is " + status.replace("", "status not listed")),
         )
     out["last_update"] = df["last_update_date"]
+    if "verdict" in df:  # the patient gave her details: the verdict for her, likely excluded last
+        out["verdict"] = df["verdict"].map(lambda k: VERDICT_LABELS.get(k, ""))
     return out.reset_index(drop=True)
+
+
+def eligibility_frame(view: TrialView) -> pd.DataFrame:
+    """The trial's eligibility facts: what each says and the criterion sentences it came from."""
+    return pd.DataFrame([{"fact": label, "value": value, "from the criteria": "\n".join(sentences)}
+                         for label, value, sentences in view.eligibility_facts],
+                        columns=["fact", "value", "from the criteria"])
+
+
+def verdict_frame(view: TrialView) -> pd.DataFrame:
+    """Why the verdict: each criterion in conflict or to check, with its sentence."""
+    reasons = view.verdict.reasons if view.verdict is not None else ()
+    return pd.DataFrame([{"": "likely excluded" if r.kind == "likely_excluded" else "check",
+                          "criterion": r.criterion, "sentence": r.sentence} for r in reasons],
+                        columns=["", "criterion", "sentence"])
 
 
 def sites_frame(view: TrialView) -> pd.DataFrame:
