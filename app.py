@@ -280,19 +280,19 @@ with st.sidebar:
     with st.expander("About me (private)", expanded=spec.profile is not None):
         st.caption("Used only to check each trial's criteria on this page. Not put in the page address "
                    "unless you tick the last box.")
-        st.number_input("My age (years)", min_value=0.0, max_value=130.0, value=None, step=1.0, key="me_age", format="%g",
-                        placeholder="not given")
+        st.number_input("My age (years)", min_value=0.0, max_value=130.0, value=None, step=1.0, key="me_age",
+                        format="%g", placeholder="not given")
         st.selectbox("My ECOG performance status", [None, 0, 1, 2, 3, 4], key="me_ecog",
                      format_func=lambda v: "not given" if v is None else str(v))
         st.multiselect("Treatments I have had", list(PRIOR_KEYS), key="me_prior", placeholder="not given",
                        format_func=lambda k: k.replace("_", " "))
         st.checkbox("No treatment for AML yet", key="me_untreated")
-        st.number_input("Number of treatment regimens so far", min_value=0, max_value=20, value=None, step=1, key="me_lines",
-                        placeholder="not given")
+        st.number_input("Number of treatment regimens so far", min_value=0, max_value=20, value=None, step=1,
+                        key="me_lines", placeholder="not given")
         st.selectbox("Allogeneic stem cell transplant", list(urlstate.TRANSPLANT_CHOICES), key="me_transplant")
         if st.session_state.get("me_transplant") == "yes":
-            st.number_input("Days since the transplant", min_value=0, max_value=36_500, value=None, step=1, key="me_txdays",
-                            placeholder="not given")
+            st.number_input("Days since the transplant", min_value=0, max_value=36_500, value=None, step=1,
+                            key="me_txdays", placeholder="not given")
         st.multiselect("Markers my leukemia has", list(MARKER_KEYS), key="me_markers", placeholder="not given")
         st.checkbox("Tested: none of these markers", key="me_no_markers")
         st.checkbox("Hide trials I am likely excluded from", key="me_hide")

@@ -252,8 +252,8 @@ def same_params(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 # --- widget values ----------------------------------------------------------------------------
 
 #: session-state keys of the page's filter widgets
-WIDGETS = ("near", "radius", "unit", "categories", "disease_settings", "phases", "statuses", "age", "sex",
-           "biomarkers", "countries", "states", "text", "updated_since", "sort")
+WIDGETS: tuple[str, ...] = ("near", "radius", "unit", "categories", "disease_settings", "phases", "statuses",
+                            "age", "sex", "biomarkers", "countries", "states", "text", "updated_since", "sort")
 #: session-state keys of the "About me" panel (private: in the link only with ``me_share`` ticked)
 PROFILE_WIDGETS = ("me_age", "me_ecog", "me_prior", "me_untreated", "me_lines", "me_transplant", "me_txdays",
                    "me_markers", "me_no_markers", "me_hide", "me_share")
