@@ -95,6 +95,19 @@ _BULLET = re.compile(r"^\s*(?:[-*•·▪◦o]\s+|\(?\d{1,2}[.)]\s*|\(?[a-z][.)]
                      r"\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)\)\s+)")
 _HEADING = re.compile(r"(?i)^\W*(?:[a-z0-9/ ()-]{0,40}?)\b(inclusion|exclusion|eligibility|donors?|recipients?|"
                       r"patients?|cohort|part|arm)\b[^:]{0,60}:\s*(.*)$")
+# The registry's older (PDQ) layout runs criteria together without punctuation: "... in first relapse
+# At least 3 months of complete remission No history of ... Chemotherapy: No prior ...". A criterion
+# there opens with a capitalised word after a lower-case one; these openers (and "Label:" headings of
+# up to three words) start a new criterion.
+_PDQ_OPENERS = ("No", "Not", "None", "At least", "At most", "Prior", "Previous", "Recovered", "Must", "History",
+                "Concurrent", "More than", "Less than", "Fewer than", "Greater than", "Any", "Only", "Patients",
+                "Patient", "Age", "Performance status", "Life expectancy", "In", "Newly", "First", "Second", "Third",
+                "Relapsed", "Refractory", "Untreated", "Previously", "Secondary", "De novo", "Ineligible", "Eligible",
+                "Able", "Willing", "Negative", "Positive", "Documented", "Diagnosis", "Histologically", "Meets",
+                "Candidate", "Candidates", "Failed", "Primary", "Persistent", "Recurrent", "Excluded", "Allowed",
+                "Prior", "Hydroxyurea", "Stratum", "Cohort", "Part", "OR", "AND")
+_PDQ_SPLIT = re.compile(r"(?<=[a-z0-9)%\]]) (?=(?:" + "|".join(_PDQ_OPENERS) + r")\b(?! *[a-z]+:))|"
+                        r"(?<=\S) (?=[A-Z][a-z]+(?:[ /][A-Za-z]+){0,2}: |[A-Z]{3,}(?: [A-Z/]{2,}){0,3}: )")
 _CLAUSE = re.compile(r";\s|；|(?<=[a-z)\]%])(?<!e\.g)(?<!i\.e)(?<!\bvs)(?<!\bapprox)(?<!\b[a-z])\.\s")
 _TRANSLOCATION = re.compile(r"\(\s*(\d+)\s*;\s*(\d+)\s*\)")
 
@@ -163,7 +176,8 @@ def _joined_alternatives(items: Iterable[tuple[str, str]]) -> Iterable[tuple[str
 def criteria(text: str) -> list[Criterion]:
     """The criteria of an eligibility text, each with its section and normalised clauses."""
     out = []
-    for section, group in _joined_alternatives(_items(text or "")):
+    items = ((section, piece) for section, item in _items(text or "") for piece in _PDQ_SPLIT.split(item))
+    for section, group in _joined_alternatives(items):
         item = " ".join(group)
         norm = _normalise(item)
         if not norm:
@@ -261,7 +275,13 @@ def _before(clause: str, start: int, cue: str, span: int = _NEAR) -> bool:
 
 
 def _negated(clause: str, m: re.Match[str]) -> bool:
-    return _before(clause, m.start(), "negation", 40) or bool(CUES["negation_after"].match(clause, m.end()))
+    """Negated by a word just before or after, or by a criterion that opens with "No"/"Not" (the
+    registry's way of writing an exclusion among inclusion criteria: "No prior transplant")."""
+    return (_before(clause, m.start(), "negation", 40) or bool(CUES["negation_after"].match(clause, m.end()))
+            or (m.start() < 100 and _NO_OPENING.match(clause) is not None))
+
+
+_NO_OPENING = re.compile(r"(?:[a-z ]{0,30}: )?(?:no|not|none|never)\b(?! (?:more|greater|less|fewer) than)")
 
 
 def _future(clause: str, start: int) -> bool:
@@ -308,10 +328,11 @@ def _allo(c: Criterion) -> list[Finding]:
 
 
 def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
-    text = m.group()
-    if "allo" not in text and _before(clause, m.start(), "autologous", 40) and "allo" not in clause:
+    allogeneic = _ALLOGENEIC.search(m.group()) or _ALLOGENEIC.search(clause)
+    if not allogeneic and _before(clause, m.start(), "autologous", 40):
         return None
-    if _future(clause, m.start()) or "organ" in clause[max(0, m.start() - 12):m.start()]:
+    if (_future(clause, m.start()) or "organ" in clause[max(0, m.start() - 12):m.start()]
+            or CUES["future_after"].match(clause, m.end())):
         return None
     conditional = _has("allo_allowed", clause) or _has("window", clause)
     if section == "exclusion":
@@ -323,6 +344,9 @@ def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
     if conditional or " or " in clause:
         return "allowed"
     return "required" if _has("allo_required", clause[:m.start()]) else None
+
+
+_ALLOGENEIC = re.compile(r"\ballo(?:geneic|genic|-|\b)")
 
 
 def _markers(c: Criterion) -> list[Finding]:
@@ -378,7 +402,7 @@ def _therapy_kind(section: str, clause: str, m: re.Match[str]) -> str | None:
             return None
         if _has("intolerance", clause) and not _has("failure", clause):
             return None
-        return "excluded_prior_therapies" if _has("prior", clause) else None
+        return "excluded_prior_therapies" if _has("prior", clause) or _has("exposure", clause) else None
     if _negated(clause, m):
         return "excluded_prior_therapies"
     if not _before(clause, start, "prior", 200) or _has("allowed", clause) or _has("conditional", clause[:start]):
