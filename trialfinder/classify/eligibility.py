@@ -161,16 +161,21 @@ def _items(text: str) -> Iterable[tuple[str, str]]:
 _OR_END = re.compile(r"(?:,|;)?\s*(?:or|and/or)\s*[;:,]?$")
 
 
-def _joined_alternatives(items: Iterable[tuple[str, str]]) -> Iterable[tuple[str, list[str]]]:
-    """Items ending in "or" joined with the items after them: (section, [alternative, ...])."""
-    group: list[str] = []
+_OR_START = re.compile(r"(?i)^(?:or|and/or)\b")
+
+
+def _joined_alternatives(items: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """Items joined by "or" (one ending in "or", or the next opening with "OR") into one group:
+    (section, [alternative, ...])."""
+    groups: list[tuple[str, list[str]]] = []
+    open_ = False
     for section, item in items:
-        group.append(item)
-        if not _OR_END.search(item.lower()):
-            yield section, group
-            group = []
-    if group:
-        yield section, group
+        if groups and groups[-1][0] == section and (open_ or _OR_START.match(item)):
+            groups[-1][1].append(item)
+        else:
+            groups.append((section, [item]))
+        open_ = bool(_OR_END.search(item.lower()))
+    return groups
 
 
 def criteria(text: str) -> list[Criterion]:
@@ -322,28 +327,34 @@ def _allo(c: Criterion) -> list[Finding]:
     for clause in c.clauses:
         for m in _BY_FIELD["allo"][0].regex.finditer(clause):
             value = _allo_value(c.section, clause, m)
+            if value == "required" and not _every_alternative(c, _BY_FIELD["allo"][0].regex):
+                value = "allowed"  # another "or" route admits patients without a transplant
             if value:
                 found.append(Finding("prior_allo_hct", value, c.text))
     return found
 
 
 def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
+    """What one transplant mention says: required / excluded / allowed, or None (not about a prior
+    allogeneic transplant of the patient)."""
     allogeneic = _ALLOGENEIC.search(m.group()) or _ALLOGENEIC.search(clause)
     if not allogeneic and _before(clause, m.start(), "autologous", 40):
         return None
     if (_future(clause, m.start()) or "organ" in clause[max(0, m.start() - 12):m.start()]
-            or CUES["future_after"].match(clause, m.end())):
+            or CUES["future_after"].match(clause, m.end()) or CUES["timepoint_before"].search(clause, 0, m.start())):
         return None
-    conditional = _has("allo_allowed", clause) or _has("window", clause)
     if section == "exclusion":
-        if _before(clause, m.start(), "negation", 30):
+        if _before(clause, m.start(), "negation", 30) or not (_before(clause, m.start(), "prior", 80) or m.start() < 15):
             return None
+        conditional = _has("allo_allowed", clause) or _has("allo_conditions", clause) or _has("window", clause)
         return "allowed" if conditional else "excluded"
     if _negated(clause, m):
         return "excluded"
-    if conditional or " or " in clause:
+    if not _has("allo_required", clause[:m.start()]):
+        return None
+    if _has("allo_allowed", clause) or CUES["alternative_before"].search(clause, max(0, m.start() - 30), m.start()):
         return "allowed"
-    return "required" if _has("allo_required", clause[:m.start()]) else None
+    return "required"
 
 
 _ALLOGENEIC = re.compile(r"\ballo(?:geneic|genic|-|\b)")
