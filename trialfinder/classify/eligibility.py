@@ -371,7 +371,7 @@ def _markers(c: Criterion) -> list[Finding]:
     return found
 
 
-_DRUG_AFTER = re.compile(r"^(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?"
+_DRUG_AFTER = re.compile(r"(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?"
                          r"(?:\(?[a-z]+\)? )?(?:inhibitor|tki|directed|targeted|targeting|antibod|ligand|car\b|"
                          r"car-|bispecific|specific|engager|adc|bite|dart|x ?cd3|conjugate|vaccine)")
 
