@@ -187,7 +187,7 @@ def test_search_default_table_reports_source_on_stderr_only(env, tables) -> None
 
 def test_search_csv_lists_every_trial_of_the_snapshot(fast, tables) -> None:
     result, rows = search_csv(fast)
-    assert header_of(result) == export.COLUMNS
+    assert header_of(result) == export.COLUMNS + export.ELIGIBILITY_COLUMNS
     assert ids(rows) == set(tables.studies.index)
     assert len(rows) == len(tables.studies) == 377
     assert "data:" in result.stderr and "data:" not in result.stdout
@@ -205,7 +205,7 @@ def test_search_json_parses_and_counts(fast) -> None:
     assert payload["search"]["data_timestamp"] == "2025-03"
     assert "bundled snapshot" in payload["search"]["data_source"]
     assert payload["search"]["filters"] == "targeted therapy"
-    assert list(payload["trials"][0]) == export.COLUMNS
+    assert list(payload["trials"][0]) == export.COLUMNS + ["eligibility"]
     assert all("targeted" in t["categories"].split(";") for t in payload["trials"])
     assert "data:" not in result.stdout
 
@@ -235,7 +235,7 @@ def test_search_xlsx_has_trials_and_search_sheets(fast, tmp_path: Path) -> None:
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["Trials", "Search"]
     trials = list(book["Trials"].iter_rows(values_only=True))
-    assert list(trials[0]) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"]
+    assert list(trials[0]) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"] + export.ELIGIBILITY_COLUMNS
     assert len(trials) - 1 == stderr_count(result) > 0
     search = {row[0]: row[1] for row in book["Search"].iter_rows(min_row=2, values_only=True)}
     assert "targeted therapy" in search["filters"] and "within 500 mi of Tucson, AZ 85719" in search["filters"]
@@ -428,7 +428,8 @@ def test_combined_filters_are_anded(fast) -> None:
 
 def test_near_with_radius_in_miles(fast, tables) -> None:
     result, rows = search_csv(fast, "--near", "85719", "--radius", "250")
-    assert header_of(result) == export.COLUMNS + ["nearest_site", "nearest_site_status", "distance_mi"]
+    assert header_of(result) == (export.COLUMNS + ["nearest_site", "nearest_site_status", "distance_mi"]
+                                 + export.ELIGIBILITY_COLUMNS)
     assert "within 250 mi of Tucson, AZ 85719" in result.stderr
     distances = [dist(r["distance_mi"]) for r in rows]
     located = [d for d in distances if d == d]
