@@ -8,7 +8,7 @@ with Streamlit.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -54,8 +54,8 @@ class TrialView:
     unit: str
     central_contacts: str
     #: the eligibility facts: (label, value as read, the sentences it came from), in FIELDS order
-    eligibility_facts: list[tuple[str, str, tuple[str, ...]]]
-    verdict: Verdict | None  # for the patient's own profile, when one is given
+    eligibility_facts: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    verdict: Verdict | None = None  # for the patient's own profile, when one is given
 
     @property
     def verdict_label(self) -> str:
