@@ -108,6 +108,8 @@ _PDQ_OPENERS = ("No", "Not", "None", "At least", "At most", "Prior", "Previous",
                 "Prior", "Hydroxyurea", "Stratum", "Cohort", "Part", "OR", "AND")
 _PDQ_SPLIT = re.compile(r"(?<=[a-z0-9)%\]]) (?=(?:" + "|".join(_PDQ_OPENERS) + r")\b(?! *[a-z]+:))|"
                         r"(?<=\S) (?=[A-Z][a-z]+(?:[ /][A-Za-z]+){0,2}: |[A-Z]{3,}(?: [A-Z/]{2,}){0,3}: )")
+_BARE_HEADING = re.compile(r"(?i)^\W*(?:key |main |general |donor |patient |recipient )?(?:inclusion|exclusion)"
+                           r"(?: criteria)?\W*$")
 _CLAUSE = re.compile(r";\s|；|(?<=[a-z)\]%])(?<!e\.g)(?<!i\.e)(?<!\bvs)(?<!\bapprox)(?<!\b[a-z])\.\s")
 _TRANSLOCATION = re.compile(r"\(\s*(\d+)\s*;\s*(\d+)\s*\)")
 
@@ -126,7 +128,7 @@ def _section_of(heading: str, current: str) -> str:
         return "donor"
     if "exclu" in low:
         return "exclusion"
-    if "inclu" in low or "recipient" in low or "patient" in low or current == "donor":
+    if "inclu" in low or (current == "donor" and re.search(r"recipient|patient", low)):
         return "inclusion"
     return current
 
@@ -141,6 +143,8 @@ def _items(text: str) -> Iterable[tuple[str, str]]:
                 yield section, " ".join(parts)
                 parts = []
             continue
+        if _BARE_HEADING.match(line):
+            line = line.rstrip(" :") + ":"
         head = _HEADING.match(line) if len(line) < 140 else None
         if head and (head.group(1).lower() in {"inclusion", "exclusion", "donor", "donors"} or not head.group(2)):
             if parts:
@@ -371,7 +375,7 @@ def _markers(c: Criterion) -> list[Finding]:
     return found
 
 
-_DRUG_AFTER = re.compile(r"(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?"
+_DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?"
                          r"(?:\(?[a-z]+\)? )?(?:inhibitor|tki|directed|targeted|targeting|antibod|ligand|car\b|"
                          r"car-|bispecific|specific|engager|adc|bite|dart|x ?cd3|conjugate|vaccine)")
 
@@ -386,7 +390,7 @@ def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "")
     if CUES["risk"].search(clause, 0, m.start()) or CUES["risk"].search(earlier):
         return None
     if _negated(clause, m) or CUES["excluded_after"].search(clause, m.end(), m.end() + _NEAR):
-        return "excluded_markers"
+        return None if _has("conditional", clause[m.end():]) else "excluded_markers"
     if _has("optional", clause) or _has("conditional", clause[:m.start()]) or _has("other_disease", clause):
         return None
     return "required_markers"
@@ -520,7 +524,7 @@ def extract(text: str) -> Eligibility:
     max_lines = 0 if ANY in excluded else (max(lines) if lines else None)
     req_markers = {f.value for f in findings if f.field == "required_markers"}
     exc_markers = {f.value for f in findings if f.field == "excluded_markers"}
-    req_markers -= exc_markers
+    exc_markers -= req_markers  # (a trial that targets a marker does not exclude it)
     if "PML-RARA" in req_markers and not _apl_target(text):
         req_markers.discard("PML-RARA")
     facts = Eligibility(
