@@ -444,9 +444,9 @@ def _routes(c: Criterion) -> list[Finding]:
             if not _applies(rule, c.section):
                 continue
             for m in rule.regex.finditer(clause):
-                if rule.value == "untreated" and _has("other_disease", clause) and not _has("aml", clause):
+                if rule.value != "previously_treated" and _has("other_disease", clause) and not _has("aml", clause):
                     continue  # a route for another disease only
-                if c.section == "inclusion" and (_negated(clause, m) if rule.value != "untreated" else False):
+                if c.section == "inclusion" and rule.value != "no_prior_therapy" and _negated(clause, m):
                     continue
                 if c.section == "exclusion" and (_has("window", clause) or _before(clause, m.start(), "negation", 30)):
                     continue
@@ -491,10 +491,11 @@ def _resolve_therapies(findings: list[Finding]) -> tuple[set[str], set[str], lis
     routes = {f.value for f in findings if f.field.startswith("route:")}
     excluded = {f.value for f in findings if f.field == "excluded_prior_therapies"}
     extra: list[Finding] = []
-    untreated_only = "untreated" in routes and "previously_treated" not in routes
+    untreated_only = bool(routes & {"untreated", "no_prior_therapy"}) and "previously_treated" not in routes
     if untreated_only:
         excluded.add(ANY)
-        extra = [Finding("excluded_prior_therapies", ANY, f.sentence) for f in findings if f.field == "route:untreated"]
+        extra = [Finding("excluded_prior_therapies", ANY, f.sentence) for f in findings
+                 if f.field in {"route:untreated", "route:no_prior_therapy"}]
     required: set[str] = set()
     if "untreated" not in routes:  # every route of entry demands prior treatment
         required = {f.value for f in findings if f.field == "required_prior_therapies"}
@@ -518,6 +519,9 @@ def extract(text: str) -> Eligibility:
     findings = [f for c in criteria(text) if c.section != "donor" for read in READERS for f in read(c)]
     ecog, ecog_findings = _resolve_ecog(findings)
     allo = _resolve_allo(findings)
+    if allo == "required":  # a transplant is a prior treatment
+        findings += [Finding("route:previously_treated", "previously_treated", f.sentence) for f in findings
+                     if f.field == "prior_allo_hct" and f.value == "required"]
     required, excluded, extra = _resolve_therapies(findings)
     findings += extra
     lines = [f.value for f in findings if f.field == "max_prior_lines" and f.value >= 0]
