@@ -287,7 +287,7 @@ def _negated(clause: str, m: re.Match[str]) -> bool:
     """Negated by a word just before or after, or by a criterion that opens with "No"/"Not" (the
     registry's way of writing an exclusion among inclusion criteria: "No prior transplant")."""
     return (_before(clause, m.start(), "negation", 40) or bool(CUES["negation_after"].match(clause, m.end()))
-            or (m.start() < 100 and _NO_OPENING.match(clause) is not None))
+            or (0 < m.start() < 100 and _NO_OPENING.match(clause) is not None))
 
 
 _NO_OPENING = re.compile(r"(?:[a-z ]{0,30}: )?(?:no|not|none|never)\b(?! (?:more|greater|less|fewer) than)")
@@ -453,10 +453,13 @@ def _routes(c: Criterion) -> list[Finding]:
                 if rule.value == "previously_treated" and (_has("allowed", clause)
                                                            or not _every_alternative(c, rule.regex)):
                     continue
+                if rule.value == "open_route" and _ROUTE_TREATED.regex.search(clause):
+                    continue  # (a qualifier of a relapsed/refractory route, not a route of its own)
                 found.append(Finding(f"route:{rule.value}", rule.value, c.text))
     return found
 
 
+_ROUTE_TREATED = next(r for r in _BY_FIELD["route"] if r.value == "previously_treated")
 READERS = (_ecog, _lines, _allo, _markers, _therapies, _routes)
 
 
@@ -497,7 +500,7 @@ def _resolve_therapies(findings: list[Finding]) -> tuple[set[str], set[str], lis
         extra = [Finding("excluded_prior_therapies", ANY, f.sentence) for f in findings
                  if f.field in {"route:untreated", "route:no_prior_therapy"}]
     required: set[str] = set()
-    if "untreated" not in routes:  # every route of entry demands prior treatment
+    if not routes & {"untreated", "open_route"}:  # every route of entry demands prior treatment
         required = {f.value for f in findings if f.field == "required_prior_therapies"}
         if "previously_treated" in routes or required:
             required.add(ANY)
