@@ -154,7 +154,8 @@ def _items(text: str) -> Iterable[tuple[str, str]]:
             line = head.group(2).strip()
             if not line:
                 continue
-        if parts and (_BULLET.match(raw) or parts[-1].endswith((";", ".", ":", "；"))):
+        label = parts and parts[-1].endswith(":") and len(" ".join(parts)) <= 40  # "Performance status:\n0-2"
+        if parts and (_BULLET.match(raw) or (parts[-1].endswith((";", ".", ":", "；")) and not label)):
             yield section, " ".join(parts)
             parts = []
         parts.append(_BULLET.sub("", line, count=1) if _BULLET.match(raw) else line)
@@ -418,8 +419,8 @@ def _therapy_kind(section: str, clause: str, m: re.Match[str]) -> str | None:
         if _has("intolerance", clause) and not _has("failure", clause):
             return None
         return "excluded_prior_therapies" if _has("prior", clause) or _has("exposure", clause) else None
-    if _negated(clause, m):
-        return "excluded_prior_therapies"
+    if _negated(clause, m) and not _has("failure", clause[:start]):
+        return None if _has("intolerance", clause) else "excluded_prior_therapies"
     if not _before(clause, start, "prior", 200) or _has("allowed", clause) or _has("conditional", clause[:start]):
         return None
     return "required_prior_therapies:cohort" if _has("cohort", clause) else "required_prior_therapies"
@@ -444,7 +445,7 @@ def _routes(c: Criterion) -> list[Finding]:
             if not _applies(rule, c.section):
                 continue
             for m in rule.regex.finditer(clause):
-                if rule.value != "previously_treated" and _has("other_disease", clause) and not _has("aml", clause):
+                if (_has("other_disease", clause) or _has("other_cancer", clause)) and not _has("aml", clause):
                     continue  # a route for another disease only
                 if c.section == "inclusion" and rule.value != "no_prior_therapy" and _negated(clause, m):
                     continue
