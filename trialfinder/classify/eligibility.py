@@ -355,9 +355,11 @@ def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
         return "allowed" if conditional else "excluded"
     if _negated(clause, m):
         return "excluded"
+    if _has("allo_allowed", clause) or _has("allo_since", clause):
+        return "allowed" if _before(clause, m.start(), "prior", 80) or _has("allo_allowed", clause) else None
     if not _has("allo_required", clause[:m.start()]):
         return None
-    if _has("allo_allowed", clause) or CUES["alternative_before"].search(clause, max(0, m.start() - 30), m.start()):
+    if CUES["alternative_before"].search(clause, max(0, m.start() - 30), m.start()):
         return "allowed"
     return "required"
 
