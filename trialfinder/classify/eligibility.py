@@ -493,6 +493,19 @@ def _resolve_allo(findings: list[Finding]) -> str:
     return next((v for v in ("required", "allowed", "excluded") if v in values), "not_stated")
 
 
+def _required_on_every_route(findings: list[Finding]) -> set[str]:
+    """The therapies demanded on every route: one named in a route's own criterion ("refractory to
+    induction chemotherapy") is dropped when another criterion gives a route without it ("or relapsed
+    after any therapy")."""
+    routes = {f.sentence for f in findings if f.field == "route:previously_treated"}
+    required: set[str] = set()
+    for key in {f.value for f in findings if f.field == "required_prior_therapies"}:
+        where = {f.sentence for f in findings if f.field == "required_prior_therapies" and f.value == key}
+        if not (where & routes) or routes <= where:
+            required.add(key)
+    return required
+
+
 def _resolve_therapies(findings: list[Finding]) -> tuple[set[str], set[str], list[Finding]]:
     routes = {f.value for f in findings if f.field.startswith("route:")}
     excluded = {f.value for f in findings if f.field == "excluded_prior_therapies"}
@@ -504,7 +517,7 @@ def _resolve_therapies(findings: list[Finding]) -> tuple[set[str], set[str], lis
                  if f.field in {"route:untreated", "route:no_prior_therapy"}]
     required: set[str] = set()
     if not routes & {"untreated", "open_route"}:  # every route of entry demands prior treatment
-        required = {f.value for f in findings if f.field == "required_prior_therapies"}
+        required = _required_on_every_route(findings)
         if "previously_treated" in routes or required:
             required.add(ANY)
             extra += [Finding("required_prior_therapies", ANY, f.sentence) for f in findings
