@@ -358,7 +358,8 @@ def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
             or CUES["future_after"].match(clause, m.end()) or CUES["timepoint_before"].search(clause, 0, m.start())):
         return None
     if section == "exclusion":
-        if _before(clause, m.start(), "negation", 30) or not (_before(clause, m.start(), "prior", 80) or m.start() < 15):
+        said_prior = _before(clause, m.start(), "prior", 80) or m.start() < 15
+        if _before(clause, m.start(), "negation", 30) or not said_prior:
             return None
         conditional = _has("allo_allowed", clause) or _has("allo_conditions", clause) or _has("window", clause)
         return "allowed" if conditional else "excluded"
@@ -387,9 +388,9 @@ def _markers(c: Criterion, live: Live) -> list[Finding]:
     return found
 
 
-_DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?"
-                         r"(?:\(?[a-z]+\)? )?(?:inhibitor|tki|directed|targeted|targeting|antibod|ligand|car\b|"
-                         r"car-|bispecific|specific|engager|adc|bite|dart|x ?cd3|conjugate|vaccine)")
+_DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?"
+                         r"(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?(?:\(?[a-z]+\)? )?"
+                         r"(?:inhibitor|tki|directed|targeted|targeting|antibod|ligand|car\b|car-|bispecific|specific|engager|adc|bite|dart|x ?cd3|conjugate|vaccine)")
 
 
 def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "") -> str | None:
