@@ -390,7 +390,8 @@ def _markers(c: Criterion, live: Live) -> list[Finding]:
 
 _DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?"
                          r"(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?(?:\(?[a-z]+\)? )?"
-                         r"(?:inhibitor|tki|directed|targeted|targeting|antibod|ligand|car\b|car-|bispecific|specific|engager|adc|bite|dart|x ?cd3|conjugate|vaccine)")
+                         r"(?:inhibitor|tki|directed|targeted|targeting|antibod|ligand|car\b|car-|"
+                         r"bispecific|specific|engager|adc|bite|dart|x ?cd3|conjugate|vaccine)")
 
 
 def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "") -> str | None:
