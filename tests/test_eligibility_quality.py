@@ -13,7 +13,7 @@ from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR
 
 LABELS = TESTS / "data" / "ELIGIBILITY_LABELS.jsonl"
 #: floors a little under the scores measured when they were set (see benchmarks/eligibility.py)
-ACCURACY_FLOOR = {"max_ecog": 0.92, "prior_allo_hct": 0.82, "max_prior_lines": 0.92}
+ACCURACY_FLOOR = {"max_ecog": 0.92, "prior_allo_hct": 0.84, "max_prior_lines": 0.92}
 STATED_ACCURACY_FLOOR = {"max_ecog": 0.89, "prior_allo_hct": 0.75, "max_prior_lines": 0.85}
 F1_FLOOR = {"required_markers": 0.82, "excluded_markers": 0.92, "required_prior_therapies": 0.80,
             "excluded_prior_therapies": 0.83}

@@ -351,6 +351,8 @@ def _allo(c: Criterion, live: Live) -> list[Finding]:
 def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
     """What one transplant mention says: required / excluded / allowed, or None (not about a prior
     allogeneic transplant of the patient)."""
+    if _has("other_disease", clause) and not _has("aml", clause):
+        return None  # a transplant for another disease only
     allogeneic = _ALLOGENEIC.search(m.group()) or _ALLOGENEIC.search(clause)
     if not allogeneic and _before(clause, m.start(), "autologous", 40):
         return None
@@ -369,7 +371,7 @@ def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
         return "allowed" if _before(clause, m.start(), "prior", 80) or _has("allo_allowed", clause) else None
     if not _has("allo_required", clause[:m.start()]):
         return None
-    if CUES["alternative_before"].search(clause, max(0, m.start() - 30), m.start()):
+    if CUES["alternative_before"].search(clause[max(0, m.start() - 30):m.start()]):
         return "allowed"
     return "required"
 
