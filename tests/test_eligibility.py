@@ -204,3 +204,11 @@ def test_registry_markup_is_read_as_text() -> None:
 
 def test_every_rule_has_a_note() -> None:
     assert RULES and all(rule.note for rule in RULES)
+
+
+def test_json_round_trip_keeps_facts_and_evidence() -> None:
+    import json
+
+    facts = extract(exclusion("Prior treatment with gilteritinib", "ECOG performance status > 2"))
+    back = Eligibility.from_json(json.loads(json.dumps(facts.to_json())))
+    assert back == facts and back.evidence == facts.evidence and back.text_given
