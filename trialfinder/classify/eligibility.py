@@ -230,13 +230,13 @@ class Eligibility:
 
     def to_json(self) -> dict[str, Any]:
         """Everything, JSON-ready (for a table cache that stores plain values): see :meth:`from_json`."""
-        return {**self.facts(), "text_given": self.text_given,
-                "evidence": {name: {v: list(s) for v, s in by_value.items()} for name, by_value in self.evidence.items()}}
+        evidence = {name: {v: list(s) for v, s in by_value.items()} for name, by_value in self.evidence.items()}
+        return {**self.facts(), "text_given": self.text_given, "evidence": evidence}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Eligibility":
         """The facts :meth:`to_json` wrote, as they were."""
-        values = {name: tuple(data[name]) if name in SET_FIELDS else data[name] for name in FIELDS}
+        values: dict[str, Any] = {name: tuple(data[name]) if name in SET_FIELDS else data[name] for name in FIELDS}
         evidence = {name: {v: tuple(s) for v, s in by_value.items()} for name, by_value in data["evidence"].items()}
         return cls(**values, text_given=bool(data.get("text_given", True)), evidence=evidence)
 
