@@ -20,9 +20,8 @@ from trialfinder.classify.eligibility_evaluation import (  # noqa: E402
     load_criteria,
     load_labels,
 )
-from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR  # noqa: E402
-
 LABELS = ROOT / "tests" / "data" / "ELIGIBILITY_LABELS.jsonl"
+FIXTURES = ROOT / "fixtures" / "aml-studies"  # the labelled records, one <NCT>.json each
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no labels at {LABELS}; nothing to score", file=sys.stderr)
         return 1
     labels = load_labels(LABELS)
-    criteria = load_criteria(DEFAULT_SNAPSHOT_DIR, labels)
+    criteria = load_criteria(FIXTURES, labels)
     report = evaluate(criteria, labels)
     print(format_report(report, evaluate(criteria, labels, lambda text: Eligibility())))
     if args.errors:

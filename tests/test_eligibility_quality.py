@@ -9,9 +9,8 @@ from paths import TESTS
 
 from trialfinder.classify.eligibility import SCALAR_FIELDS, SET_FIELDS, Eligibility
 from trialfinder.classify.eligibility_evaluation import EligibilityReport, evaluate, load_criteria, load_labels
-from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR
-
 LABELS = TESTS / "data" / "ELIGIBILITY_LABELS.jsonl"
+FIXTURES = TESTS.parent / "fixtures" / "aml-studies"  # the labelled records, one <NCT>.json each
 #: floors a little under the scores measured when they were set (see benchmarks/eligibility.py)
 ACCURACY_FLOOR = {"max_ecog": 0.92, "prior_allo_hct": 0.84, "max_prior_lines": 0.92}
 STATED_ACCURACY_FLOOR = {"max_ecog": 0.89, "prior_allo_hct": 0.75, "max_prior_lines": 0.85}
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.skipif(not LABELS.exists(), reason="no eligibility labe
 @pytest.fixture(scope="module")
 def scored() -> tuple[EligibilityReport, EligibilityReport]:
     labels = load_labels(LABELS)
-    criteria = load_criteria(DEFAULT_SNAPSHOT_DIR, labels)
+    criteria = load_criteria(FIXTURES, labels)
     return evaluate(criteria, labels), evaluate(criteria, labels, lambda text: Eligibility())
 
 
