@@ -20,6 +20,7 @@ from trialfinder.classify.eligibility_evaluation import (  # noqa: E402
     load_criteria,
     load_labels,
 )
+
 LABELS = ROOT / "tests" / "data" / "ELIGIBILITY_LABELS.jsonl"
 FIXTURES = ROOT / "fixtures" / "aml-studies"  # the labelled records, one <NCT>.json each
 

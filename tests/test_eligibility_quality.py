@@ -9,6 +9,7 @@ from paths import TESTS
 
 from trialfinder.classify.eligibility import SCALAR_FIELDS, SET_FIELDS, Eligibility
 from trialfinder.classify.eligibility_evaluation import EligibilityReport, evaluate, load_criteria, load_labels
+
 LABELS = TESTS / "data" / "ELIGIBILITY_LABELS.jsonl"
 FIXTURES = TESTS.parent / "fixtures" / "aml-studies"  # the labelled records, one <NCT>.json each
 #: floors a little under the scores measured when they were set (see benchmarks/eligibility.py)
