@@ -327,6 +327,48 @@ with st.expander("What changed since the last refresh" + (f" ({len(changed[0])})
         st.download_button("Download changes (CSV)", changed[2], file_name="changes.csv",
                            mime="text/csv", on_click="ignore")
 
+# --- BEGIN issue 18: "About me" (private), verdicts, the trial's eligibility facts -------------
+# The panel sits at the foot of the sidebar; its values, like every widget's, are in session state
+# from the start of a rerun, so urlstate.spec_from_widgets (above) already turned them into
+# spec.profile. They reach the link only when "include my details in the link" is ticked.
+from trialfinder.classify.eligibility import MARKER_KEYS  # noqa: E402
+from trialfinder.find.profile import PRIOR_KEYS  # noqa: E402
+from trialfinder.labels import VERDICT_LABELS  # noqa: E402
+
+with st.sidebar:
+    with st.expander("About me (private)", expanded=spec.profile is not None):
+        st.caption("Used only to check each trial's criteria on this page. Not put in the page address "
+                   "unless you tick the last box.")
+        st.number_input("My age (years)", min_value=0.0, max_value=130.0, value=None, step=1.0, key="me_age",
+                        format="%g", placeholder="not given")
+        st.selectbox("My ECOG performance status", [None, 0, 1, 2, 3, 4], key="me_ecog",
+                     format_func=lambda v: "not given" if v is None else str(v))
+        st.multiselect("Treatments I have had", list(PRIOR_KEYS), key="me_prior", placeholder="not given",
+                       format_func=lambda k: k.replace("_", " "))
+        st.checkbox("No treatment for AML yet", key="me_untreated")
+        st.number_input("Number of treatment regimens so far", min_value=0, max_value=20, value=None, step=1,
+                        key="me_lines", placeholder="not given")
+        st.selectbox("Allogeneic stem cell transplant", list(urlstate.TRANSPLANT_CHOICES), key="me_transplant")
+        if st.session_state.get("me_transplant") == "yes":
+            st.number_input("Days since the transplant", min_value=0, max_value=36_500, value=None, step=1,
+                            key="me_txdays", placeholder="not given")
+        st.multiselect("Markers my leukemia has", list(MARKER_KEYS), key="me_markers", placeholder="not given")
+        st.checkbox("Tested: none of these markers", key="me_no_markers")
+        st.checkbox("Hide trials I am likely excluded from", key="me_hide")
+        st.checkbox("Include my details in the link", key="me_share")
+if spec.profile is not None and "verdict" in studies:
+    tally = studies["verdict"].value_counts()
+    st.caption("For your details: " + " · ".join(f"{int(tally.get(k, 0))} {label}" for k, label
+                                                   in VERDICT_LABELS.items()) + " (likely excluded are listed last)")
+if not studies.empty and st.session_state.get("detail") in studies.index:
+    mine = trial_view(tables, st.session_state["detail"], place=place, unit=spec.unit, profile=spec.profile)
+    st.markdown("**Could I take part? Eligibility facts read from the criteria**")
+    if mine.verdict is not None:
+        st.text(f"For your details: {mine.verdict_label}")
+        st.dataframe(views.verdict_frame(mine), hide_index=True, width="stretch")
+    st.dataframe(views.eligibility_frame(mine), hide_index=True, width="stretch")
+# --- END issue 18 ------------------------------------------------------------------------------
+
 # Map and charts
 map_col, chart_col = st.columns([3, 2])
 with map_col:

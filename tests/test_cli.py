@@ -201,7 +201,7 @@ def test_search_default_table_reports_source_on_stderr_only(env, tables) -> None
 
 def test_search_csv_lists_every_trial_of_the_snapshot(fast, tables) -> None:
     result, rows = search_csv(fast)
-    assert header_of(result) == export.COLUMNS
+    assert header_of(result) == export.COLUMNS + export.ELIGIBILITY_COLUMNS
     assert ids(rows) == set(tables.studies.index)
     assert len(rows) == len(tables.studies) == 377
     assert "data:" in result.stderr and "data:" not in result.stdout
@@ -219,7 +219,7 @@ def test_search_json_parses_and_counts(fast) -> None:
     assert payload["search"]["data_timestamp"] == "2025-03"
     assert "bundled snapshot" in payload["search"]["data_source"]
     assert payload["search"]["filters"] == "targeted therapy"
-    assert list(payload["trials"][0]) == export.COLUMNS
+    assert list(payload["trials"][0]) == export.COLUMNS + ["eligibility"]
     assert all("targeted" in t["categories"].split(";") for t in payload["trials"])
     assert "data:" not in result.stdout
 
@@ -249,7 +249,8 @@ def test_search_xlsx_has_trials_and_search_sheets(fast, tmp_path: Path) -> None:
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["Trials", "Search"]
     trials = list(book["Trials"].iter_rows(values_only=True))
-    assert list(trials[0]) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"] + export.NEAR_EXTRA_COLUMNS
+    assert list(trials[0]) == (export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"] + export.NEAR_EXTRA_COLUMNS
+                               + export.ELIGIBILITY_COLUMNS)
     assert len(trials) - 1 == stderr_count(result) > 0
     search = {row[0]: row[1] for row in book["Search"].iter_rows(min_row=2, values_only=True)}
     assert "targeted therapy" in search["filters"] and "within 500 mi of Tucson, AZ 85719" in search["filters"]
@@ -455,8 +456,8 @@ def test_combined_filters_are_anded(fast) -> None:
 
 def test_near_with_radius_in_miles(fast, tables) -> None:
     result, rows = search_csv(fast, "--near", "85719", "--radius", "250")
-    assert header_of(result) == export.COLUMNS + ["nearest_site", "nearest_site_status", "distance_mi",
-                                                 "nearest_site_contact"]
+    assert header_of(result) == (export.COLUMNS + ["nearest_site", "nearest_site_status", "distance_mi",
+                                                  "nearest_site_contact"] + export.ELIGIBILITY_COLUMNS)
     assert "within 250 mi of Tucson, AZ 85719" in result.stderr
     distances = [dist(r["distance_mi"]) for r in rows]
     located = [d for d in distances if d == d]
@@ -489,7 +490,7 @@ def test_near_without_radius_keeps_everything_sorted_by_distance(fast, tables) -
 
 def test_km(fast) -> None:
     result, km_rows = search_csv(fast, "--near", "85719", "--radius", "400", "--km")
-    assert header_of(result)[-2:] == ["distance_km", "nearest_site_contact"]
+    assert header_of(result)[-2 - len(export.ELIGIBILITY_COLUMNS):][:2] == ["distance_km", "nearest_site_contact"]
     assert "within 400 km" in result.stderr
     located = [dist(r["distance_km"]) for r in km_rows if r["distance_km"]]
     assert located and max(located) <= 400 and located == sorted(located)
@@ -528,7 +529,7 @@ def a_trial(tables) -> str:
     """A trial with categories, several sites (some in the US) and eligibility text."""
     s = tables.studies
     us = set(tables.sites.loc[tables.sites["country"] == "United States", "nct_id"])
-    pick = s[(s["sites_count"] >= 3) & s["categories"].map(bool) & (s["eligibility"] != "") & s.index.isin(us)]
+    pick = s[(s["sites_count"] >= 3) & s["categories"].map(bool) & (s["eligibility_text"] != "") & s.index.isin(us)]
     return str(pick.index[0])
 
 

@@ -60,9 +60,10 @@ def test_golden_csv(tmp_path: Path) -> None:
 
 
 def test_golden_file_itself() -> None:
-    """The committed file: exactly export.COLUMNS, only targeted trials, one timestamp."""
+    """The committed file: export.COLUMNS, then the eligibility columns appended after them (issue 18),
+    only targeted trials, one timestamp."""
     rows = list(csv.reader(io.StringIO(GOLDEN.read_text(encoding="utf-8"))))
-    assert rows[0] == export.COLUMNS
+    assert rows[0] == export.COLUMNS + export.ELIGIBILITY_COLUMNS
     body = [dict(zip(rows[0], r)) for r in rows[1:]]
     assert len(body) > 100
     assert all("targeted" in r["categories"].split(";") for r in body)
@@ -133,7 +134,7 @@ def test_formulas_neutralised_in_xlsx(snapshot: Path, tmp_path: Path) -> None:
     book = openpyxl.load_workbook(out)
     sheet = book["Trials"]
     header = [c.value for c in sheet[1]]
-    assert header == export.COLUMNS
+    assert header == export.COLUMNS + export.ELIGIBILITY_COLUMNS
     cells = {}
     for row in sheet.iter_rows(min_row=2):
         values = dict(zip(header, row))
@@ -165,10 +166,11 @@ def test_all_injections_neutralised_in_xlsx(snapshot: Path, tmp_path: Path) -> N
 
 def test_header_is_export_columns(snapshot: Path, tmp_path: Path) -> None:
     plain = run(["search", "--format", "csv", "--status", "all"], tmp_path / "cache", snapshot)
-    assert next(csv.reader(io.StringIO(plain.stdout))) == export.COLUMNS
+    assert next(csv.reader(io.StringIO(plain.stdout))) == export.COLUMNS + export.ELIGIBILITY_COLUMNS
     near = run(["search", "--format", "csv", "--status", "all", "--near", "85719"], tmp_path / "cache", snapshot)
-    # (issue 19: the nearest site's contact is added after the columns that were there; none moves)
-    extra = ["nearest_site_contact"]
+    # (issue 19: the nearest site's contact is added after the columns that were there; none moves;
+    # issue 18: the eligibility facts come last)
+    extra = ["nearest_site_contact", *export.ELIGIBILITY_COLUMNS]
     assert next(csv.reader(io.StringIO(near.stdout))) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"] + extra
     assert export.NEAR_COLUMNS == ["nearest_site", "nearest_site_status"]
     km = run(["search", "--format", "csv", "--status", "all", "--near", "85719", "--km"], tmp_path / "cache", snapshot)

@@ -189,3 +189,17 @@ def age_range(low: Any, high: Any) -> str:
     if known(low):
         return f"{low:g} and over"
     return f"up to {high:g}" if known(high) else "any"
+
+#: the verdict of a trial's eligibility facts for the patient's own profile
+VERDICT_LABELS: dict[str, str] = {"no_conflict": "no conflict found", "check": "check with the trial team",
+                                  "likely_excluded": "likely excluded"}
+#: the eligibility facts (ELIGIBILITY.md), as a person reads them
+ELIGIBILITY_LABELS: dict[str, str] = {
+    "max_ecog": "Worst ECOG performance status allowed",
+    "prior_allo_hct": "Prior allogeneic transplant",
+    "required_markers": "Markers required",
+    "excluded_markers": "Markers that exclude",
+    "required_prior_therapies": "Prior treatment required",
+    "excluded_prior_therapies": "Prior treatment that excludes",
+    "max_prior_lines": "Most prior treatment lines allowed",
+}

@@ -57,7 +57,54 @@ def spec_from_options(o: dict[str, Any]) -> F.FilterSpec:
         spec = spec.with_(place=place)
         if not o.get("km") and not o.get("unit"):  # the local custom: km in Paris, miles in Tucson
             spec = spec.with_(unit=default_unit(place))
-    return spec
+    profile = profile_from_options(o)
+    if o.get("hide_excluded") and profile is None:
+        raise InvalidInput("--hide-excluded needs your details: --ecog, --prior, --prior-transplant, --marker, …")
+    return spec.with_(profile=profile, hide_excluded=bool(o.get("hide_excluded")))
+
+
+def profile_from_options(o: dict[str, Any]) -> Any:
+    """The patient's own details (--ecog, --prior, --prior-lines, --prior-transplant, --transplant-days,
+    --marker) -> a Profile, or None when none is given. --age, the filter, is also her age."""
+    from ..find import filters as F
+    from ..find import profile as P
+
+    given = {k: o.get(k) for k in ("ecog", "prior", "prior_lines", "prior_transplant", "transplant_days", "marker")}
+    if all(v is None or v == () for v in given.values()):
+        return None
+    if given["transplant_days"] is not None and given["prior_transplant"] is False:
+        raise InvalidInput("--transplant-days contradicts --no-prior-transplant; give one of them")
+    return P.Profile(
+        age=F.parse_age(o["age"]) if o.get("age") is not None else None,
+        ecog=P.parse_ecog(given["ecog"]) if given["ecog"] is not None else None,
+        prior=P.parse_prior(given["prior"]) if given["prior"] is not None else None,
+        prior_lines=P.parse_lines(given["prior_lines"]) if given["prior_lines"] is not None else None,
+        prior_transplant=True if given["transplant_days"] is not None else given["prior_transplant"],
+        transplant_days=P.parse_days(given["transplant_days"]) if given["transplant_days"] is not None else None,
+        markers=P.parse_markers(list(given["marker"])) if given["marker"] else None,
+    )
+
+
+def profile_options(func: Any) -> Any:
+    """Options for the patient's own details (private: they only shape the verdicts printed)."""
+    opts = [
+        click.option("--ecog", metavar="0-4", help="your ECOG performance status (0 fully active … 4)"),
+        click.option("--prior", metavar="LIST",
+                     help="treatments you have had, comma-separated: venetoclax, hma, intensive_chemotherapy, "
+                          "flt3_inhibitor, idh1_inhibitor, idh2_inhibitor, menin_inhibitor, cd33_antibody, "
+                          "checkpoint_inhibitor, car_t; or none"),
+        click.option("--prior-lines", metavar="N", help="how many treatment regimens you have had"),
+        click.option("--prior-transplant/--no-prior-transplant", default=None,
+                     help="whether you have had an allogeneic stem cell transplant"),
+        click.option("--transplant-days", metavar="DAYS", help="days since your allogeneic transplant"),
+        click.option("--marker", multiple=True, metavar="NAME",
+                     help="markers your leukaemia has (repeatable or comma-separated): FLT3, IDH1, IDH2, NPM1, "
+                          "KMT2A, TP53, …; or none"),
+        click.option("--hide-excluded", is_flag=True, help="leave out trials you are likely excluded from"),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
 
 
 def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
@@ -110,6 +157,7 @@ def filter_options(func: Any) -> Any:
 @click.command(context_settings=CONTEXT)
 @settings_options
 @filter_options
+@profile_options
 @click.option("--format", "fmt", metavar="|".join(FORMATS), default="table", show_default=True,
               help="table (terminal), csv, json, xlsx or pdf (a list to hand the doctor); xlsx and pdf need --output")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE instead of stdout")
@@ -184,6 +232,7 @@ def render_table(result: F.SearchResult) -> str:
     from ..labels import (
         AGES_NOT_STATED,
         CATEGORY_SHORT_LABELS,
+        VERDICT_LABELS,
         age_range,
         distance_label,
         enrolment_label,
@@ -205,6 +254,9 @@ def render_table(result: F.SearchResult) -> str:
     if result.spec.age is not None:
         table.add_column("Ages", no_wrap=True)
     table.add_column("Updated", no_wrap=True)
+    verdicts = "verdict" in result.studies
+    if verdicts:
+        table.add_column("For you", no_wrap=True)
     for _, row in result.studies.iterrows():
         cells = [
             row["nct_id"], row["title"], enrolment_label(row["status"]) or row["status"],
@@ -222,6 +274,8 @@ def render_table(result: F.SearchResult) -> str:
             stated = row["min_age_years"] == row["min_age_years"] or row["max_age_years"] == row["max_age_years"]
             cells.append(age_range(row["min_age_years"], row["max_age_years"]) if stated else AGES_NOT_STATED)
         cells.append(row["last_update"] or ("not in snapshot" if row.get("partial_record") else "not stated"))
+        if verdicts:
+            cells.append(VERDICT_LABELS.get(row["verdict"], ""))
         table.add_row(*[Text(one_line(c)) for c in cells])
     if near:
         table.caption = ("* the nearest site's own status is not recruiting (the trial has no recruiting site)  "
@@ -237,9 +291,13 @@ def render_table(result: F.SearchResult) -> str:
 @click.argument("nct_id")
 @click.option("--near", metavar="ZIP_OR_CITY", help="sort the sites by distance from here")
 @click.option("--km", is_flag=True, help="distances in kilometres")
+@click.option("--age", type=str, metavar="YEARS", help="your age, for the verdict")
+@profile_options
 @edge
-def show(api_url: str | None, cache_dir: Path | None, nct_id: str, near: str | None, km: bool) -> None:
-    """Show one trial in full: summary, categories with evidence, eligibility, sites, link."""
+def show(api_url: str | None, cache_dir: Path | None, nct_id: str, near: str | None, km: bool,
+         **details: Any) -> None:
+    """Show one trial in full: summary, categories with evidence, eligibility facts with their
+    sentences (and a verdict for your details, if given), sites, link."""
     from ..source.normalize import NCT_RE
 
     key = nct_id.strip().upper()
@@ -249,11 +307,12 @@ def show(api_url: str | None, cache_dir: Path | None, nct_id: str, near: str | N
     from ..present.trial import render_text, trial_view
 
     place = parse_place(near) if near else None
+    profile = profile_from_options(details)
     tables = _load(api_url, cache_dir)
     if key not in tables.studies.index:
         fail(f"error: {key} is not in the current data set; `trialfinder fetch --status all` widens it, "
              f"or see https://clinicaltrials.gov/study/{key}", 1)
-    say(render_text(trial_view(tables, key, place=place, unit="km" if km else "mi")))
+    say(render_text(trial_view(tables, key, place=place, unit="km" if km else "mi", profile=profile)))
 
 
 @click.command(context_settings=CONTEXT)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..labels import DISCLAIMER
+from ..labels import DISCLAIMER, VERDICT_LABELS
 from ..sanitize import block, one_line
 from ..source.store import DatasetMeta
 from .filters import SearchResult
@@ -27,6 +27,11 @@ COLUMNS = [
 NEAR_COLUMNS = ["nearest_site", "nearest_site_status"]
 #: with a location, after the distance: how to reach the nearest site (issue 19; the columns before stay)
 NEAR_EXTRA_COLUMNS = ["nearest_site_contact"]
+#: the eligibility facts (and the verdict, with a profile): after every other column
+ELIGIBILITY_COLUMNS = ["max_ecog", "prior_allo_hct", "required_markers", "excluded_markers",
+                       "required_prior_therapies", "excluded_prior_therapies", "max_prior_lines",
+                       "eligibility_evidence"]
+VERDICT_COLUMNS = ["verdict", "verdict_reasons"]
 #: export column -> the tables' column it comes from, where the names differ
 SOURCE_COLUMNS = {"setting": "disease_setting"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -65,6 +70,7 @@ def export_frame(result: SearchResult, labels: bool = False) -> pd.DataFrame:
         out[col] = series
     if labels:
         out = readable(out, df)
+    _add_eligibility(out, df, result)
     out = out.reset_index(drop=True)
     text_cols = [c for c in out.columns if out[c].dtype == object or pd.api.types.is_string_dtype(out[c])]
     for col in text_cols:
@@ -72,13 +78,43 @@ def export_frame(result: SearchResult, labels: bool = False) -> pd.DataFrame:
     return out
 
 
+def _add_eligibility(out: pd.DataFrame, df: pd.DataFrame, result: SearchResult) -> None:
+    """The readable eligibility columns (lists joined with ';', evidence as 'field: sentence | ...'),
+    and the verdict and its reasons when a profile was given."""
+    facts = df["eligibility"] if "eligibility" in df else pd.Series(None, index=df.index, dtype=object)
+    for col in ELIGIBILITY_COLUMNS[:-1]:
+        out[col] = facts.map(lambda e, c=col: _fact_text(getattr(e, c, None)))
+    out["eligibility_evidence"] = facts.map(_evidence_text)
+    if result.spec.profile is not None and "verdict" in df:
+        out["verdict"] = df["verdict"].map(lambda k: VERDICT_LABELS.get(k, k))
+        out["verdict_reasons"] = df["verdict_reasons"].map(
+            lambda reasons: " | ".join(r.criterion + (f": {r.sentence}" if r.sentence else "") for r in reasons))
+
+
+def _fact_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return _joined(value) if isinstance(value, tuple) else str(value)
+
+
+def _evidence_text(e: Any) -> str:
+    if e is None:
+        return ""
+    return " | ".join(f"{name}: {sentence}" for name in ELIGIBILITY_COLUMNS[:-1] for sentence in e.evidence_for(name))
+
+
 def to_csv(result: SearchResult, labels: bool = False) -> str:
     return export_frame(result, labels).to_csv(index=False, lineterminator="\n")
 
 
 def to_json(result: SearchResult, meta: DatasetMeta, labels: bool = False) -> str:
-    frame = export_frame(result, labels)
+    """Every trial's export columns, its ``eligibility`` object (the seven facts, their sentences under
+    ``evidence``) in place of the readable eligibility columns, and its verdict with a profile."""
+    frame = export_frame(result, labels).drop(columns=ELIGIBILITY_COLUMNS)
     records = json.loads(frame.to_json(orient="records", force_ascii=False))
+    facts = result.studies["eligibility"].tolist() if "eligibility" in result.studies else [None] * len(records)
+    for record, e in zip(records, facts, strict=True):
+        record["eligibility"] = {**e.facts(), "evidence": e.evidence_json()} if e is not None else None
     payload = {"search": search_info(result, meta), "count": len(records), "trials": records}
     return json.dumps(payload, ensure_ascii=False, indent=1)
 
@@ -90,6 +126,7 @@ def search_info(result: SearchResult, meta: DatasetMeta) -> dict[str, str]:
         "data_timestamp": one_line(meta.data_timestamp or "unknown"),
         "fetched_at": one_line(meta.fetched_at or ""),
         "trials": str(len(result.studies)),
+        **({"profile": result.spec.profile.describe()} if result.spec.profile is not None else {}),
         "note": DISCLAIMER,
     }
 

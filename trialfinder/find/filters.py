@@ -27,6 +27,7 @@ from ..source import query
 from ..source.vocab import ENROLLING_STATUSES
 from . import places
 from .places import Place
+from .profile import Profile, verdict
 from .tables import Tables
 
 SORTS = ("distance", "updated", "phase")
@@ -52,6 +53,9 @@ class FilterSpec:
     text: str | None = None
     updated_since: dt.date | None = None
     sort: str | None = None
+    profile: Profile | None = None  # the patient's own details: a verdict per trial (never a filter by itself)
+    hide_excluded: bool = False  # with ``profile``: leave out the trials she is likely excluded from
+    share_profile: bool = False  # the app: put the profile in the shareable link (only when she ticks it)
 
     def with_(self, **changes: Any) -> "FilterSpec":
         return replace(self, **changes)
@@ -337,7 +341,21 @@ FILTERS: tuple[Filter, ...] = (
            lambda sc, s: sc.studies["last_update_date"] >= pd.Timestamp(s.updated_since),
            lambda s: f"updated since {s.updated_since}"),
     Filter("distance", lambda s: s.place is not None, _distance_mask, _describe_distance),  # last: the fewest sites
+    Filter("eligibility", lambda s: s.hide_excluded and s.profile is not None,
+           lambda sc, s: _verdicts(sc.studies[sc.keep], s).map(lambda v: v.kind != "likely_excluded")
+           .reindex(sc.studies.index, fill_value=False),
+           lambda s: "hiding trials I am likely excluded from"),
 )
+
+
+def _verdicts(studies: pd.DataFrame, spec: FilterSpec) -> pd.Series:
+    """The verdict of each study for ``spec.profile`` (its eligibility facts and age limits)."""
+    profile = spec.profile or Profile()
+    if studies.empty or "eligibility" not in studies:
+        return pd.Series([], index=studies.index[:0], dtype=object).reindex(studies.index)
+    return pd.Series([verdict(e, profile, lo, hi) for e, lo, hi in
+                      zip(studies["eligibility"], studies["min_age_years"], studies["max_age_years"], strict=True)],
+                     index=studies.index, dtype=object)
 
 
 class FilterCount(NamedTuple):
@@ -395,8 +413,12 @@ def search(tables: Tables, spec: FilterSpec) -> SearchResult:
     out = _sort(_annotate(tables.studies[scope.keep].copy(), scope, distance_col), how, distance_col)
     if spec.age is not None:
         out = _stated_ages_first(out)
+    if spec.profile is not None:
+        out = _with_verdicts(out, spec)
     if unlocated_keep is not None:
         apart = _annotate(tables.studies[unlocated_keep].copy(), scope, distance_col)
+        if spec.profile is not None:
+            apart = _with_verdicts(apart, spec)
         return SearchResult(studies=out, spec=spec, counts=counts, unlocated=len(apart), undated=undated,
                             unlocated_studies=_sort(apart, "updated" if how == "distance" else how, distance_col))
     unlocated = int(out[distance_col].isna().sum()) if spec.place is not None else 0
@@ -417,6 +439,14 @@ def _annotate(out: pd.DataFrame, scope: Scope, distance_col: str) -> pd.DataFram
             out[col] = nearest[col].to_numpy()
         out[distance_col] = nearest["distance"].to_numpy(dtype=float)
     return out
+
+
+def _with_verdicts(out: pd.DataFrame, spec: FilterSpec) -> pd.DataFrame:
+    """Each trial's verdict for the profile; likely-excluded trials last, labelled, never hidden unless asked."""
+    verdicts = _verdicts(out, spec)
+    out["verdict"] = verdicts.map(lambda v: v.kind)
+    out["verdict_reasons"] = verdicts.map(lambda v: v.reasons)
+    return out.iloc[np.argsort((out["verdict"] == "likely_excluded").to_numpy(), kind="stable")]
 
 
 def _sort(df: pd.DataFrame, how: str, distance_col: str) -> pd.DataFrame:

@@ -9,7 +9,9 @@ schema's metadata. Column kinds:
 * numbers, flags and dates as themselves (NaN and NaT kept);
 * text as strings (None kept as null);
 * tuples of text (phases, categories, …) as lists of strings, read back as tuples;
-* dicts of text (the evidence) as JSON text, read back as dicts.
+* dicts of text (the evidence) as JSON text, read back as dicts;
+* eligibility facts (:class:`~trialfinder.classify.eligibility.Eligibility`) as the JSON of their
+  ``to_json``, read back with ``from_json`` (plain values: reading runs no code of the file's).
 
 An object column holding anything else is not written (:class:`Unstorable`): the tables are then
 rebuilt each time, which is slow but right. Reading checks every column against the kinds recorded
@@ -27,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..classify.eligibility import Eligibility
 from ..source.store import DatasetMeta
 from .tables import Tables
 
@@ -48,6 +51,8 @@ def _kind(values: list[Any]) -> str:
         return "tuple"
     if types == {dict} and all(type(k) is str and type(x) is str for v in values for k, x in v.items()):
         return "dict"
+    if types <= {Eligibility, type(None)}:
+        return "eligibility"
     raise Unstorable(f"a column holds {sorted(t.__name__ for t in types)}")
 
 
@@ -62,6 +67,9 @@ def _encode(frame: pd.DataFrame) -> tuple[pa.Table, dict[str, str]]:
                 arrays.append(pa.array(values, type=pa.list_(pa.string())))
             elif kind == "dict":
                 arrays.append(pa.array([json.dumps(v, ensure_ascii=False) for v in values], type=pa.string()))
+            elif kind == "eligibility":
+                arrays.append(pa.array([None if v is None else json.dumps(v.to_json(), ensure_ascii=False)
+                                        for v in values], type=pa.string()))
             else:
                 arrays.append(pa.array(values, type=pa.string()))
         elif column.dtype.kind in "fiubM":
@@ -100,6 +108,10 @@ def _decode(table: pa.Table, kinds: dict[str, str]) -> pd.DataFrame:
         elif kind == "dict":
             _expect(chunked, pa.string())
             columns[name] = _objects([json.loads(v) for v in chunked.to_pylist()])
+        elif kind == "eligibility":
+            _expect(chunked, pa.string())
+            columns[name] = _objects([None if v is None else Eligibility.from_json(json.loads(v))
+                                      for v in chunked.to_pylist()])
         else:
             values = chunked.to_numpy()
             if str(values.dtype) != kind:

@@ -11,6 +11,7 @@ import pandas as pd
 from ..classify.biomarkers import biomarkers
 from ..classify.categories import classify
 from ..classify.disease_setting import disease_setting
+from ..classify.eligibility import extract as eligibility_facts
 from ..labels import PHASE_ORDER, phase_display
 from ..source.files import gc_paused
 from ..source.normalize import SITE_FIELDS, site_tuples, study_facts, study_row
@@ -71,6 +72,9 @@ def _build(dataset: Dataset) -> Tables:
         row["evidence"] = dict(result.evidence)
         row["disease_setting"] = disease_setting(facts)
         row["biomarkers"] = biomarkers(facts, result)
+        # the criteria text as written, and the seven facts read from it (with their sentences)
+        row["eligibility_text"] = row.pop("eligibility")
+        row["eligibility"] = eligibility_facts(facts.eligibility)
         row["interventions"] = "; ".join(
             f"{i.type.title().replace('_', ' ')}: {i.name}" if i.type else i.name for i in facts.interventions
         )

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..classify.eligibility import FIELDS, Eligibility
 from ..find import places
+from ..find.profile import Profile, Verdict, verdict
 from ..find.tables import Tables
 from ..labels import (
     CATEGORY_LABELS,
     DISCLAIMER,
     DISEASE_SETTING_LABELS,
+    ELIGIBILITY_LABELS,
     SEX_LABELS,
     SITE_STATUS_UNKNOWN,
+    VERDICT_LABELS,
     age_range,
     distance_label,
     gap,
@@ -64,10 +68,38 @@ class TrialView:
     central_contacts: str
     partial: bool = False  # a partial snapshot record: what it lacks may be in the registry
     gap: str = ""  # what a missing field says (labels.gap): "not in this snapshot — …" / "not stated …"
+    #: the eligibility facts: (label, value as read, the sentences it came from), in FIELDS order
+    eligibility_facts: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    verdict: Verdict | None = None  # for the patient's own profile, when one is given
+
+    @property
+    def verdict_label(self) -> str:
+        return VERDICT_LABELS.get(self.verdict.kind, "") if self.verdict is not None else ""
 
 
-def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit: str = "mi") -> TrialView:
+def fact_rows(e: Eligibility | None) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Each fact as (label, readable value, sentences); 'not stated' where the text says nothing."""
+    if e is None:
+        return []
+    rows = []
+    for name in FIELDS:
+        value = getattr(e, name)
+        if isinstance(value, tuple):
+            text = ", ".join(v.replace("_", " ") if v.islower() else v for v in value) or "none stated"
+        elif value is None or value == "not_stated":
+            text = "not stated"
+        else:
+            text = str(value).replace("_", " ")
+        rows.append((ELIGIBILITY_LABELS[name], text, e.evidence_for(name)))
+    return rows
+
+
+def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit: str = "mi",
+               profile: Profile | None = None) -> TrialView:
     row = tables.studies.loc[nct]
+    facts = row.get("eligibility") if isinstance(row.get("eligibility"), Eligibility) else None
+    judged = (verdict(facts, profile, row["min_age_years"], row["max_age_years"])
+              if facts is not None and profile is not None else None)
     evidence = row["evidence"] if isinstance(row["evidence"], dict) else {}
     sites = tables.sites[tables.sites["nct_id"] == nct]
     partial = bool(row.get("partial_record", False))
@@ -81,9 +113,10 @@ def trial_view(tables: Tables, nct: str, place: places.Place | None = None, unit
         categories=[(CATEGORY_LABELS.get(key, key), evidence.get(key, "")) for key in row["categories"]],
         disease_setting=", ".join(DISEASE_SETTING_LABELS[s] for s in row["disease_setting"]),
         biomarkers=", ".join(row["biomarkers"]), interventions=row["interventions"] or "",
-        summary=plain_text(row["brief_summary"] or ""), eligibility=plain_text(row["eligibility"] or ""),
+        summary=plain_text(row["brief_summary"] or ""), eligibility=plain_text(row.get("eligibility_text") or ""),
         sites=places.sites_by_distance(sites, place, unit=unit), place=place, unit=unit,
         central_contacts=row.get("central_contacts") or "", partial=partial, gap=gap(partial),
+        eligibility_facts=fact_rows(facts), verdict=judged,
     )
 
 
@@ -106,6 +139,14 @@ def render_text(view: TrialView) -> str:
     lines.append("Setting: " + (view.disease_setting or "not stated"))
     lines.append("Biomarkers: " + (view.biomarkers or "none named"))
     lines.append("Interventions: " + (line(view.interventions) or "none listed"))
+    lines += ["", "Eligibility facts (read from the criteria; check them with the trial team):"]
+    for label, value, sentences in view.eligibility_facts:
+        lines.append(f"  - {label}: {line(value)}")
+        lines += [f"      “{line(sentence)}”" for sentence in sentences]
+    if view.verdict is not None:
+        lines += ["", f"For you: {view.verdict_label}"]
+        lines += [f"  - {line(r.criterion)}" + (f": “{line(r.sentence)}”" if r.sentence else "")
+                  for r in view.verdict.reasons]
     for title, text in (("Summary", view.summary), ("Eligibility criteria", view.eligibility)):
         lines += ["", f"{title}:", _wrap(block(text)) if text else f"  ({view.gap})"]
     place = view.place

@@ -41,6 +41,7 @@ from ..find.filters import (
     parse_text,
 )
 from ..find.places import Place
+from ..find.profile import Profile, parse_days, parse_ecog, parse_lines, parse_markers, parse_prior
 
 #: the radius choices the app offers (None = any distance)
 RADII: tuple[float | None, ...] = (25.0, 50.0, 100.0, 250.0, 500.0, None)
@@ -89,7 +90,66 @@ def spec_to_params(spec: FilterSpec, base: FilterSpec = APP_DEFAULT) -> dict[str
         out["since"] = spec.updated_since.isoformat()
     if spec.sort and spec.sort != base.sort:
         out["sort"] = spec.sort
+    out.update(_shared_profile(spec))
     return out
+
+
+def _shared_profile(spec: FilterSpec) -> dict[str, str]:
+    """The patient's details for the link: nothing unless she ticked "include my details in the link"."""
+    if not spec.share_profile or spec.profile is None:
+        return {}
+    return {**profile_to_params(spec.profile), **({"me_hide": "1"} if spec.hide_excluded else {})}
+
+
+# --- the patient's own details (in a link only when she ticks "include my details in the link") ---
+
+#: URL key -> (Profile field, parse one text value)
+_PROFILE_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "me_age": ("age", parse_age), "me_ecog": ("ecog", parse_ecog), "me_prior": ("prior", parse_prior),
+    "me_lines": ("prior_lines", parse_lines), "me_tx": ("prior_transplant", lambda v: _yes_no(v)),
+    "me_txdays": ("transplant_days", parse_days), "me_marker": ("markers", parse_markers),
+}
+
+
+def _yes_no(value: str) -> bool:
+    key = value.strip().lower()
+    if key in {"yes", "y", "1", "true"}:
+        return True
+    if key in {"no", "n", "0", "false"}:
+        return False
+    raise InvalidInput("use yes or no")
+
+
+def profile_to_params(profile: Profile) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, (name, _) in _PROFILE_KEYS.items():
+        value = getattr(profile, name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "yes" if value else "no"
+        elif isinstance(value, tuple):
+            out[key] = ",".join(value) or "none"
+        else:
+            out[key] = f"{value:g}" if isinstance(value, float) else str(value)
+    return out
+
+
+def profile_from_params(params: Mapping[str, Any], problems: list[str]) -> Profile | None:
+    """The profile a shared link carries (None if it carries none); bad values become problems."""
+    values: dict[str, Any] = {}
+    for key, (name, parse) in _PROFILE_KEYS.items():
+        text = _scalar(params[key]) if key in params else ""
+        if not text:
+            continue
+        if len(text) > MAX_PARAM_LENGTH:
+            problems.append(f"{key} ignored: longer than {MAX_PARAM_LENGTH} characters")
+            continue
+        try:
+            values[name] = parse(text)
+        except InvalidInput as exc:
+            problems.append(f"{key}={_short(text)!r} ignored: {exc}")
+    return Profile(**values) if values else None
 
 
 def _raw_values(value: Any) -> list[str]:
@@ -176,6 +236,9 @@ def spec_from_params(
             changes[field] = _parse_scalar(field, text, locate)
         except InvalidInput as exc:
             problems.append(f"{key}={_short(text)!r} ignored: {exc}")
+    profile = profile_from_params(params, problems)
+    if profile is not None:  # a link with details was shared on purpose: keep sharing them
+        changes.update(profile=profile, share_profile=True, hide_excluded=_scalar(params.get("me_hide")) == "1")
     return base.with_(**changes), problems
 
 
@@ -190,8 +253,13 @@ def same_params(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 # --- widget values ----------------------------------------------------------------------------
 
 #: session-state keys of the page's filter widgets
-WIDGETS = ("near", "radius", "unit", "categories", "disease_settings", "phases", "statuses", "age", "sex",
-           "biomarkers", "countries", "states", "text", "updated_since", "sort")
+WIDGETS: tuple[str, ...] = ("near", "radius", "unit", "categories", "disease_settings", "phases", "statuses",
+                            "age", "sex", "biomarkers", "countries", "states", "text", "updated_since", "sort")
+#: session-state keys of the "About me" panel (private: in the link only with ``me_share`` ticked)
+PROFILE_WIDGETS = ("me_age", "me_ecog", "me_prior", "me_untreated", "me_lines", "me_transplant", "me_txdays",
+                   "me_markers", "me_no_markers", "me_hide", "me_share")
+WIDGETS += PROFILE_WIDGETS
+TRANSPLANT_CHOICES = ("not said", "no", "yes")
 
 
 def widget_values(spec: FilterSpec) -> dict[str, Any]:
@@ -212,7 +280,47 @@ def widget_values(spec: FilterSpec) -> dict[str, Any]:
         "text": spec.text or "",
         "updated_since": spec.updated_since,
         "sort": spec.sort or "distance",
+        **profile_widget_values(spec),
     }
+
+
+def profile_widget_values(spec: FilterSpec) -> dict[str, Any]:
+    """What each "About me" widget shows for ``spec`` (keys of PROFILE_WIDGETS)."""
+    p = spec.profile or Profile()
+    return {
+        "me_age": p.age, "me_ecog": p.ecog, "me_prior": list(p.prior or ()), "me_untreated": p.prior == (),
+        "me_lines": p.prior_lines,
+        "me_transplant": TRANSPLANT_CHOICES[0 if p.prior_transplant is None else 1 + int(p.prior_transplant)],
+        "me_txdays": p.transplant_days, "me_markers": list(p.markers or ()), "me_no_markers": p.markers == (),
+        "me_hide": spec.hide_excluded, "me_share": spec.share_profile,
+    }
+
+
+def profile_from_widgets(values: Mapping[str, Any]) -> Profile | None:
+    """The "About me" widgets -> a Profile (None when nothing is given). The widgets only offer valid
+    values; anything else is left out."""
+    prior = [k for k in values.get("me_prior") or () if isinstance(k, str)]
+    markers = [k for k in values.get("me_markers") or () if isinstance(k, str)]
+    transplant = values.get("me_transplant")
+    number = _whole_or_none
+    profile = Profile(
+        age=None if values.get("me_age") is None else float(values["me_age"]),
+        ecog=number(values.get("me_ecog"), 4),
+        prior=parse_prior(prior) if prior else (() if values.get("me_untreated") else None),
+        prior_lines=number(values.get("me_lines"), 20),
+        prior_transplant=None if transplant not in ("yes", "no") else transplant == "yes",
+        transplant_days=number(values.get("me_txdays"), 36_500) if transplant == "yes" else None,
+        markers=parse_markers(markers) if markers else (() if values.get("me_no_markers") else None),
+    )
+    return None if profile.empty else profile
+
+
+def _whole_or_none(value: Any, high: int) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 <= number <= high else None
 
 
 def spec_from_widgets(values: Mapping[str, Any], locate: Locate = parse_place
@@ -264,6 +372,9 @@ def spec_from_widgets(values: Mapping[str, Any], locate: Locate = parse_place
         updated_since=since if isinstance(since, dt.date) else None,
         sort=None if sort == "distance" else sort,
     )
+    profile = profile_from_widgets(values)
+    spec = spec.with_(profile=profile, hide_excluded=bool(values.get("me_hide")) and profile is not None,
+                      share_profile=bool(values.get("me_share")))
     return spec, problems, place_problem
 
 

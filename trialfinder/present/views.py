@@ -17,6 +17,7 @@ from ..labels import (
     AGES_NOT_STATED,
     CATEGORY_LABELS,
     SITE_STATUS_UNKNOWN,
+    VERDICT_LABELS,
     age_range,
     category_labels,
     distance_label,
@@ -62,7 +63,24 @@ def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> 
         out["ages"] = [age_range(low, high) if low == low or high == high else AGES_NOT_STATED
                        for low, high in zip(df["min_age_years"], df["max_age_years"], strict=True)]
     out["last_update"] = df["last_update_date"]
+    if "verdict" in df:  # the patient gave her details: the verdict for her, likely excluded last
+        out["verdict"] = df["verdict"].map(lambda k: VERDICT_LABELS.get(k, ""))
     return out.reset_index(drop=True)
+
+
+def eligibility_frame(view: TrialView) -> pd.DataFrame:
+    """The trial's eligibility facts: what each says and the criterion sentences it came from."""
+    return pd.DataFrame([{"fact": label, "value": value, "from the criteria": "\n".join(sentences)}
+                         for label, value, sentences in view.eligibility_facts],
+                        columns=["fact", "value", "from the criteria"])
+
+
+def verdict_frame(view: TrialView) -> pd.DataFrame:
+    """Why the verdict: each criterion in conflict or to check, with its sentence."""
+    reasons = view.verdict.reasons if view.verdict is not None else ()
+    return pd.DataFrame([{"": "likely excluded" if r.kind == "likely_excluded" else "check",
+                          "criterion": r.criterion, "sentence": r.sentence} for r in reasons],
+                        columns=["", "criterion", "sentence"])
 
 
 def sites_frame(view: TrialView) -> pd.DataFrame:

@@ -1,0 +1,214 @@
+"""Eligibility facts (trialfinder.classify.eligibility): criterion sentence -> fact, one table per field.
+
+The sentences are written in the registry's usual styles (numbered or bulleted "Inclusion Criteria: /
+Exclusion Criteria:" lists, and the older run-together PDQ layout); none is copied from a fixture.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from trialfinder.classify.eligibility import FIELDS, RULES, Eligibility, criteria, extract
+
+
+def inclusion(*items: str) -> str:
+    return "Inclusion Criteria:\n\n" + "\n".join(f"* {i}" for i in items)
+
+
+def exclusion(*items: str) -> str:
+    return "Inclusion Criteria:\n\n* Adults with AML\n\nExclusion Criteria:\n\n" + "\n".join(f"* {i}" for i in items)
+
+
+# --- max_ecog ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    (inclusion("ECOG performance status 0-2"), 2),
+    (inclusion("Eastern Cooperative Oncology Group (ECOG) performance status of 0, 1, or 2"), 2),
+    (inclusion("ECOG performance status ≤ 1"), 1),
+    (inclusion("ECOG performance status of 2 or less"), 2),
+    (inclusion("ECOG performance status < 3"), 2),
+    (inclusion("WHO performance status 0 to 3"), 3),
+    (inclusion("Zubrod performance status of 0-1"), 1),
+    (inclusion("Karnofsky performance status ≥ 70%"), 1),
+    (inclusion("Karnofsky performance status >= 60%"), 2),
+    (inclusion("Lansky play-performance score of at least 50"), 2),
+    (inclusion("Karnofsky performance status > 60"), 1),
+    (inclusion("KPS of 90-100"), 0),
+    (inclusion("Performance status ECOG 0-2 for patients ≥ 16 years; Lansky ≥ 50 for patients < 16 years"), 2),
+    (inclusion("Performance status (ECOG) 0-1 or Karnofsky ≥ 50%"), 1),
+    (exclusion("ECOG performance status ≥ 3"), 2),
+    (exclusion("ECOG performance status > 2"), 2),
+    (exclusion("Karnofsky performance status < 60%"), 2),
+    (inclusion("Age ≥ 18 years", "Adequate organ function"), None),
+    (inclusion("Dose escalation: ECOG 0-1", "Dose expansion: ECOG 0-2"), 2),
+])
+def test_max_ecog(text: str, expected: int | None) -> None:
+    assert extract(text).max_ecog == expected
+
+
+# --- prior_allo_hct ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    (exclusion("Prior allogeneic hematopoietic stem cell transplantation"), "excluded"),
+    (exclusion("History of allogeneic stem cell transplant"), "excluded"),
+    (inclusion("No prior allogeneic bone marrow transplant"), "excluded"),
+    (exclusion("Allogeneic HSCT within 100 days prior to enrollment"), "allowed"),
+    (exclusion("Prior allogeneic HCT unless > 6 months ago and off all immunosuppression"), "allowed"),
+    (inclusion("Patients with relapse after prior allogeneic HSCT are eligible if at least 100 days post-transplant "
+               "and without active GVHD"), "allowed"),
+    (inclusion("Patients must have undergone allogeneic hematopoietic cell transplantation for AML"), "required"),
+    (inclusion("Recipients of a first allogeneic stem cell transplant, between day 42 and day 100 post-transplant"),
+     "required"),
+    (inclusion("Relapsed or refractory AML after chemotherapy or allogeneic HSCT"), "allowed"),
+    (exclusion("Prior autologous stem cell transplant"), "not_stated"),
+    (inclusion("Prior autologous transplant allowed"), "not_stated"),
+    (inclusion("Eligible for allogeneic stem cell transplantation", "Has an HLA-matched sibling donor"), "not_stated"),
+    (exclusion("Active acute or chronic GVHD requiring systemic therapy"), "not_stated"),
+    (exclusion("Solid organ transplant recipient"), "not_stated"),
+    (inclusion("HCT-CI score ≤ 3"), "not_stated"),
+])
+def test_prior_allo_hct(text: str, expected: str) -> None:
+    assert extract(text).prior_allo_hct == expected
+
+
+# --- markers ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, required, excluded", [
+    (inclusion("Documented FLT3 mutation (ITD or TKD)"), ("FLT3",), ()),
+    (inclusion("AML with an IDH1 or IDH2 mutation"), ("IDH1", "IDH2"), ()),
+    (inclusion("KMT2A-rearranged or NPM1-mutated acute leukemia"), ("NPM1", "KMT2A"), ()),
+    (inclusion("MLL-rearranged acute leukemia"), ("KMT2A",), ()),
+    (inclusion("CD123-positive AML on flow cytometry"), ("CD123",), ()),
+    (inclusion("CLEC12A expression on ≥ 20% of blasts"), ("CLL-1",), ()),
+    (inclusion("Documented NRAS or KRAS mutation"), ("RAS",), ()),
+    (inclusion("Core-binding factor AML: t(8;21) or inv(16)"), ("CBF",), ()),
+    (exclusion("Acute promyelocytic leukemia (APL)"), (), ("PML-RARA",)),
+    (exclusion("Patients with t(15;17) or PML-RARA"), (), ("PML-RARA",)),
+    (inclusion("AML of any subtype except acute promyelocytic leukemia"), (), ("PML-RARA",)),
+    (exclusion("BCR-ABL positive leukemia"), (), ("BCR-ABL",)),
+    (inclusion("FLT3 wild-type AML"), (), ("FLT3",)),
+    (inclusion("High-risk AML, e.g. adverse cytogenetics, TP53 mutation or FLT3-ITD"), (), ()),
+    (inclusion("FLT3 mutation status must be known before enrollment"), (), ()),
+    (inclusion("AML regardless of FLT3 status"), (), ()),
+    (exclusion("Prior treatment with a FLT3 inhibitor"), (), ()),
+    (inclusion("Newly diagnosed acute promyelocytic leukemia confirmed by PML-RARA"), ("PML-RARA",), ()),
+])
+def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
+    facts = extract(text)
+    assert (facts.required_markers, facts.excluded_markers) == (required, excluded)
+
+
+# --- prior therapies and lines ----------------------------------------------------------------
+
+@pytest.mark.parametrize("text, required, excluded", [
+    (inclusion("Relapsed or refractory AML"), ("any_prior_therapy",), ()),
+    (inclusion("AML refractory to or relapsed after at least one prior line of therapy"), ("any_prior_therapy",), ()),
+    (inclusion("AML in first complete remission after induction"), ("any_prior_therapy",), ()),
+    (inclusion("Relapsed or refractory AML after prior treatment with venetoclax"),
+     ("any_prior_therapy", "venetoclax"), ()),
+    (inclusion("Relapsed/refractory AML after hypomethylating agent therapy"), ("any_prior_therapy", "hma"), ()),
+    (inclusion("Relapsed or refractory AML, or newly diagnosed AML unfit for intensive chemotherapy"), (), ()),
+    (inclusion("Cohort A: relapsed or refractory AML", "Cohort B: newly diagnosed AML"), (), ()),
+    (inclusion("Previously untreated AML"), (), ("any_prior_therapy",)),
+    (exclusion("Prior therapy for AML, except hydroxyurea"), (), ("any_prior_therapy",)),
+    (exclusion("Prior treatment with any FLT3 inhibitor"), (), ("flt3_inhibitor",)),
+    (exclusion("Prior exposure to venetoclax"), (), ("venetoclax",)),
+    (exclusion("Prior treatment with gemtuzumab ozogamicin"), (), ("cd33_antibody",)),
+    (exclusion("Prior menin inhibitor therapy"), (), ("menin_inhibitor",)),
+    (exclusion("Prior CAR-T cell therapy"), (), ("car_t",)),
+    (exclusion("Prior treatment with an anti-PD-1 or anti-CTLA-4 antibody"), (), ("checkpoint_inhibitor",)),
+    (exclusion("Disease refractory to azacitidine or decitabine"), (), ("hma",)),
+    (exclusion("Chemotherapy or investigational agents within 14 days of the first dose"), (), ()),
+    (exclusion("Known hypersensitivity to azacitidine or mannitol"), (), ()),
+    (inclusion("Relapsed AML; no prior venetoclax"), ("any_prior_therapy",), ("venetoclax",)),
+    (inclusion("Patients who have not received a prior IDH1 inhibitor"), (), ("idh1_inhibitor",)),
+    (exclusion("Candidates for intensive induction chemotherapy"), (), ()),
+])
+def test_prior_therapies(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
+    facts = extract(text)
+    assert (facts.required_prior_therapies, facts.excluded_prior_therapies) == (required, excluded)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (inclusion("Relapsed AML after no more than 2 prior regimens"), 2),
+    (inclusion("Received 1-3 prior lines of therapy"), 3),
+    (inclusion("Two or fewer prior salvage regimens"), 2),
+    (inclusion("Fewer than 3 prior regimens for AML"), 2),
+    (exclusion("More than 2 prior lines of therapy for AML"), 2),
+    (exclusion("3 or more prior regimens"), 2),
+    (inclusion("AML in first or second relapse"), None),
+    (inclusion("Previously untreated AML"), 0),
+])
+def test_max_prior_lines(text: str, expected: int | None) -> None:
+    assert extract(text).max_prior_lines == expected
+
+
+# --- reading the text: sections, donors, the PDQ layout, evidence -----------------------------
+
+def test_sections_and_donor_criteria() -> None:
+    text = ("Inclusion Criteria:\n1. Relapsed AML\n2. ECOG 0-2\nDonor Inclusion Criteria:\n1. Karnofsky ≥ 90%\n"
+            "2. Prior allogeneic transplant donors are excluded\nExclusion Criteria:\n1. Acute promyelocytic leukemia")
+    sections = [(c.section, c.text) for c in criteria(text)]
+    assert sections == [("inclusion", "Relapsed AML"), ("inclusion", "ECOG 0-2"), ("donor", "Karnofsky ≥ 90%"),
+                        ("donor", "Prior allogeneic transplant donors are excluded"),
+                        ("exclusion", "Acute promyelocytic leukemia")]
+    facts = extract(text)
+    assert facts.max_ecog == 2 and facts.prior_allo_hct == "not_stated" and facts.excluded_markers == ("PML-RARA",)
+
+
+def test_run_together_pdq_layout_is_split_into_criteria() -> None:
+    text = ("DISEASE CHARACTERISTICS: Acute myeloid leukemia in first relapse No acute promyelocytic leukemia\n"
+            "PATIENT CHARACTERISTICS: Age: 18 and over Performance status: ECOG 0-2 Life expectancy: Not\n"
+            "specified\nPRIOR CONCURRENT THERAPY: Biologic therapy: No prior allogeneic bone marrow\n"
+            "transplantation Chemotherapy: No prior gemtuzumab ozogamicin At least 2 weeks since prior chemotherapy")
+    facts = extract(text)
+    assert facts.max_ecog == 2
+    assert facts.prior_allo_hct == "excluded"
+    assert facts.excluded_markers == ("PML-RARA",)
+    assert facts.excluded_prior_therapies == ("cd33_antibody",)
+    assert facts.required_prior_therapies == ("any_prior_therapy",)
+    assert facts.evidence_for("max_ecog") == ("Performance status: ECOG 0-2",)
+
+
+def test_wrapped_lines_join_and_or_items_are_alternatives() -> None:
+    text = ("Inclusion Criteria:\n1. AML meeting one of the following:\n"
+            "a) Refractory to at least one cycle of induction\nchemotherapy, or\n"
+            "b) Relapsed after induction chemotherapy, or\n"
+            "c) Newly diagnosed and not a candidate for intensive chemotherapy\n")
+    facts = extract(text)
+    assert facts.required_prior_therapies == ()  # route c) admits untreated patients
+
+
+def test_evidence_keeps_the_sentence_of_each_value() -> None:
+    text = exclusion("Prior treatment with gilteritinib or quizartinib", "Acute promyelocytic leukemia")
+    facts = extract(text)
+    assert facts.evidence_for("excluded_prior_therapies", "flt3_inhibitor") == (
+        "Prior treatment with gilteritinib or quizartinib",)
+    assert facts.evidence_json()["excluded_markers"] == {"PML-RARA": ["Acute promyelocytic leukemia"]}
+    assert facts.evidence_json()["max_ecog"] == []
+
+
+def test_nothing_stated_and_no_text() -> None:
+    assert extract("").facts() == Eligibility().facts()
+    assert not extract("").text_given
+    assert extract("   ").facts() == {"max_ecog": None, "prior_allo_hct": "not_stated", "required_markers": [],
+                                       "excluded_markers": [], "required_prior_therapies": [],
+                                       "excluded_prior_therapies": [], "max_prior_lines": None}
+    assert list(extract(inclusion("Relapsed AML")).facts()) == list(FIELDS)
+
+
+def test_registry_markup_is_read_as_text() -> None:
+    text = "Inclusion Criteria:\n\n* ECOG performance status \\<= 2\n* Platelets \\> 50,000/µL"
+    assert extract(text).max_ecog == 2
+
+
+def test_every_rule_has_a_note() -> None:
+    assert RULES and all(rule.note for rule in RULES)
+
+
+def test_json_round_trip_keeps_facts_and_evidence() -> None:
+    import json
+
+    facts = extract(exclusion("Prior treatment with gilteritinib", "ECOG performance status > 2"))
+    back = Eligibility.from_json(json.loads(json.dumps(facts.to_json())))
+    assert back == facts and back.evidence == facts.evidence and back.text_given

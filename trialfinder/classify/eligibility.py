@@ -1,0 +1,604 @@
+"""Eligibility facts of one study, read from its eligibility criteria by ``rules/eligibility.csv``.
+
+The product rule is ``ELIGIBILITY.md`` (the workspace's shared folder): seven facts per study —
+``max_ecog``, ``prior_allo_hct``, ``required_markers``, ``excluded_markers``,
+``required_prior_therapies``, ``excluded_prior_therapies``, ``max_prior_lines`` — each taken only from
+what the text states, with the criterion sentence(s) it came from as evidence.
+
+How the text is read, in order:
+
+1. :func:`criteria` splits the text into criteria (bullets, numbered items, or lines ending a
+   sentence; hard-wrapped lines are joined) and marks each with its section: ``inclusion``,
+   ``exclusion`` (from the headings), or ``donor`` (a donor's criteria in a transplant study: never
+   read).
+2. Each criterion is normalised (lower case, one kind of dash, ``≤`` as ``<=``) and cut into clauses
+   at ``;`` and full stops; the table's patterns are searched clause by clause, and the ``cue`` rows
+   (negation, time window, allowance, future treatment, …) are looked for in the same clause.
+3. The findings are resolved into the facts: ECOG over Karnofsky/Lansky, the worst status any cohort
+   allows; a required prior therapy only when every route of entry demands it; untreated-only
+   studies get ``any_prior_therapy`` excluded and ``max_prior_lines`` 0.
+
+The table holds the clinical content (one pattern a row, with a note); this module is the plain
+engine that applies it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from ..source.facts import StudyFacts
+from .rules import load, norm_text
+
+FIELDS = ("max_ecog", "prior_allo_hct", "required_markers", "excluded_markers", "required_prior_therapies",
+          "excluded_prior_therapies", "max_prior_lines")
+SCALAR_FIELDS = ("max_ecog", "prior_allo_hct", "max_prior_lines")
+SET_FIELDS = ("required_markers", "excluded_markers", "required_prior_therapies", "excluded_prior_therapies")
+ALLO_VALUES = ("required", "excluded", "allowed", "not_stated")
+MARKER_KEYS = ("FLT3", "IDH1", "IDH2", "NPM1", "KMT2A", "NUP98", "TP53", "CD33", "CD123", "CD70", "CLL-1", "RAS",
+               "KIT", "PML-RARA", "BCR-ABL", "CBF")
+THERAPY_KEYS = ("any_prior_therapy", "venetoclax", "hma", "intensive_chemotherapy", "flt3_inhibitor", "idh1_inhibitor",
+                "idh2_inhibitor", "menin_inhibitor", "cd33_antibody", "checkpoint_inhibitor", "car_t")
+ANY = "any_prior_therapy"
+
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_NEAR = 60  # characters before a term in which a negation or a future word counts
+
+
+# --- the table --------------------------------------------------------------------------------
+
+class Rule(NamedTuple):
+    field: str
+    value: str
+    section: str  # inclusion, exclusion or any
+    regex: re.Pattern[str]
+    note: str
+
+
+def _expand(pattern: str, terms: Mapping[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: f"(?:{terms[m.group(1)]})", pattern)
+
+
+def _load() -> tuple[list[Rule], dict[str, re.Pattern[str]]]:
+    rows = load("eligibility")
+    terms = {r["value"]: r["pattern"] for r in rows if r["field"] == "term"}
+    for name, pattern in list(terms.items()):  # terms may use earlier terms
+        terms[name] = _expand(pattern, terms)
+    rules = [Rule(r["field"], r["value"], r["section"],
+                  re.compile(r"(?<![a-z0-9])(?:" + _expand(r["pattern"], terms) + r")(?![a-z0-9])"), r["note"])
+             for r in rows if r["field"] not in {"term", "cue"}]
+    cues = {r["value"]: re.compile(_expand(r["pattern"], terms)) for r in rows if r["field"] == "cue"}
+    return rules, cues
+
+
+RULES, CUES = _load()
+_BY_FIELD: dict[str, list[Rule]] = {}
+for _rule in RULES:
+    _BY_FIELD.setdefault(_rule.field, []).append(_rule)
+del _rule
+
+
+# --- the text: criteria, sections, clauses ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Criterion:
+    section: str  # inclusion, exclusion or donor
+    text: str  # as written (whitespace collapsed): the evidence a person reads
+    clauses: tuple[str, ...]  # normalised
+    alternatives: tuple[str, ...] = ()  # items joined by a trailing "or" ("a, or" / "b, or" / "c"), normalised
+
+
+_BULLET = re.compile(r"^\s*(?:[-*•·▪◦o]\s+|\(?\d{1,2}[.)]\s*|\(?[a-z][.)]\s+|"
+                     r"\(?(?:i|ii|iii|iv|v|vi|vii|viii|ix|x)\)\s+)")
+_HEADING = re.compile(r"(?i)^\W*(?:[a-z0-9/ ()-]{0,40}?)\b(inclusion|exclusion|eligibility|donors?|recipients?|"
+                      r"patients?|cohort|part|arm)\b[^:]{0,60}:\s*(.*)$")
+# The registry's older (PDQ) layout runs criteria together without punctuation: "... in first relapse
+# At least 3 months of complete remission No history of ... Chemotherapy: No prior ...". A criterion
+# there opens with a capitalised word after a lower-case one; these openers (and "Label:" headings of
+# up to three words) start a new criterion.
+_PDQ_OPENERS = ("No", "Not", "None", "At least", "At most", "Prior", "Previous", "Recovered", "Must", "History",
+                "Concurrent", "More than", "Less than", "Fewer than", "Greater than", "Any", "Only", "Patients",
+                "Patient", "Age", "Performance status", "Life expectancy", "In", "Newly", "First", "Second", "Third",
+                "Relapsed", "Refractory", "Untreated", "Previously", "Secondary", "De novo", "Ineligible", "Eligible",
+                "Able", "Willing", "Negative", "Positive", "Documented", "Diagnosis", "Histologically", "Meets",
+                "Candidate", "Candidates", "Failed", "Primary", "Persistent", "Recurrent", "Excluded", "Allowed",
+                "Prior", "Hydroxyurea", "Stratum", "Cohort", "Part", "OR", "AND")
+_PDQ_SPLIT = re.compile(r"(?<=[a-z0-9)%\]]) (?=(?:" + "|".join(_PDQ_OPENERS) + r")\b(?! *[a-z]+:))|"
+                        r"(?<=\S) (?=[A-Z][a-z]+(?:[ /][A-Za-z]+){0,2}: |[A-Z]{3,}(?: [A-Z/]{2,}){0,3}: )")
+_BARE_HEADING = re.compile(r"(?i)^\W*(?:key |main |general |donor |patient |recipient )?(?:inclusion|exclusion)"
+                           r"(?: criteria)?\W*$")
+_CLAUSE = re.compile(r";\s|；|(?<=[a-z)\]%])(?<!e\.g)(?<!i\.e)(?<!\bvs)(?<!\bapprox)(?<!\b[a-z])\.\s")
+_TRANSLOCATION = re.compile(r"\(\s*(\d+)\s*;\s*(\d+)\s*\)")
+
+
+def _normalise(text: str) -> str:
+    text = norm_text(text.replace("\\", ""))
+    for old, new in (("≤", "<="), ("≥", ">="), ("=<", "<="), ("=>", ">="), ("＜", "<"), ("＞", ">"),
+                     ("naïve", "naive"), ("’", "'"), ("＋", "+")):
+        text = text.replace(old, new)
+    return _TRANSLOCATION.sub(r"(\1;\2)", text)
+
+
+def _section_of(heading: str, current: str) -> str:
+    low = heading.lower()
+    if "donor" in low and not re.search(r"recipient|patient", low):
+        return "donor"
+    if "exclu" in low:
+        return "exclusion"
+    if "inclu" in low or (current == "donor" and re.search(r"recipient|patient", low)):
+        return "inclusion"
+    return current
+
+
+def _items(text: str) -> Iterable[tuple[str, str]]:
+    """(section, item text) for each criterion, in order."""
+    section, parts = "inclusion", list[str]()  # (text before any heading reads as inclusion criteria)
+    for raw in text.replace("\\", "").splitlines():
+        line = raw.strip()
+        if not line:
+            if parts:
+                yield section, " ".join(parts)
+                parts = []
+            continue
+        if _BARE_HEADING.match(line):
+            line = line.rstrip(" :") + ":"
+        head = _HEADING.match(line) if len(line) < 140 else None
+        if head and (head.group(1).lower() in {"inclusion", "exclusion", "donor", "donors"} or not head.group(2)):
+            if parts:
+                yield section, " ".join(parts)
+                parts = []
+            section = _section_of(line[: head.start(2)], section)
+            line = head.group(2).strip()
+            if not line:
+                continue
+        label = parts and parts[-1].endswith(":") and len(" ".join(parts)) <= 40  # "Performance status:\n0-2"
+        if parts and (_BULLET.match(raw) or (parts[-1].endswith((";", ".", ":", "；")) and not label)):
+            yield section, " ".join(parts)
+            parts = []
+        parts.append(_BULLET.sub("", line, count=1) if _BULLET.match(raw) else line)
+    if parts:
+        yield section, " ".join(parts)
+
+
+_OR_END = re.compile(r"(?:,|;)?\s*(?:or|and/or)\s*[;:,]?$")
+
+
+_OR_START = re.compile(r"(?i)^(?:or|and/or)\b")
+
+
+def _joined_alternatives(items: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """Items joined by "or" (one ending in "or", or the next opening with "OR") into one group:
+    (section, [alternative, ...])."""
+    groups: list[tuple[str, list[str]]] = []
+    open_ = False
+    for section, item in items:
+        if groups and groups[-1][0] == section and (open_ or _OR_START.match(item)):
+            groups[-1][1].append(item)
+        else:
+            groups.append((section, [item]))
+        open_ = bool(_OR_END.search(item.lower()))
+    return groups
+
+
+def criteria(text: str) -> list[Criterion]:
+    """The criteria of an eligibility text, each with its section and normalised clauses."""
+    out = []
+    items = ((section, piece) for section, item in _items(text or "") for piece in _PDQ_SPLIT.split(item))
+    for section, group in _joined_alternatives(items):
+        item = " ".join(group)
+        norm = _normalise(item)
+        if not norm:
+            continue
+        clauses = tuple(c.strip() for c in _CLAUSE.split(norm) if c.strip())
+        if section != "donor" and CUES["donor"].search(norm):
+            section = "donor"
+        alternatives = tuple(_normalise(g) for g in group) if len(group) > 1 else ()
+        out.append(Criterion(section, " ".join(item.split()), clauses, alternatives))
+    return out
+
+
+# --- the facts --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Eligibility:
+    """The seven facts of one study, and for each value the criteria it came from."""
+
+    max_ecog: int | None = None
+    prior_allo_hct: str = "not_stated"
+    required_markers: tuple[str, ...] = ()
+    excluded_markers: tuple[str, ...] = ()
+    required_prior_therapies: tuple[str, ...] = ()
+    excluded_prior_therapies: tuple[str, ...] = ()
+    max_prior_lines: int | None = None
+    text_given: bool = True  # False: the record has no eligibility criteria (every fact is then unknown)
+    #: field -> {value as text -> the criterion sentences it came from}
+    evidence: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict, compare=False)
+
+    def facts(self) -> dict[str, Any]:
+        """The seven facts as the rule writes them (JSON-ready: lists, not tuples)."""
+        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v for name in FIELDS}
+
+    def evidence_for(self, name: str, value: Any = None) -> tuple[str, ...]:
+        """The sentences behind ``name`` (one value of a set field, or the scalar's value)."""
+        by_value = self.evidence.get(name, {})
+        if value is None:
+            return tuple(dict.fromkeys(s for sentences in by_value.values() for s in sentences))
+        return by_value.get(str(value), ())
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything, JSON-ready (for a table cache that stores plain values): see :meth:`from_json`."""
+        evidence = {name: {v: list(s) for v, s in by_value.items()} for name, by_value in self.evidence.items()}
+        return {**self.facts(), "text_given": self.text_given, "evidence": evidence}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Eligibility":
+        """The facts :meth:`to_json` wrote, as they were."""
+        values: dict[str, Any] = {name: tuple(data[name]) if name in SET_FIELDS else data[name] for name in FIELDS}
+        evidence = {name: {v: tuple(s) for v, s in by_value.items()} for name, by_value in data["evidence"].items()}
+        return cls(**values, text_given=bool(data.get("text_given", True)), evidence=evidence)
+
+    def evidence_json(self) -> dict[str, Any]:
+        """{field: [sentences]} for the scalars, {field: {value: [sentences]}} for the sets."""
+        out: dict[str, Any] = {}
+        for name in FIELDS:
+            by_value = self.evidence.get(name, {})
+            if name in SCALAR_FIELDS:
+                out[name] = list(self.evidence_for(name))
+            else:
+                out[name] = {value: list(sentences) for value, sentences in by_value.items()}
+        return out
+
+
+class Finding(NamedTuple):
+    field: str
+    value: Any
+    sentence: str
+
+
+def _number(text: str) -> int:
+    text = text.strip()
+    return _NUMBERS[text] if text in _NUMBERS else int(text)
+
+
+def _kps_to_ecog(kps: int) -> int:
+    """The lowest Karnofsky/Lansky score allowed -> the worst ECOG allowed (90-100=0, 70-80=1, ...)."""
+    for low, ecog in ((90, 0), (70, 1), (50, 2), (30, 3)):
+        if kps >= low:
+            return ecog
+    return 4
+
+
+def _ecog_value(code: str, match: re.Match[str]) -> tuple[str, int | None]:
+    """(scale, worst ECOG allowed) from one max_ecog row's match."""
+    digits = [int(d) for d in re.findall(r"\d+", match.group("n"))]
+    n = digits[-1] if code != "ecog_excluded_list" else min(digits)
+    values = {"ecog_max": max(digits), "ecog_below": n - 1, "ecog_excluded_from": n - 1, "ecog_excluded_list": n - 1,
+              "ecog_excluded_above": n, "kps_min": _kps_to_ecog(n), "kps_above": _kps_to_ecog(n + 10),
+              "kps_excluded_below": _kps_to_ecog(n), "kps_excluded_max": _kps_to_ecog(n + 10)}
+    value = values[code]
+    return ("kps" if code.startswith("kps") else "ecog"), (value if 0 <= value <= 4 else None)
+
+
+def _lines_value(code: str, match: re.Match[str]) -> int:
+    groups = match.groupdict()
+    n = _number(groups.get("n") or groups.get("m") or "0")
+    return n - 1 if code in {"below", "from_excluded"} else n
+
+
+def _applies(rule: Rule, section: str) -> bool:
+    return rule.section == "any" or rule.section == section
+
+
+def _before(clause: str, start: int, cue: str, span: int = _NEAR) -> bool:
+    return bool(CUES[cue].search(clause, max(0, start - span), start))
+
+
+def _negated(clause: str, m: re.Match[str]) -> bool:
+    """Negated by a word just before or after, or by a criterion that opens with "No"/"Not" (the
+    registry's way of writing an exclusion among inclusion criteria: "No prior transplant")."""
+    return (_before(clause, m.start(), "negation", 40) or bool(CUES["negation_after"].match(clause, m.end()))
+            or (0 < m.start() < 100 and _NO_OPENING.match(clause) is not None))
+
+
+_NO_OPENING = re.compile(r"(?:[a-z ]{0,30}: )?(?:no|not|none|never)\b(?! (?:more|greater|less|fewer) than)")
+
+
+def _future(clause: str, start: int) -> bool:
+    """A future word after the last word of prior treatment before ``start``."""
+    head = clause[max(0, start - _NEAR):start]
+    future = [m.end() for m in CUES["future"].finditer(head)]
+    prior = [m.end() for m in CUES["prior"].finditer(head)]
+    return bool(future) and (not prior or future[-1] > prior[-1])
+
+
+@lru_cache(maxsize=4096)
+def _has(cue: str, clause: str) -> bool:
+    return bool(CUES[cue].search(clause))
+
+
+Live = Mapping[str, list[Rule]]
+
+
+def live_rules(text: str) -> Live:
+    """The rules, by field, that match somewhere in ``text`` (a study's criteria, normalised): only
+    these are tried clause by clause (the same findings, found several times faster)."""
+    return {name: [rule for rule in rules if rule.regex.search(text)] for name, rules in _BY_FIELD.items()}
+
+
+# --- reading one criterion --------------------------------------------------------------------
+
+def _ecog(c: Criterion, live: Live) -> list[Finding]:
+    found = []
+    for clause in c.clauses:
+        for rule in live["max_ecog"]:
+            if _applies(rule, c.section):
+                for m in rule.regex.finditer(clause):
+                    scale, value = _ecog_value(rule.value, m)
+                    if value is not None:
+                        found.append(Finding(f"max_ecog:{scale}", value, c.text))
+    return found
+
+
+def _lines(c: Criterion, live: Live) -> list[Finding]:
+    return [Finding("max_prior_lines", _lines_value(rule.value, m), c.text)
+            for clause in c.clauses for rule in live["lines"] if _applies(rule, c.section)
+            for m in rule.regex.finditer(clause)]
+
+
+def _allo(c: Criterion, live: Live) -> list[Finding]:
+    found = []
+    for clause in c.clauses:
+        for m in (m for rule in live["allo"] for m in rule.regex.finditer(clause)):
+            value = _allo_value(c.section, clause, m)
+            if value == "required" and not _every_alternative(c, m.re):
+                value = "allowed"  # another "or" route admits patients without a transplant
+            if value:
+                found.append(Finding("prior_allo_hct", value, c.text))
+    return found
+
+
+def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
+    """What one transplant mention says: required / excluded / allowed, or None (not about a prior
+    allogeneic transplant of the patient)."""
+    if _has("other_disease", clause) and not _has("aml", clause):
+        return None  # a transplant for another disease only
+    allogeneic = _ALLOGENEIC.search(m.group()) or _ALLOGENEIC.search(clause)
+    if not allogeneic and _before(clause, m.start(), "autologous", 40):
+        return None
+    if (_future(clause, m.start()) or "organ" in clause[max(0, m.start() - 12):m.start()]
+            or CUES["future_after"].match(clause, m.end()) or CUES["timepoint_before"].search(clause, 0, m.start())):
+        return None
+    if section == "exclusion":
+        said_prior = _before(clause, m.start(), "prior", 80) or m.start() < 15
+        if _before(clause, m.start(), "negation", 30) or not said_prior:
+            return None
+        conditional = _has("allo_allowed", clause) or _has("allo_conditions", clause) or _has("window", clause)
+        return "allowed" if conditional else "excluded"
+    if _negated(clause, m):
+        return "excluded"
+    if _has("allo_allowed", clause) or _has("allo_since", clause):
+        return "allowed" if _before(clause, m.start(), "prior", 80) or _has("allo_allowed", clause) else None
+    if not _has("allo_required", clause[:m.start()]):
+        return None
+    if CUES["alternative_before"].search(clause[max(0, m.start() - 30):m.start()]):
+        return "allowed"
+    return "required"
+
+
+_ALLOGENEIC = re.compile(r"\ballo(?:geneic|genic|-|\b)")
+
+
+def _markers(c: Criterion, live: Live) -> list[Finding]:
+    found = []
+    for k, clause in enumerate(c.clauses):
+        earlier = " ; ".join(c.clauses[:k])  # a risk list may begin in an earlier clause
+        for rule in live["marker"]:
+            for m in rule.regex.finditer(clause):
+                kind = _marker_kind(c.section, clause, m, earlier)
+                found += [Finding(kind, key, c.text) for key in rule.value.split(";")] if kind else []
+    return found
+
+
+_DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?"
+                         r"(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?(?:\(?[a-z]+\)? )?"
+                         r"(?:inhibitor|tki|directed|targeted|targeting|antibod|ligand|car\b|car-|"
+                         r"bispecific|specific|engager|adc|bite|dart|x ?cd3|conjugate|vaccine)")
+
+
+def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "") -> str | None:
+    if _DRUG_AFTER.match(clause, m.end()) or clause[max(0, m.start() - 6):m.start()].endswith(("anti-", "anti ")):
+        return None  # a drug against the marker, not the marker itself
+    if section == "exclusion":
+        return None if _negated(clause, m) else "excluded_markers"
+    if CUES["exception"].search(clause, 0, m.start()):
+        return "excluded_markers"
+    if CUES["risk"].search(clause, 0, m.start()) or CUES["risk"].search(earlier):
+        return None
+    if _negated(clause, m) or CUES["excluded_after"].search(clause, m.end(), m.end() + _NEAR):
+        return None if _has("conditional", clause[m.end():]) else "excluded_markers"
+    if _has("optional", clause) or _has("conditional", clause[:m.start()]) or _has("other_disease", clause):
+        return None
+    return "required_markers"
+
+
+def _therapies(c: Criterion, live: Live) -> list[Finding]:
+    found = []
+    for clause in c.clauses:
+        for rule in live["therapy"]:
+            for m in rule.regex.finditer(clause):
+                kind = _therapy_kind(c.section, clause, m)
+                if kind == "required_prior_therapies" and not _required_in_every_alternative(c, rule):
+                    kind = None  # another "or" route admits patients without it
+                found += [Finding(kind, key, c.text) for key in rule.value.split(";")] if kind else []
+    return found
+
+
+def _therapy_kind(section: str, clause: str, m: re.Match[str]) -> str | None:
+    start = m.start()
+    if _future(clause, start) or _has("window", clause) or _has("dose_limit", clause):
+        return None
+    if section == "exclusion":
+        if _before(clause, start, "negation", 40) or _has("allowed", clause):
+            return None
+        if _has("intolerance", clause) and not _has("failure", clause):
+            return None
+        return "excluded_prior_therapies" if _has("prior", clause) or _has("exposure", clause) else None
+    if _negated(clause, m) and not _has("failure", clause[:start]):
+        return None if _has("intolerance", clause) else "excluded_prior_therapies"
+    if not _before(clause, start, "prior", 200) or _has("allowed", clause) or _has("conditional", clause[:start]):
+        return None
+    return "required_prior_therapies:cohort" if _has("cohort", clause) else "required_prior_therapies"
+
+
+def _every_alternative(c: Criterion, regex: re.Pattern[str]) -> bool:
+    """Whether each of the criterion's "or" alternatives (if any) matches ``regex``."""
+    return all(regex.search(alt) for alt in c.alternatives)
+
+
+def _required_in_every_alternative(c: Criterion, rule: Rule) -> bool:
+    """Whether each "or" alternative of the criterion (if any) demands the therapy of ``rule``."""
+    return all(any(_therapy_kind("inclusion", clause, m) == "required_prior_therapies"
+                   for clause in _CLAUSE.split(alt) for m in rule.regex.finditer(clause))
+               for alt in c.alternatives)
+
+
+def _routes(c: Criterion, live: Live) -> list[Finding]:
+    found = []
+    for clause in c.clauses:
+        for rule in live["route"]:
+            if not _applies(rule, c.section):
+                continue
+            for m in rule.regex.finditer(clause):
+                if (_has("other_disease", clause) or _has("other_cancer", clause)) and not _has("aml", clause):
+                    continue  # a route for another disease only
+                if c.section == "inclusion" and rule.value != "no_prior_therapy" and _negated(clause, m):
+                    continue
+                if c.section == "exclusion" and (_has("window", clause) or _before(clause, m.start(), "negation", 30)):
+                    continue
+                if rule.value == "previously_treated" and (_has("allowed", clause)
+                                                           or not _every_alternative(c, rule.regex)):
+                    continue
+                if rule.value == "open_route" and _ROUTE_TREATED.regex.search(clause):
+                    continue  # (a qualifier of a relapsed/refractory route, not a route of its own)
+                found.append(Finding(f"route:{rule.value}", rule.value, c.text))
+    return found
+
+
+_ROUTE_TREATED = next(r for r in _BY_FIELD["route"] if r.value == "previously_treated")
+READERS = (_ecog, _lines, _allo, _markers, _therapies, _routes)
+
+
+# --- resolving the findings into the facts ----------------------------------------------------
+
+def _evidence(findings: list[Finding], name: str, keep: Iterable[Any]) -> dict[str, tuple[str, ...]]:
+    wanted = {str(k) for k in keep}
+    out: dict[str, list[str]] = {}
+    for f in findings:
+        if f.field.split(":")[0] == name and str(f.value) in wanted:
+            sentences = out.setdefault(str(f.value), [])
+            if f.sentence not in sentences:
+                sentences.append(f.sentence)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _resolve_ecog(findings: list[Finding]) -> tuple[int | None, list[Finding]]:
+    for scale in ("max_ecog:ecog", "max_ecog:kps"):
+        picked = [f for f in findings if f.field == scale]
+        if picked:
+            worst = max(f.value for f in picked)
+            return worst, [f for f in picked if f.value == worst]
+    return None, []
+
+
+def _resolve_allo(findings: list[Finding]) -> str:
+    values = {f.value for f in findings if f.field == "prior_allo_hct"}
+    return next((v for v in ("required", "allowed", "excluded") if v in values), "not_stated")
+
+
+def _required_on_every_route(findings: list[Finding]) -> set[str]:
+    """The therapies demanded on every route: one named in a route's own criterion ("refractory to
+    induction chemotherapy") is dropped when another criterion gives a route without it ("or relapsed
+    after any therapy")."""
+    routes = {f.sentence for f in findings if f.field == "route:previously_treated"}
+    required: set[str] = set()
+    for key in {f.value for f in findings if f.field == "required_prior_therapies"}:
+        where = {f.sentence for f in findings if f.field == "required_prior_therapies" and f.value == key}
+        if not (where & routes) or routes <= where:
+            required.add(key)
+    return required
+
+
+def _resolve_therapies(findings: list[Finding]) -> tuple[set[str], set[str], list[Finding]]:
+    routes = {f.value for f in findings if f.field.startswith("route:")}
+    excluded = {f.value for f in findings if f.field == "excluded_prior_therapies"}
+    extra: list[Finding] = []
+    untreated_only = bool(routes & {"untreated", "no_prior_therapy"}) and "previously_treated" not in routes
+    if untreated_only:
+        excluded.add(ANY)
+        extra = [Finding("excluded_prior_therapies", ANY, f.sentence) for f in findings
+                 if f.field in {"route:untreated", "route:no_prior_therapy"}]
+    required: set[str] = set()
+    if not routes & {"untreated", "open_route"}:  # every route of entry demands prior treatment
+        required = _required_on_every_route(findings)
+        if "previously_treated" in routes or required:
+            required.add(ANY)
+            extra += [Finding("required_prior_therapies", ANY, f.sentence) for f in findings
+                      if f.field == "route:previously_treated"]
+    required -= excluded
+    return required, excluded, extra
+
+
+def _apl_target(text: str) -> bool:
+    """APL is the target only when no inclusion criterion admits AML without naming APL."""
+    return not any(CUES["aml_not_apl"].search(clause) and not CUES["apl"].search(clause)
+                   for c in criteria(text) if c.section == "inclusion" for clause in c.clauses)
+
+
+def extract(text: str) -> Eligibility:
+    """The seven facts of an eligibility criteria text, with their evidence."""
+    text = text or ""
+    read = [c for c in criteria(text) if c.section != "donor"]
+    live = live_rules(" ; ".join(clause for c in read for clause in c.clauses))
+    findings = [f for c in read for reader in READERS for f in reader(c, live)]
+    ecog, ecog_findings = _resolve_ecog(findings)
+    allo = _resolve_allo(findings)
+    if allo == "required":  # a transplant is a prior treatment
+        findings += [Finding("route:previously_treated", "previously_treated", f.sentence) for f in findings
+                     if f.field == "prior_allo_hct" and f.value == "required"]
+    required, excluded, extra = _resolve_therapies(findings)
+    findings += extra
+    lines = [f.value for f in findings if f.field == "max_prior_lines" and f.value >= 0]
+    max_lines = 0 if ANY in excluded else (max(lines) if lines else None)
+    req_markers = {f.value for f in findings if f.field == "required_markers"}
+    exc_markers = {f.value for f in findings if f.field == "excluded_markers"}
+    exc_markers -= req_markers  # (a trial that targets a marker does not exclude it)
+    if "PML-RARA" in req_markers and not _apl_target(text):
+        req_markers.discard("PML-RARA")
+    facts = Eligibility(
+        max_ecog=ecog, prior_allo_hct=allo,
+        required_markers=tuple(k for k in MARKER_KEYS if k in req_markers),
+        excluded_markers=tuple(k for k in MARKER_KEYS if k in exc_markers),
+        required_prior_therapies=tuple(k for k in THERAPY_KEYS if k in required),
+        excluded_prior_therapies=tuple(k for k in THERAPY_KEYS if k in excluded),
+        max_prior_lines=max_lines,
+    )
+    evidence = {
+        "max_ecog": _evidence(ecog_findings, "max_ecog", [ecog]),
+        "prior_allo_hct": _evidence(findings, "prior_allo_hct", [allo]),
+        "max_prior_lines": _evidence(findings, "max_prior_lines" if ANY not in excluded else "excluded_prior_therapies",
+                                     [max_lines] if ANY not in excluded else [ANY]),
+    }
+    if ANY in excluded:
+        evidence["max_prior_lines"] = {"0": evidence["max_prior_lines"].get(ANY, ())}
+    for name in SET_FIELDS:
+        evidence[name] = _evidence(findings, name, getattr(facts, name))
+    return Eligibility(**{name: getattr(facts, name) for name in FIELDS}, text_given=bool(text.strip()),
+                       evidence=evidence)
+
+
+def eligibility(facts: StudyFacts) -> Eligibility:
+    """The eligibility facts of one study (its ``eligibility`` criteria text)."""
+    return extract(facts.eligibility)
