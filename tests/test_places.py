@@ -274,7 +274,7 @@ def test_the_packaged_index_is_read_and_nothing_built(monkeypatch: pytest.Monkey
     monkeypatch.setattr(geo, "_BUILDERS", {k: _must_not_build for k in geo._BUILDERS})
     assert geo.load_index()
     located, found = geo.locate_sites(sites), [geo.geocode(q) for q in queries]
-    assert found[1] == Place("85719", "Tucson, AZ 85719", 32.2474, -110.9491, "zip")
+    assert found[1] == Place("85719", "Tucson, AZ 85719", 32.2474, -110.9491, "zip", "US")
     monkeypatch.setattr(geo, "_DATA", geo.built_tables())  # the reference path
     pd.testing.assert_frame_equal(located, geo.locate_sites(sites))
     assert found == [geo.geocode(q) for q in queries]
