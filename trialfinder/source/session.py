@@ -55,9 +55,10 @@ CHUNK = 64 * 1024
 logging.getLogger("requests_cache").addHandler(logging.NullHandler())
 
 
-class Deadline:
+class Deadline(threading.local):
     """The end of the current refresh (``time.monotonic()``), shared by the adapter and its retries;
-    None while no refresh is running."""
+    None while no refresh is running. Per thread: two threads refreshing through one session each
+    have their own."""
 
     def __init__(self) -> None:
         self.at: float | None = None
@@ -335,9 +336,12 @@ def same_host(origin: str, target: str) -> bool:
 
 
 class ApiSession(CachedSession):
-    """The CachedSession TrialFinder uses: it follows a redirect only on the host that sent it."""
+    """The CachedSession TrialFinder uses: it follows a redirect only on the host that sent it, and at
+    most ``MAX_REDIRECTS`` in a row."""
 
-    max_redirects = MAX_REDIRECTS
+    def __init__(self, *args: Any, **kw: Any):
+        super().__init__(*args, **kw)
+        self.max_redirects = MAX_REDIRECTS  # (requests sets 30 on the instance)
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         target = super().get_redirect_target(resp)
