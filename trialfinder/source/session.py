@@ -232,6 +232,8 @@ class PoliteAdapter(HTTPAdapter):
         if self.deadline.expired():
             raise self.deadline.error(request.url)
         self.limiter.acquire()
+        if self.deadline.expired():  # (the rate limit made us wait past it)
+            raise self.deadline.error(request.url)
         left = self.deadline.remaining()
         watchdog = None
         if left is not None:
@@ -299,7 +301,9 @@ def _clamp(timeout: Any, most: float) -> Any:
     most = max(most, 0.001)
     if isinstance(timeout, tuple):
         return tuple(most if t is None else min(t, most) for t in timeout)
-    return most if timeout is None else min(timeout, most)
+    if timeout is None or isinstance(timeout, (int, float)):
+        return most if timeout is None else min(timeout, most)
+    return timeout  # (a urllib3 Timeout: the watchdog still bounds it)
 
 
 @contextmanager
