@@ -107,6 +107,22 @@ def test_xlsx_export_with_control_characters_in_titles(hostile_env, tmp_path: Pa
     assert all(inert(str(v)) for row in book["Search"].iter_rows(values_only=True) for v in row if v)
 
 
+def test_the_pdf_export_is_inert(hostile_env, tmp_path: Path) -> None:
+    out = tmp_path / "trials.pdf"
+    result = run(["search", "--status", "all", "--format", "pdf", "--output", str(out)], hostile_env)
+    assert result.exit_code == 0, result.output
+    assert inert(result.stderr) and "missing the following glyphs" not in result.stderr
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    import subprocess
+
+    text = subprocess.run([pdftotext, str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Venetoclax red" in text and "pwned" not in text and "[2J" not in text
+    assert inert(text.replace("\f", ""))  # (pdftotext ends each page with a form feed)
+    assert "[/x] [bold red]LOUD[/bold red]" in text
+
+
 @pytest.mark.parametrize("nct", ["NCT٠٤٠٦٧٣٣٦", "NCT０４０６７３３６", "NCT0406733６"])
 def test_show_refuses_ids_with_non_ascii_digits(hostile_env, nct: str) -> None:
     result = run(["show", nct], hostile_env)
@@ -191,6 +207,30 @@ def test_fetch_refuses_a_much_smaller_listing_unless_accepted(api, net_env) -> N
                  ["categories"]):  # an empty data set is still a data set: no crash
         empty = run(args, net_env)
         assert empty.exit_code == 0 and re.search(r"\b0 +trials", empty.output), (args, empty.output)
+
+
+def test_changes_prints_registry_text_inert(api, net_env, fixture_studies, tmp_path: Path) -> None:
+    """The second download holds an edited COPY of a record the first one found: its status changed and
+    its title carrying markup and escapes. `trialfinder changes` lists it as text."""
+    import copy
+
+    assert run(["fetch", "--status", "all"], net_env).exit_code == 0
+    found = json.loads(Path(net_env["TRIALFINDER_CACHE_DIR"], "dataset", "current.json").read_text().split("\n", 1)[1])
+    nct = found[0]["protocolSection"]["identificationModule"]["nctId"]
+    studies = copy.deepcopy(fixture_studies)
+    record = next(s for s in studies if s["protocolSection"]["identificationModule"]["nctId"] == nct)
+    record["protocolSection"]["identificationModule"]["briefTitle"] = "[/x] \x1b]0;pwned\x07\x1b[31mChanged\x9b1m"
+    status = record["protocolSection"]["statusModule"]
+    status["overallStatus"] = "COMPLETED" if status.get("overallStatus") != "COMPLETED" else "WITHDRAWN"
+    api.set_studies(studies)
+    assert run(["fetch", "--refresh", "--status", "all"], net_env).exit_code == 0
+    table = run(["changes"], net_env)
+    assert table.exit_code == 0, table.output  # was: MarkupError on "[/x]"
+    assert "[/x] Changed" in table.stdout and inert(table.output) and "pwned" not in table.stdout
+    out = tmp_path / "changes.csv"
+    assert run(["changes", "--format", "csv", "--output", str(out)], net_env).exit_code == 0
+    written = out.read_text(encoding="utf-8")
+    assert "[/x] Changed" in written and inert(written)
 
 
 def test_credentials_in_the_api_url_are_never_printed_or_stored(api, net_env, tmp_path: Path) -> None:
