@@ -262,3 +262,25 @@ def test_a_successful_refresh_replaces_the_data_and_the_banner(api, monkeypatch:
     assert "bundled snapshot" not in banner
     assert shown_count(at) > 0
     assert (tmp_path / "cache" / "dataset" / "current.json").exists()
+
+
+def test_a_refused_refresh_says_so_and_keeps_the_data(api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 15: a well-formed but implausible listing (0 studies where the same search stored many) is
+    refused; the page says so and how to accept it, and keeps showing the stored data."""
+    monkeypatch.setenv("TRIALFINDER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TRIALFINDER_API_URL", api.url)
+    monkeypatch.setenv("TRIALFINDER_BACKOFF", "0.01")
+    monkeypatch.setenv("TRIALFINDER_MAX_REQUESTS_PER_MINUTE", "100000")
+    monkeypatch.delenv("TRIALFINDER_SNAPSHOT_DIR", raising=False)
+    monkeypatch.delenv("TRIALFINDER_OFFLINE", raising=False)
+    at = run_app()
+    next(b for b in at.button if b.label == "Refresh data").click().run()
+    before = shown_count(at)
+    assert before > 0 and not texts(at, "error")
+    api.inject("empty_listing", times=5)
+    next(b for b in at.button if b.label == "Refresh data").click().run()
+    assert not at.exception
+    errors = texts(at, "error")
+    assert len(errors) == 1 and "Refresh failed" in errors[0] and "refused as implausible" in errors[0]
+    assert "accept" in errors[0] and "smaller" in errors[0] and "previous data" in errors[0]
+    assert shown_count(at) == before

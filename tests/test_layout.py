@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "trialfinder"
 STAGES = ("source", "classify", "find", "present", "cli")
-LEAVES = ("errors", "labels")  # every stage may read these
+LEAVES = ("errors", "labels", "sanitize")  # every stage may read these
 
 
 def _module(path: Path) -> str:

@@ -9,7 +9,8 @@ The public API, imported lazily so that ``trialfinder --version`` stays fast::
 The package flows one way, one folder a stage: ``source`` (settings, HTTP, the API client, the data
 set on disk) → ``classify`` (categories, disease setting, biomarkers) → ``find`` (tables, filters,
 places, exports) → ``present`` (views of results and of one trial) → ``cli`` and ``app.py``.
-``errors`` and ``labels`` are leaves every stage may read.
+``errors``, ``labels`` and ``sanitize`` (the one sanitiser for text leaving the program) are leaves
+every stage may read.
 
 Successors (0.2): ``classify`` (one study's categories) is ``classify_study`` — ``trialfinder.classify``
 is now the classify stage's folder; a FilterSpec takes a geocoded ``place`` instead of ``near`` text.

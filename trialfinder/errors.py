@@ -5,8 +5,9 @@
     TrialFinderError                 anything TrialFinder itself refuses or cannot do
     ├── ApiError(url, status)        ClinicalTrials.gov did not give us a usable answer
     │   ├── RateLimited              HTTP 429 that outlasted our retries
-    │   ├── ApiUnreachable           no connection, DNS failure, time-out
-    │   └── InvalidResponse          an answer we cannot trust (not JSON, truncated, HTML, bad paging)
+    │   ├── ApiUnreachable           no connection, DNS failure, time-out, the refresh deadline passed
+    │   └── InvalidResponse          an answer we cannot trust (not JSON, truncated, HTML, bad paging,
+    │                                too large, a redirect to another host, implausibly small)
     ├── DataError                    the local data set is missing, unreadable or corrupt
     └── InvalidInput                 a user's input we cannot use (bad ZIP, unknown category, ...)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import CONTEXT, edge, make_settings, settings_options
+from .common import CONTEXT, edge, make_settings, say, settings_options
 
 FORMATS = ("table", "csv")
 
@@ -28,26 +28,33 @@ def changes(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path 
 
     found = changes_since_last_refresh(make_settings(api_url, cache_dir))
     counts = found.counts()
-    click.echo(f"{len(found.table)} changes · {found.describe()}", err=True)
+    say(f"{len(found.table)} changes · {found.describe()}", err=True)
     if counts:
-        click.echo(" · ".join(f"{n} {kind}" for kind, n in counts.items()), err=True)
+        say(" · ".join(f"{n} {kind}" for kind, n in counts.items()), err=True)
     text = to_csv(found) if fmt.lower() == "csv" else _table(found.table)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+        from ..source.files import write_private
+
+        write_private(output, text.encode("utf-8"))
+        say(f"wrote {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        say(text, nl=False)  # (through the sanitiser: titles and sites are registry text)
 
 
 def _table(table) -> str:  # type: ignore[no-untyped-def]
+    """Rich ``Text`` cells of sanitised text: registry text is never read as markup (issue 15)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from ..sanitize import one_line
 
     out = Table(box=None, header_style="bold", pad_edge=False)
     for name, width in (("Change", 24), ("NCT id", 11), ("Title", 40), ("Site", 40), ("Before", 22), ("After", 22)):
         out.add_column(name, no_wrap=True, overflow="ellipsis", max_width=width, min_width=min(width, 11))
     for row in table.itertuples(index=False):
-        out.add_row(row.change, row.nct_id, row.title, row.site, row.before, row.after)
+        out.add_row(*(Text(one_line(value)) for value in (row.change, row.nct_id, row.title, row.site, row.before,
+                                                          row.after)))
     console = Console(file=None, width=200, force_terminal=False, no_color=True, record=True)
     with console.capture() as capture:
         console.print(out)

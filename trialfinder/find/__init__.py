@@ -2,6 +2,6 @@
 places and distances, the filters (each one applies and describes itself) and the exports.
 
 May import: ``trialfinder.source``, ``trialfinder.classify``, ``trialfinder.errors``,
-``trialfinder.labels``. Pure: nothing here prints, geocodes a user's text during a search, or knows
-about Streamlit or click.
+``trialfinder.labels``, ``trialfinder.sanitize``. Pure: nothing here prints, geocodes a user's text
+during a search, or knows about Streamlit or click.
 """

@@ -120,7 +120,9 @@ def changes_since_last_refresh(settings: Settings) -> Changes:
 
 
 def to_csv(changes: Changes) -> str:
-    """The changes as CSV (formula-like text neutralised as in every export)."""
+    """The changes as CSV (text made inert and formula-like text neutralised, as in every export)."""
+    from ..sanitize import block
     from .export import neutralise
 
-    return changes.table.map(neutralise).to_csv(index=False, lineterminator="\n")
+    return changes.table.map(lambda v: neutralise(block(v)) if isinstance(v, str) else v).to_csv(
+        index=False, lineterminator="\n")

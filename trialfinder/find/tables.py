@@ -111,6 +111,8 @@ def _build(dataset: Dataset) -> Tables:
                 stats[2].update(site[5] for site in listed)
                 stats[3].update(site[3] for site in listed)
 
+    if not rows:  # no study (a registry that really has none, accepted): the frames of one placeholder, emptied
+        return _emptied(_build(Dataset(studies=[_PLACEHOLDER], meta=dataset.meta)))
     if len(rows) > 1:  # one row per study: a repeated id keeps its last record (in that record's place)
         last = {row["nct_id"]: k for k, row in enumerate(rows)}
         if len(last) < len(rows):
@@ -141,6 +143,16 @@ def _build(dataset: Dataset) -> Tables:
     interventions = pd.DataFrame(int_rows, columns=INTERVENTION_COLUMNS, dtype=object)
     del int_rows
     return Tables(studies=studies, sites=sites, interventions=interventions, meta=dataset.meta)
+
+
+#: a record with nothing but an id: what an empty data set's tables are built from (and then emptied)
+_PLACEHOLDER: dict[str, Any] = {"protocolSection": {"identificationModule": {"nctId": "NCT00000000"}}}
+
+
+def _emptied(tables: Tables) -> Tables:
+    """The same tables with no rows: every column and type there, as the filters and views expect."""
+    return Tables(studies=tables.studies.iloc[:0], sites=tables.sites.iloc[:0],
+                  interventions=tables.interventions.iloc[:0], meta=tables.meta)
 
 
 #: study columns that are not Python objects, and their dtypes

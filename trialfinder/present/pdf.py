@@ -15,6 +15,7 @@ from typing import Any
 from ..find.filters import SearchResult
 from ..find.tables import Tables
 from ..labels import DISCLAIMER, SITE_STATUS_UNKNOWN, distance_label, enrolment_label, status_label
+from ..sanitize import block
 from .trial import trial_view
 
 NEAREST_SITES = 3
@@ -45,6 +46,7 @@ class _Writer:
         self.pdf.add_page()
 
     def text(self, text: str, size: float = 10, bold: bool = False, link: str = "", gap: float = 1) -> None:
+        text = block(text)  # (registry text: no escape sequence or control character, issue 15)
         if not self.unicode:
             text = text.translate(_ASCII).encode("latin-1", "replace").decode("latin-1")
         self.pdf.set_font(self.family, "B" if bold else "", size)

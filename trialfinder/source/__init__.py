@@ -2,6 +2,6 @@
 bounds), the search query and its parameters, the API v2 client, the one module that knows the API's
 JSON (``normalize``: records into facts and table rows), and the data-set store on disk.
 
-May import: ``trialfinder.errors`` and ``trialfinder.labels`` only. Nothing here classifies, filters
-or renders.
+May import: ``trialfinder.errors``, ``trialfinder.labels`` and ``trialfinder.sanitize`` only. Nothing
+here classifies, filters or renders.
 """

@@ -55,9 +55,10 @@ CHUNK = 64 * 1024
 logging.getLogger("requests_cache").addHandler(logging.NullHandler())
 
 
-class Deadline:
+class Deadline(threading.local):
     """The end of the current refresh (``time.monotonic()``), shared by the adapter and its retries;
-    None while no refresh is running."""
+    None while no refresh is running. Per thread: two threads refreshing through one session each
+    have their own."""
 
     def __init__(self) -> None:
         self.at: float | None = None
@@ -231,6 +232,8 @@ class PoliteAdapter(HTTPAdapter):
         if self.deadline.expired():
             raise self.deadline.error(request.url)
         self.limiter.acquire()
+        if self.deadline.expired():  # (the rate limit made us wait past it)
+            raise self.deadline.error(request.url)
         left = self.deadline.remaining()
         watchdog = None
         if left is not None:
@@ -298,7 +301,9 @@ def _clamp(timeout: Any, most: float) -> Any:
     most = max(most, 0.001)
     if isinstance(timeout, tuple):
         return tuple(most if t is None else min(t, most) for t in timeout)
-    return most if timeout is None else min(timeout, most)
+    if timeout is None or isinstance(timeout, (int, float)):
+        return most if timeout is None else min(timeout, most)
+    return timeout  # (a urllib3 Timeout: the watchdog still bounds it)
 
 
 @contextmanager
@@ -335,9 +340,12 @@ def same_host(origin: str, target: str) -> bool:
 
 
 class ApiSession(CachedSession):
-    """The CachedSession TrialFinder uses: it follows a redirect only on the host that sent it."""
+    """The CachedSession TrialFinder uses: it follows a redirect only on the host that sent it, and at
+    most ``MAX_REDIRECTS`` in a row."""
 
-    max_redirects = MAX_REDIRECTS
+    def __init__(self, *args: Any, **kw: Any):
+        super().__init__(*args, **kw)
+        self.max_redirects = MAX_REDIRECTS  # (requests sets 30 on the instance)
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         target = super().get_redirect_target(resp)
