@@ -204,6 +204,7 @@ def mutants_of(short: str, path: Path) -> list[Mutant]:
     tree = ast.parse(source)
     found: list[Mutant] = []
     seen: dict[str, int] = {}
+    in_raise = {id(n) for r in ast.walk(tree) if isinstance(r, ast.Raise) for n in ast.walk(r)}
     for index, stmt in enumerate(tree.body):
         if _skip_statement(stmt) or _is_docstring(stmt, tree):
             continue
@@ -212,6 +213,8 @@ def mutants_of(short: str, path: Path) -> list[Mutant]:
             if isinstance(node, ast.ClassDef):
                 continue
             for change, replacement in _changes(node, parent):
+                if change.startswith("string") and id(node) in in_raise:
+                    change = "message text" + change.removeprefix("string")  # the words of an exception
                 key = f"{scope}: {change} in `{_short(node, source)}`"
                 if isinstance(node, ast.Constant) and isinstance(parent, (ast.expr, ast.keyword)):
                     key += f" of `{_short(parent, source)}`"
@@ -251,7 +254,8 @@ def load_equivalent(path: Path = EQUIVALENT) -> list[tuple[str, str, str]]:
 
 
 def is_equivalent(mutant: Mutant, rules: list[tuple[str, str, str]]) -> bool:
-    return any(m == mutant.module and (k == mutant.key or fnmatch.fnmatchcase(mutant.key, k)) for m, k, _ in rules)
+    return any(fnmatch.fnmatchcase(mutant.module, m) and (k == mutant.key or fnmatch.fnmatchcase(mutant.key, k))
+               for m, k, _ in rules)
 
 
 def sample(mutants: list[Mutant], n: int | None) -> list[Mutant]:
@@ -280,6 +284,23 @@ def _reach(mutant: Mutant, tree: ast.Module) -> set[int]:
             if any(isinstance(n, ast.Name) and n.id in bound for n in ast.walk(scope)):
                 lines |= set(range(scope.lineno, (scope.end_lineno or scope.lineno) + 1))
     return lines
+
+
+def _bound(mutant: Mutant, tree: ast.Module) -> set[str]:
+    """The names a module-level statement (not a def or class) binds: 'FILTERS', 'COLUMNS'."""
+    stmt = tree.body[mutant.stmt]
+    if mutant.in_body or isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return set()
+    return {t.id for t in ast.walk(stmt) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+
+
+def _source(item: Any) -> str:
+    import inspect
+
+    try:
+        return inspect.getsource(item.obj)
+    except (OSError, TypeError, AttributeError):
+        return ""
 
 
 # --- applying a mutant in a child -----------------------------------------------------------------
@@ -403,34 +424,49 @@ def _run_items(items: list[Any], stop_at_failure: bool, tracer: Tracer | None = 
     return outcome
 
 
-def _fingerprint(items: list[Any]) -> str:
-    """What the baseline depends on: the package, the tests and their data."""
+def _digest(paths: list[Path]) -> str:
     digest = hashlib.sha256()
-    for path in sorted([*ROOT.glob("trialfinder/**/*.py"), *ROOT.glob("tests/*.py")]):
+    for path in sorted(paths):
         digest.update(path.name.encode() + path.read_bytes())
-    digest.update("\n".join(i.nodeid for i in items).encode())
     return digest.hexdigest()[:20]
 
 
 def baseline(items: list[Any], files: dict[str, str]) -> dict[str, Any]:
-    """Run every test once in a child, tracing; return nodeid -> (failed, seconds, lines hit).
-    Kept in benchmarks/out/ (git-ignored) for the next run with the same code and tests."""
+    """Run the tests once in a child, tracing; return nodeid -> (failed, seconds, lines hit).
+
+    Kept in benchmarks/out/ (git-ignored) per test file: the next run traces again only the test
+    files that changed, or all of them when the package or a test helper (conftest, apiserver, ...) did."""
     OUT.mkdir(exist_ok=True)
-    out = OUT / f"mutation-baseline-{_fingerprint(items)}.pkl"
-    if out.exists():
-        return pickle.loads(out.read_bytes())
-    for old in OUT.glob("mutation-baseline-*.pkl"):
-        old.unlink()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _quiet()
-            result = _run_items(items, stop_at_failure=False, tracer=Tracer(files))
-            Path(out).write_bytes(pickle.dumps(result))
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    return pickle.loads(out.read_bytes())
+    store = OUT / "mutation-baseline.pkl"
+    shared = _digest([*ROOT.glob("trialfinder/**/*.py"), *ROOT.glob("trialfinder/**/*.csv"),
+                      *(p for p in ROOT.glob("tests/*.py") if not p.name.startswith("test_"))])
+    cache = pickle.loads(store.read_bytes()) if store.exists() else {}
+    if cache.get("shared") != shared:
+        cache = {"shared": shared, "files": {}}
+    by_file: dict[str, list[Any]] = {}
+    for item in items:
+        by_file.setdefault(str(item.path), []).append(item)
+    stale = [f for f, mine in by_file.items()
+             if cache["files"].get(f, ("", {}))[0] != _digest([Path(f)])
+             or not {i.nodeid for i in mine} <= set(cache["files"][f][1])]
+    if stale:
+        todo = [i for f in stale for i in by_file[f]]
+        print(f"baseline: tracing {len(todo)} tests of {len(stale)} files ...", file=sys.stderr, flush=True)
+        out = OUT / "mutation-baseline.tmp"
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _quiet()
+                out.write_bytes(pickle.dumps(_run_items(todo, stop_at_failure=False, tracer=Tracer(files))))
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        result = pickle.loads(out.read_bytes())
+        out.unlink()
+        for f in stale:
+            cache["files"][f] = (_digest([Path(f)]), {i.nodeid: result[i.nodeid] for i in by_file[f]})
+        store.write_bytes(pickle.dumps(cache))
+    return {i.nodeid: cache["files"][str(i.path)][1][i.nodeid] for i in items}
 
 
 def _child(mutant: Mutant, items: list[Any], trees: dict[str, ast.Module]) -> None:
@@ -518,7 +554,6 @@ class MutationPlugin:
                 print(f"{m.module} | {m.key}{flag}")
             return True
         items = list(session.items)
-        print(f"baseline: {len(items)} tests, tracing ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
         base = baseline(items, files)
         failing = sorted(t for t, (failed, _, _) in base.items() if failed)
@@ -527,13 +562,16 @@ class MutationPlugin:
                   file=sys.stderr)
         print(f"baseline: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         order = [i.nodeid for i in items if i.nodeid in base and not base[i.nodeid][0]]
+        sources = {i.nodeid: _source(i) for i in items}
         lines = {t: base[t][2] for t in order}
         for m in mutants:
             if is_equivalent(m, rules):
                 m.status = "equivalent"
                 continue
             span = {(m.module, n) for n in _reach(m, trees[m.module])}
-            m.tests = sorted((t for t in order if lines[t] & span), key=lambda t: base[t][1])  # fastest first
+            names = _bound(m, trees[m.module])  # a test that reads a module-level name itself
+            m.tests = sorted((t for t in order if lines[t] & span or any(n in sources[t] for n in names)),
+                             key=lambda t: base[t][1])  # fastest first
             if not m.tests:
                 m.status = "unreached"
         if "places" in modules:  # built once here, inherited by every child (see PLACES_BUILD)

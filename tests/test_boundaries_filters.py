@@ -345,3 +345,57 @@ def test_parse_state_country_biomarker() -> None:
     assert F.parse_biomarker("menin").startswith("KMT2A") and F.parse_biomarker("MLL").startswith("KMT2A")
     assert F.parse_statuses([]) == () and F.parse_statuses(["recruiting"]) == ("RECRUITING",)
     assert F.parse_place("77030") == geocode("77030")
+
+
+def test_the_filters_names_and_order() -> None:
+    """The names key the app's "trials left after each filter"; the order is the order they apply in."""
+    assert [f.name for f in F.FILTERS] == ["status", "setting", "category", "phase", "age", "sex", "biomarker",
+                                           "country", "state", "text", "updated", "distance"]
+
+
+def test_setting_category_and_biomarker_filters(tables) -> None:
+    studies = tables.studies
+    cases = [
+        (FilterSpec(disease_settings=("relapsed_refractory", "post_transplant")), "disease_setting",
+         {"relapsed_refractory", "post_transplant"}, "relapsed/refractory or post-transplant"),
+        (FilterSpec(categories=("targeted", "other")), "categories", {"targeted", "other"},
+         "targeted therapy or other"),
+        (FilterSpec(biomarkers=("FLT3", "NPM1")), "biomarkers", {"FLT3", "NPM1"}, "biomarker FLT3 or NPM1"),
+    ]
+    for spec, column, wanted, description in cases:
+        expected = {s for s, v in studies[column].items() if set(v) & wanted}
+        result = search(tables, spec)
+        assert set(result.studies.index) == expected and 0 < len(expected) < len(studies), column
+        assert result.describe().lower() == description.lower(), result.describe()
+        assert result.counts[0].name == {"disease_setting": "setting", "categories": "category",
+                                         "biomarkers": "biomarker"}[column]
+
+
+@pytest.mark.parametrize("value, keys", [("EARLY_PHASE1", ("EARLY_PHASE1",)), ("phase_2", ("PHASE2",)),
+                                         ("PHASE1/PHASE2", ("PHASE1", "PHASE2"))])
+def test_parse_phase_as_the_api_writes_it(value: str, keys: tuple[str, ...]) -> None:
+    assert F.parse_phase(value) == keys
+
+
+@pytest.mark.parametrize("value, key", [("flt 3", "FLT3"), (" npm1 ", "NPM1"), ("cll-1", "CLL-1"), ("Menin", "KMT2A")])
+def test_parse_biomarker_ignores_case_and_spaces(value: str, key: str) -> None:
+    assert F.parse_biomarker(value) == key
+
+
+def test_two_states_and_no_place_means_nothing_unlocated(tables) -> None:
+    result = search(tables, FilterSpec(states=("Texas", "California")))
+    assert result.describe() == "sites in Texas or California"
+    states = tables.studies.states
+    assert set(result.studies.index) == {s for s, v in states.items() if {"Texas", "California"} & set(v)}
+    assert result.unlocated == 0 and "distance_mi" not in result.studies
+    assert search(tables, FilterSpec(place=TUCSON, states=("Texas",))).unlocated == 0  # every Texas site is located
+
+
+@pytest.mark.parametrize("sort, key", [("distance", "distance_mi"), ("phase", "phase_rank")])
+def test_ties_are_broken_by_the_latest_update(tables, sort: str, key: str) -> None:
+    """Trials at the same distance (sites at the same ZIP) or of the same phase: the latest updated first."""
+    out = search(tables, FilterSpec(place=TUCSON, sort=sort)).studies
+    groups = [g.last_update_date.tolist() for _, g in out.groupby(key, sort=False) if len(g) > 1]
+    assert len(groups) > 3 and any(len(set(g)) > 1 for g in groups)
+    for dates in groups:
+        assert [d for d in dates if d == d] == sorted((d for d in dates if d == d), reverse=True)
