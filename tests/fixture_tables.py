@@ -1,0 +1,19 @@
+"""The tables of the bundled fixture records, built once per test process and shared by the boundary
+tests (tests/test_boundaries_*.py). Read them, never change them: copy first."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from apiserver import load_fixture_studies
+
+from trialfinder.find.tables import Tables, build_tables
+from trialfinder.source.store import Dataset, DatasetMeta
+
+META = DatasetMeta(source="snapshot", data_timestamp="2025-03", fetched_at=None)
+
+
+@cache
+def fixture_tables() -> Tables:
+    """build_tables of the 377 records of fixtures/aml-studies."""
+    return build_tables(Dataset(studies=load_fixture_studies(), meta=META))
