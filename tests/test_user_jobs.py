@@ -539,10 +539,10 @@ def test_export_columns_keep_todays_order_and_add_the_contact_after(tables: Tabl
     from trialfinder.find import export
 
     plain = export.export_frame(F.search(tables, F.DEFAULT))
-    assert list(plain.columns) == export.COLUMNS
+    assert list(plain.columns) == export.COLUMNS + export.ELIGIBILITY_COLUMNS  # (issue 18: eligibility last)
     near = export.export_frame(F.search(tables, F.DEFAULT.with_(place=geocode("85719"), radius=500.0)))
     assert list(near.columns) == [*export.COLUMNS, "nearest_site", "nearest_site_status", "distance_mi",
-                                  "nearest_site_contact"]
+                                  "nearest_site_contact", *export.ELIGIBILITY_COLUMNS]
 
 
 def test_labelled_export_reads_as_labels_and_says_why_a_field_is_empty(tables: Tables) -> None:
