@@ -243,14 +243,47 @@ def test_summary(studies, pages, sent, cache, stale, text) -> None:
     assert replace(result, data_timestamp=None).summary().endswith("data timestamp unknown")
 
 
+def _with_id(nct) -> dict:
+    return {"protocolSection": {"identificationModule": {"nctId": nct}}}
+
+
 def test_records_without_a_valid_id_are_skipped_and_repeats_counted(fixture_studies) -> None:
+    """_collect counts; the one warning is worded by fetch_all (below), not per record."""
     result = FetchResult(studies=[], query=ALL)
     by_id: dict = {}
     good = fixture_studies[:2]
     C._collect(result, [good[0], {"protocolSection": {}}, "not a record", good[1], good[0]], by_id)
     assert list(by_id) == [s["protocolSection"]["identificationModule"]["nctId"] for s in good]
-    assert result.duplicates == 1
-    assert result.warnings == ["a record without a valid NCT id was skipped"] * 2
+    assert result.duplicates == 1 and result.skipped == 2
+    assert result.warnings == []
+
+
+@pytest.mark.parametrize("nct, valid", [
+    ("NCT01234567", True), ("NCT1234567", False), ("NCT123456789", False),  # exactly 8 digits / 7 / 9
+    ("nct01234567", False), ("NCT01234567\n", False), (" NCT01234567", False), ("NCT0123456 ", False),
+    ("NCT0123456\u0667", False), ("NCT0123456\uff17", False),  # a digit, but not an ASCII one
+    (1234567, False), (None, False),
+])
+def test_an_nct_id_is_exactly_nct_and_eight_ascii_digits(nct, valid: bool) -> None:
+    result = FetchResult(studies=[], query=ALL)
+    by_id: dict = {}
+    C._collect(result, [_with_id(nct)], by_id)
+    assert (list(by_id) == [nct]) is valid and result.skipped == int(not valid)
+
+
+@pytest.mark.parametrize("bad, warning", [
+    (0, None), (1, "1 record without a valid NCT id was skipped"), (2, "2 records without a valid NCT id were skipped"),
+])
+def test_skipped_records_are_one_counted_warning(api, settings, fixture_studies, monkeypatch, bad: int,
+                                                 warning: str | None) -> None:
+    """The server's first ``bad`` records are read as having no valid id (the test server refuses to hold any)."""
+    first = sorted(s["protocolSection"]["identificationModule"]["nctId"] for s in fixture_studies)[:bad]
+    real = C.valid_nct_id
+    monkeypatch.setattr(C, "valid_nct_id", lambda record: None if real(record) in first else real(record))
+    result = _client(settings, page_size=100).fetch_all(ALL)
+    assert result.skipped == bad and len(result.studies) == len(fixture_studies) - bad
+    skipped = [w for w in result.warnings if "NCT id" in w]
+    assert skipped == ([warning] if warning else [])
 
 
 def test_iso_times() -> None:

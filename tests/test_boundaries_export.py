@@ -52,7 +52,7 @@ def test_the_search_sheet_records_the_search(near) -> None:
     rows = _sheet(book, "Search")
     assert rows[0] == (None, "value")  # a blank key column, then "value"
     assert rows[1:] == [
-        ("filters", "completed · phase 2 · within 1500 mi of Tucson, AZ 85719"),
+        ("filters", "completed · phase 2 (includes 1/2, 2/3) · within 1500 mi of Tucson, AZ 85719"),
         ("data source", "from the local cache · data as of 2026-11-20T08:00:00 · fetched 2026-11-21T10:00:00+00:00"),
         ("data timestamp", "2026-11-20T08:00:00"),
         ("fetched at", "2026-11-21T10:00:00+00:00"),
@@ -84,12 +84,17 @@ def test_the_trials_sheet_is_the_export_frame(near) -> None:
     book = openpyxl.load_workbook(io.BytesIO(export.to_xlsx(near, META)))
     rows = _sheet(book, "Trials")
     frame = export.export_frame(near)
-    assert list(rows[0]) == list(frame.columns) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"]
+    assert list(rows[0]) == list(frame.columns) == (export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"]
+                                                    + export.NEAR_EXTRA_COLUMNS + export.ELIGIBILITY_COLUMNS)
+    assert export.NEAR_EXTRA_COLUMNS == ["nearest_site_contact"] and export.ELIGIBILITY_COLUMNS[-1] == \
+        "eligibility_evidence"
     assert len(rows) - 1 == len(frame) == len(near.studies) > 5
     by_name = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     assert [r["nct_id"] for r in by_name] == list(near.studies.index)
     assert [r["distance_mi"] for r in by_name] == [None if pd.isna(d) else d for d in frame["distance_mi"]]
     assert [r["categories"] for r in by_name] == list(frame["categories"])
+    readable = export.export_frame(near, labels=True)  # labels change cells, never the columns or rows
+    assert list(readable.columns) == list(frame.columns) and list(readable["nct_id"]) == list(frame["nct_id"])
 
 
 # --- the cells -----------------------------------------------------------------------------------------
@@ -145,7 +150,11 @@ def test_the_json_export(near) -> None:
         "filters": near.describe(), "data_source": CACHED.describe(), "data_timestamp": "2026-11-20T08:00:00",
         "fetched_at": "2026-11-21T10:00:00+00:00", "trials": str(len(near.studies)), "note": DISCLAIMER}
     first = payload["trials"][0]
-    assert list(first) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"]
+    assert list(first) == export.COLUMNS + export.NEAR_COLUMNS + ["distance_mi"] + export.NEAR_EXTRA_COLUMNS + [
+        "eligibility"]  # the eligibility object in place of the readable eligibility columns
+    assert not set(export.ELIGIBILITY_COLUMNS) & set(first)
+    assert all(set(t["eligibility"]) == set(export.ELIGIBILITY_COLUMNS[:-1]) | {"evidence"}
+               for t in payload["trials"])  # the seven facts, their sentences under "evidence"
     assert first["distance_mi"] == round(float(near.studies["distance_mi"].iloc[0]), 1)
     assert "·" in payload["search"]["filters"]  # not escaped to \u00b7 (ensure_ascii off)
     assert "·" in export.to_json(near, CACHED)
@@ -158,7 +167,9 @@ def test_csv_has_the_columns_and_one_row_per_trial(near, tables) -> None:
     assert [r["nct_id"] for r in rows] == list(near.studies.index)
     assert rows[0]["setting"] == ";".join(near.studies.iloc[0].disease_setting)
     plain = export.export_frame(search(tables, FilterSpec(statuses=("COMPLETED",))))
-    assert list(plain.columns) == export.COLUMNS  # no place: no nearest-site or distance columns
+    # no place: no nearest-site, distance or contact columns; the eligibility columns come last
+    assert list(plain.columns) == export.COLUMNS + export.ELIGIBILITY_COLUMNS
+    assert list(rows[0]) == list(export.export_frame(near).columns)
 
 
 def test_a_column_the_tables_lack_is_exported_empty(near) -> None:

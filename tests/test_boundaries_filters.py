@@ -98,7 +98,7 @@ def test_radius_keeps_a_site_exactly_at_it(one_study, unit: str) -> None:
         assert result.counts[-1].left == int(within)
 
 
-def test_a_trial_with_no_located_site_is_kept_and_counted(fixture_studies: list[dict]) -> None:
+def test_a_trial_with_no_located_site_is_set_apart_and_counted(fixture_studies: list[dict]) -> None:
     """An edited copy of NCT00002805 whose sites have no ZIP, city or country: none can be placed."""
     import copy
 
@@ -109,8 +109,11 @@ def test_a_trial_with_no_located_site_is_kept_and_counted(fixture_studies: list[
             site.pop(key, None)
     tables = build_tables(Dataset(studies=[record], meta=META))
     result = search(tables, FilterSpec(place=TUCSON, radius=1.0))
-    assert len(result.studies) == 1 and result.unlocated == 1
-    assert pd.isna(result.studies["distance_mi"].iloc[0])
+    assert len(result.studies) == 0 and result.unlocated == 1
+    assert result.unlocated_studies is not None and list(result.unlocated_studies.index) == ["NCT00002805"]
+    assert pd.isna(result.unlocated_studies["distance_mi"].iloc[0])
+    wide = search(tables, FilterSpec(place=TUCSON, radius=MAX_RADIUS))  # no radius is wide enough to keep it
+    assert len(wide.studies) == 0 and wide.unlocated == 1
 
 
 @pytest.mark.parametrize("value, radius", [
@@ -238,7 +241,7 @@ def test_list_filters_keep_any_match_and_describe_themselves(tables) -> None:
     studies = tables.studies
     cases = [
         ("statuses", ("RECRUITING", "COMPLETED"), "status", "recruiting or completed"),
-        ("phases", ("PHASE1",), "phases", "phase 1"),
+        ("phases", ("PHASE1",), "phases", "phase 1 (includes 1/2)"),
         ("categories", ("other",), "categories", "other"),
         ("countries", ("Belgium", "France"), "countries", "sites in Belgium or France"),
         ("states", ("Texas",), "states", "sites in Texas"),
@@ -311,7 +314,7 @@ def test_parse_disease_setting(value: str, key: str) -> None:
 @pytest.mark.parametrize("value, keys", [
     ("1", ("PHASE1",)), ("phase 2", ("PHASE2",)), ("PHASE3", ("PHASE3",)), ("4", ("PHASE4",)),
     ("early1", ("EARLY_PHASE1",)), ("Early Phase 1", ("EARLY_PHASE1",)), ("0", ("EARLY_PHASE1",)),
-    ("1/2", ("PHASE1", "PHASE2")), ("2,3", ("PHASE2", "PHASE3")), ("na", ("NA",)), ("N/A", ("NA",)),
+    ("1/2", ("PHASE1_PHASE2",)), ("2/3", ("PHASE2_PHASE3",)), ("phase 1-2", ("PHASE1_PHASE2",)), ("na", ("NA",)), ("N/A", ("NA",)),
     ("not applicable", ("NA",)),
 ])
 def test_parse_phase(value: str, keys: tuple[str, ...]) -> None:
@@ -326,8 +329,9 @@ def test_parse_sex(value: str, key: str) -> None:
 
 @pytest.mark.parametrize("parse, value", [
     (F.parse_category, "surgery"), (F.parse_disease_setting, "remission"), (F.parse_phase, "5"),
-    (F.parse_phase, "1/5"), (F.parse_phase, ""), (F.parse_sex, "other"), (F.parse_biomarker, "XYZ9"),
-    (F.parse_state, ""), (F.parse_state, "x" * 81), (F.parse_country, " "), (F.parse_country, "y" * 81),
+    (F.parse_phase, "1/5"), (F.parse_phase, ""), (F.parse_phase, "2,3"), (F.parse_phase, "1/3"), (F.parse_sex, "other"), (F.parse_biomarker, "XYZ9"),
+    (F.parse_state, ""), (F.parse_state, "x" * 80), (F.parse_state, "x" * 81), (F.parse_state, "Xy" * 40),
+    (F.parse_state, "Texs"), (F.parse_country, " "), (F.parse_country, "y" * 81),
 ])
 def test_unknown_values_are_refused_with_what_to_use(parse, value: str) -> None:
     with pytest.raises(InvalidInput, match="use|give"):
@@ -337,7 +341,13 @@ def test_unknown_values_are_refused_with_what_to_use(parse, value: str) -> None:
 def test_parse_state_country_biomarker() -> None:
     assert F.parse_state("tx") == "Texas" and F.parse_state(" AZ ") == "Arizona"
     assert F.parse_state("ile-de-france") == "Ile-De-France" and F.parse_state("Île-de-France") == "Île-de-France"
-    assert F.parse_state("x" * 80) == "X" + "x" * 79 and F.parse_state("Xy" * 40) == "Xy" * 40
+    assert F.parse_state("ontario") == "Ontario" and F.parse_state("Ontario") == "Ontario"
+    with pytest.raises(InvalidInput, match="not a state or region; did you mean 'Ontario'"):
+        F.parse_state("Ontaro")
+    with pytest.raises(InvalidInput, match="not a state or region"):  # 80 characters: looked up, unknown
+        F.parse_state("x" * 80)
+    with pytest.raises(InvalidInput, match="is not valid"):  # 81: too long to look up
+        F.parse_state("x" * 81)
     assert [F.parse_country(v) for v in ("us", "USA", "U.S.", "uk", " South   Korea ")] == \
         ["United States", "United States", "United States", "United Kingdom", "South Korea"]
     assert F.parse_country("z" * 80) == "z" * 80
@@ -350,20 +360,22 @@ def test_parse_state_country_biomarker() -> None:
 def test_the_filters_names_and_order() -> None:
     """The names key the app's "trials left after each filter"; the order is the order they apply in."""
     assert [f.name for f in F.FILTERS] == ["status", "setting", "category", "phase", "age", "sex", "biomarker",
-                                           "country", "state", "text", "updated", "distance"]
+                                           "country", "state", "text", "updated", "distance", "eligibility"]
 
 
 def test_setting_category_and_biomarker_filters(tables) -> None:
     studies = tables.studies
     cases = [
         (FilterSpec(disease_settings=("relapsed_refractory", "post_transplant")), "disease_setting",
-         {"relapsed_refractory", "post_transplant"}, "relapsed/refractory or post-transplant"),
+         {"relapsed_refractory", "post_transplant"}, "relapsed/refractory or post-transplant (or not stated)"),
         (FilterSpec(categories=("targeted", "other")), "categories", {"targeted", "other"},
          "targeted therapy or other"),
         (FilterSpec(biomarkers=("FLT3", "NPM1")), "biomarkers", {"FLT3", "NPM1"}, "biomarker FLT3 or NPM1"),
     ]
     for spec, column, wanted, description in cases:
-        expected = {s for s, v in studies[column].items() if set(v) & wanted}
+        # the setting filter also keeps the trials whose setting is not stated (labelled, never hidden)
+        expected = {s for s, v in studies[column].items()
+                    if set(v) & wanted or (column == "disease_setting" and not len(v))}
         result = search(tables, spec)
         assert set(result.studies.index) == expected and 0 < len(expected) < len(studies), column
         assert result.describe().lower() == description.lower(), result.describe()
@@ -372,9 +384,14 @@ def test_setting_category_and_biomarker_filters(tables) -> None:
 
 
 @pytest.mark.parametrize("value, keys", [("EARLY_PHASE1", ("EARLY_PHASE1",)), ("phase_2", ("PHASE2",)),
-                                         ("PHASE1/PHASE2", ("PHASE1", "PHASE2"))])
-def test_parse_phase_as_the_api_writes_it(value: str, keys: tuple[str, ...]) -> None:
-    assert F.parse_phase(value) == keys
+                                         ("PHASE1/PHASE2", ("PHASE1_PHASE2",)),
+                                         ("PHASE1_PHASE2", ("PHASE1_PHASE2",)), ("PHASE2, PHASE3", None)])
+def test_parse_phase_as_the_api_writes_it(value: str, keys: tuple[str, ...] | None) -> None:
+    if keys is None:  # a list of phases is not one phase
+        with pytest.raises(InvalidInput, match="unknown phase"):
+            F.parse_phase(value)
+    else:
+        assert F.parse_phase(value) == keys
 
 
 @pytest.mark.parametrize("value, key", [("flt 3", "FLT3"), (" npm1 ", "NPM1"), ("cll-1", "CLL-1"), ("Menin", "KMT2A")])

@@ -2,10 +2,12 @@
 and where the header line ends (issue 20: no test pinned these).
 
 Studies are real records from fixtures/aml-studies; copies go to a temporary folder, never edited in place.
+The bundled snapshot is package data: trialfinder/data/snapshot.json.gz, packed from that folder.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -14,10 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from paths import AML_STUDIES
 
 from trialfinder.errors import DataError
-from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR
-from trialfinder.source.store import Dataset, DatasetMeta, DataStore, load_snapshot
+from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR, Settings
+from trialfinder.source.store import PACKED_SNAPSHOT, Dataset, DatasetMeta, DataStore, load_snapshot
 
 
 def _meta(**changes) -> DatasetMeta:
@@ -28,26 +31,34 @@ def _meta(**changes) -> DatasetMeta:
 # --- the bundled snapshot's header ------------------------------------------------------------------
 
 def test_the_bundled_snapshot_describes_itself() -> None:
-    info = json.loads((DEFAULT_SNAPSHOT_DIR / "SNAPSHOT.json").read_text(encoding="utf-8"))
-    files = sorted(DEFAULT_SNAPSHOT_DIR.glob("NCT*.json"))
+    assert Settings().snapshot_dir == DEFAULT_SNAPSHOT_DIR == Path(__import__("trialfinder").__file__).parent / "data"
+    packed = DEFAULT_SNAPSHOT_DIR / PACKED_SNAPSHOT
+    assert PACKED_SNAPSHOT == "snapshot.json.gz" and packed.is_file()
+    assert not list(DEFAULT_SNAPSHOT_DIR.glob("NCT*.json"))  # packed, not one file per study
+    info = json.loads(gzip.decompress(packed.read_bytes()))["snapshot"]
+    files = sorted(AML_STUDIES.glob("NCT*.json"))
     dataset = load_snapshot(DEFAULT_SNAPSHOT_DIR)
     meta = dataset.meta
     assert (meta.source, meta.data_timestamp, meta.fetched_at) == ("snapshot", "2025-03", None)
     assert meta.data_timestamp == info["data_timestamp"] and meta.note == info["note"] != ""
     assert meta.count == len(dataset.studies) == len(files) == 377
     assert meta.query == "bundled AML studies"
-    assert meta.sha256.startswith("snapshot-") and len(meta.sha256) == len("snapshot-") + 64
+    assert meta.sha256 == "snapshot-" + hashlib.sha256(packed.read_bytes()).hexdigest()
     assert [s["protocolSection"]["identificationModule"]["nctId"] for s in dataset.studies] == [f.stem for f in files]
     assert meta.describe() == "bundled snapshot · data as of 2025-03"
+    folder = load_snapshot(AML_STUDIES)  # the folder it is packed from reads the same
+    assert folder.studies == dataset.studies and folder.partial == dataset.partial
+    assert (folder.meta.count, folder.meta.data_timestamp, folder.meta.note) == (377, "2025-03", meta.note)
+    assert folder.meta.sha256.startswith("snapshot-") and folder.meta.sha256 != meta.sha256
 
 
 def _copy(tmp_path: Path, n: int, with_info: bool = True) -> Path:
     folder = tmp_path / "snap"
     folder.mkdir()
-    for f in sorted(DEFAULT_SNAPSHOT_DIR.glob("NCT*.json"))[:n]:
+    for f in sorted(AML_STUDIES.glob("NCT*.json"))[:n]:
         shutil.copy2(f, folder / f.name)
     if with_info:
-        shutil.copy2(DEFAULT_SNAPSHOT_DIR / "SNAPSHOT.json", folder / "SNAPSHOT.json")
+        shutil.copy2(AML_STUDIES / "SNAPSHOT.json", folder / "SNAPSHOT.json")
     return folder
 
 
@@ -114,12 +125,17 @@ def test_the_header_is_one_line_with_every_field(tmp_path: Path, fixture_studies
     store.save(Dataset(studies=fixture_studies[:2], meta=meta))
     first, _, body = store.current.read_bytes().partition(b"\n")
     header = json.loads(first)
-    assert header == asdict(meta) and header["count"] == 2 and header["query"] == "AML · relapsed"
+    assert list(header) == ["source", "data_timestamp", "fetched_at", "count", "query", "api_url", "sha256", "note",
+                            "warnings"]
+    # warnings are for now, never stored: the header holds an empty list, and reading gives none back
+    assert header == {**asdict(meta), "warnings": []} and meta.warnings == ["one"]
+    assert header["count"] == 2 and header["query"] == "AML · relapsed"
     assert header["sha256"] == hashlib.sha256(body).hexdigest()
     assert "données".encode() in first  # UTF-8 as written, not escaped
     assert json.loads(body) == fixture_studies[:2]
     loaded = store.load()
-    assert loaded is not None and loaded.meta == meta
+    assert loaded is not None and loaded.meta == DatasetMeta(**{**asdict(meta), "warnings": []})
+    assert store.load_meta() == loaded.meta
 
 
 @pytest.mark.parametrize("fail_at", ["write", "fsync", "chmod", "replace"])
