@@ -557,8 +557,10 @@ def _apl_target(text: str) -> bool:
                    for c in criteria(text) if c.section == "inclusion" for clause in c.clauses)
 
 
+@lru_cache(maxsize=4096)
 def extract(text: str) -> Eligibility:
-    """The seven facts of an eligibility criteria text, with their evidence."""
+    """The seven facts of an eligibility criteria text, with their evidence (facts are frozen, and depend
+    on the text alone: a text met again — the same protocol in several records — is read once)."""
     text = text or ""
     read = [c for c in criteria(text) if c.section != "donor"]
     live = live_rules(" ; ".join(clause for c in read for clause in c.clauses))
