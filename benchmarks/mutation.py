@@ -183,6 +183,8 @@ def _walk(node: ast.AST, path: tuple, scope: str, in_body: bool,
             child_scope, child_body = scope, in_body
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and name == "body":
                 child_scope, child_body = _join(scope, node.name), True
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and name == "args":
+                child_scope = _join(scope, node.name) + " defaults"  # evaluated once, where the def runs
             elif isinstance(node, ast.Lambda) and name == "body":
                 child_body = True
             yield from _walk(child, path + ((name, index),), child_scope, child_body, node)
