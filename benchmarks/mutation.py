@@ -183,6 +183,8 @@ def _walk(node: ast.AST, path: tuple, scope: str, in_body: bool,
             child_scope, child_body = scope, in_body
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and name == "body":
                 child_scope, child_body = _join(scope, node.name), True
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and name == "args":
+                child_scope = _join(scope, node.name) + " defaults"  # evaluated once, where the def runs
             elif isinstance(node, ast.Lambda) and name == "body":
                 child_body = True
             yield from _walk(child, path + ((name, index),), child_scope, child_body, node)
@@ -579,7 +581,7 @@ class MutationPlugin:
                 modules["places"]._data(name)
         print(f"running {sum(1 for m in mutants if not m.status)} mutants on {args.jobs} cores ...",
               file=sys.stderr, flush=True)
-        with open(OUT / "mutation-log.txt", "w", encoding="utf-8") as log:
+        with open(args.log, "w", encoding="utf-8") as log:
             run_mutants(mutants, {i.nodeid: i for i in items}, {t: base[t][1] for t in order}, trees,
                         args.jobs, progress=True, log=log)
         self.results = mutants
@@ -609,6 +611,8 @@ def main() -> int:
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="leave these test files out, e.g. 'tests/test_boundaries_*' for the figures before them")
     parser.add_argument("--survivors", type=Path, help="write the survivors' 'module | key' lines to this file")
+    parser.add_argument("--log", type=Path, default=OUT / "mutation-log.txt",
+                        help="one line per mutant run: status, seconds, tests, key, the test that killed it")
     args = parser.parse_args()
     args.modules = args.modules or list(MODULES)
     unknown = [m for m in args.modules if m not in MODULES]
@@ -629,6 +633,9 @@ def main() -> int:
     if not plugin.results:
         print(f"pytest exited {code} before any mutant ran", file=sys.stderr)
         return 1
+    how = f"a sample of {args.sample} a module (smallest SHA-1 of the key)" if args.sample else "every mutant"
+    left_out = f"; test files left out: {', '.join(args.exclude)}" if args.exclude else ""
+    print(f"mutation run: {how}{left_out}")
     print(report(plugin.results, args.modules))
     survivors = [m for m in plugin.results if m.status in ("survived", "unreached")]
     if args.survivors:

