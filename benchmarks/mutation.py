@@ -296,6 +296,10 @@ def _bound(mutant: Mutant, tree: ast.Module) -> set[str]:
     return {t.id for t in ast.walk(stmt) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
 
 
+def _rebuilds_places(mutant: Mutant) -> bool:
+    return mutant.module == "places" and (mutant.scope in PLACES_BUILD or mutant.scope == "<module>")
+
+
 def _source(item: Any) -> str:
     import inspect
 
@@ -478,7 +482,7 @@ def _child(mutant: Mutant, items: list[Any], trees: dict[str, ast.Module]) -> No
     try:
         module = importlib.import_module(MODULES[mutant.module])
         apply(mutant, module, trees[mutant.module])
-        if mutant.module == "places" and (mutant.scope in PLACES_BUILD or mutant.scope == "<module>"):
+        if _rebuilds_places(mutant):
             module._DATA.clear()
     except BaseException:
         os._exit(3)  # the mutant cannot even be loaded: the package would not import
@@ -572,8 +576,11 @@ class MutationPlugin:
                 continue
             span = {(m.module, n) for n in _reach(m, trees[m.module])}
             names = _bound(m, trees[m.module])  # a test that reads a module-level name itself
-            m.tests = sorted((t for t in order if lines[t] & span or any(n in sources[t] for n in names)),
-                             key=lambda t: base[t][1])  # fastest first
+            if _rebuilds_places(m):  # the place tables are built once and cached: any test that uses them
+                m.tests = [t for t in order if any(s == "places" for s, _ in lines[t])]
+            else:
+                m.tests = [t for t in order if lines[t] & span or any(n in sources[t] for n in names)]
+            m.tests.sort(key=lambda t: base[t][1])  # fastest first
             if not m.tests:
                 m.status = "unreached"
         if "places" in modules:  # built once here, inherited by every child (see PLACES_BUILD)
