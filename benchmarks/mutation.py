@@ -544,6 +544,19 @@ class MutationPlugin:
         self.args = args
         self.results: list[Mutant] = []
 
+    def _control(self, mutants: list[Mutant], items: list[Any], base: dict[str, Any]) -> bool:
+        """--control: every module's selected tests, in the orders the mutants use (fastest first, and
+        the reverse), run with no mutant. A failure would count as a kill, so the figures are only worth
+        something when this passes."""
+        by_id = {i.nodeid: i for i in items}
+        for short in self.args.modules:
+            tests = sorted({t for m in mutants if m.module == short for t in m.tests}, key=lambda t: base[t][1])
+            for order, name in ((tests, "fastest first"), (tests[::-1], "slowest first")):
+                failed = _control_run(order, by_id)
+                print(f"control {short}: {len(order)} tests, {name}: {'FAILED at ' + failed if failed else 'pass'}",
+                      flush=True)
+        return True
+
     def pytest_runtestloop(self, session: Any) -> bool:
         import importlib
 
@@ -586,6 +599,8 @@ class MutationPlugin:
         if "places" in modules:  # built once here, inherited by every child (see PLACES_BUILD)
             for name in modules["places"]._BUILDERS:
                 modules["places"]._data(name)
+        if args.control:
+            return self._control(mutants, items, base)
         print(f"running {sum(1 for m in mutants if not m.status)} mutants on {args.jobs} cores ...",
               file=sys.stderr, flush=True)
         with open(args.log, "w", encoding="utf-8") as log:
@@ -594,6 +609,18 @@ class MutationPlugin:
         self.results = mutants
         print(f"done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         return True
+
+
+def _control_run(tests: list[str], items_by_id: dict[str, Any]) -> str:
+    """Run ``tests`` as a mutant's child would, with no mutant: '' when all pass, else the first failure."""
+    pid = os.fork()
+    if pid == 0:
+        _quiet()
+        outcome = _run_items([items_by_id[t] for t in tests], stop_at_failure=True)
+        failed = [k for k, (bad, _, _) in enumerate(outcome.values()) if bad]
+        os._exit(0 if not failed else 10 + failed[0] if failed[0] < 240 else 1)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return "" if code == 0 else tests[code - 10] if 10 <= code < 250 else f"exit {code}"
 
 
 def report(mutants: list[Mutant], modules: list[str]) -> str:
@@ -615,6 +642,8 @@ def main() -> int:
     parser.add_argument("--sample", type=int, help="mutants per module (deterministic: smallest SHA-1 of the key)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
     parser.add_argument("--list", action="store_true", help="print the mutants and run nothing")
+    parser.add_argument("--control", action="store_true",
+                        help="run each module's selected tests with no mutant, in the mutants' orders; all must pass")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="leave these test files out, e.g. 'tests/test_boundaries_*' for the figures before them")
     parser.add_argument("--survivors", type=Path, help="write the survivors' 'module | key' lines to this file")
@@ -635,7 +664,7 @@ def main() -> int:
     plugin = MutationPlugin(args)
     files = [f for f in FAST if (ROOT / f).exists() and not any(fnmatch.fnmatch(f, g) for g in args.exclude)]
     code = pytest.main(["-q", "-s", "-p", "no:cacheprovider", "--timeout=0", *files], plugins=[plugin])
-    if args.list:
+    if args.list or args.control:
         return 0
     if not plugin.results:
         print(f"pytest exited {code} before any mutant ran", file=sys.stderr)
