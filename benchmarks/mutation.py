@@ -603,12 +603,34 @@ class MutationPlugin:
             return self._control(mutants, items, base)
         print(f"running {sum(1 for m in mutants if not m.status)} mutants on {args.jobs} cores ...",
               file=sys.stderr, flush=True)
-        with open(args.log, "w", encoding="utf-8") as log:
+        if args.resume:
+            _resume(mutants, args.log)
+        with open(args.log, "a" if args.resume else "w", encoding="utf-8") as log:
             run_mutants(mutants, {i.nodeid: i for i in items}, {t: base[t][1] for t in order}, trees,
                         args.jobs, progress=True, log=log)
         self.results = mutants
         print(f"done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         return True
+
+
+def _logged(path: Path) -> dict[tuple[str, str], str]:
+    """(module, key) -> status of the mutants a log already holds (--resume)."""
+    import re
+
+    done: dict[tuple[str, str], str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = re.match(r"^(\w+)\s+[\d.]+s\s+\d+ tests  (\w+) \| (.*)  <- .*$", line)
+            if match:
+                done[(match.group(2), match.group(3))] = match.group(1)
+    return done
+
+
+def _resume(mutants: list[Mutant], log: Path) -> None:
+    done = _logged(log)
+    for m in mutants:
+        if not m.status and (m.module, m.key) in done:
+            m.status = done[(m.module, m.key)]
 
 
 def _control_run(tests: list[str], items_by_id: dict[str, Any]) -> str:
@@ -642,6 +664,7 @@ def main() -> int:
     parser.add_argument("--sample", type=int, help="mutants per module (deterministic: smallest SHA-1 of the key)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
     parser.add_argument("--list", action="store_true", help="print the mutants and run nothing")
+    parser.add_argument("--resume", action="store_true", help="keep the results already in --log; run the rest")
     parser.add_argument("--control", action="store_true",
                         help="run each module's selected tests with no mutant, in the mutants' orders; all must pass")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
