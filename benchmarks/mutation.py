@@ -296,6 +296,10 @@ def _bound(mutant: Mutant, tree: ast.Module) -> set[str]:
     return {t.id for t in ast.walk(stmt) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
 
 
+def _rebuilds_places(mutant: Mutant) -> bool:
+    return mutant.module == "places" and (mutant.scope in PLACES_BUILD or mutant.scope == "<module>")
+
+
 def _source(item: Any) -> str:
     import inspect
 
@@ -478,7 +482,7 @@ def _child(mutant: Mutant, items: list[Any], trees: dict[str, ast.Module]) -> No
     try:
         module = importlib.import_module(MODULES[mutant.module])
         apply(mutant, module, trees[mutant.module])
-        if mutant.module == "places" and (mutant.scope in PLACES_BUILD or mutant.scope == "<module>"):
+        if _rebuilds_places(mutant):
             module._DATA.clear()
     except BaseException:
         os._exit(3)  # the mutant cannot even be loaded: the package would not import
@@ -540,6 +544,19 @@ class MutationPlugin:
         self.args = args
         self.results: list[Mutant] = []
 
+    def _control(self, mutants: list[Mutant], items: list[Any], base: dict[str, Any]) -> bool:
+        """--control: every module's selected tests, in the orders the mutants use (fastest first, and
+        the reverse), run with no mutant. A failure would count as a kill, so the figures are only worth
+        something when this passes."""
+        by_id = {i.nodeid: i for i in items}
+        for short in self.args.modules:
+            tests = sorted({t for m in mutants if m.module == short for t in m.tests}, key=lambda t: base[t][1])
+            for order, name in ((tests, "fastest first"), (tests[::-1], "slowest first")):
+                failed = _control_run(order, by_id)
+                print(f"control {short}: {len(order)} tests, {name}: {'FAILED at ' + failed if failed else 'pass'}",
+                      flush=True)
+        return True
+
     def pytest_runtestloop(self, session: Any) -> bool:
         import importlib
 
@@ -572,21 +589,60 @@ class MutationPlugin:
                 continue
             span = {(m.module, n) for n in _reach(m, trees[m.module])}
             names = _bound(m, trees[m.module])  # a test that reads a module-level name itself
-            m.tests = sorted((t for t in order if lines[t] & span or any(n in sources[t] for n in names)),
-                             key=lambda t: base[t][1])  # fastest first
+            if _rebuilds_places(m):  # the place tables are built once and cached: any test that uses them
+                m.tests = [t for t in order if any(s == "places" for s, _ in lines[t])]
+            else:
+                m.tests = [t for t in order if lines[t] & span or any(n in sources[t] for n in names)]
+            m.tests.sort(key=lambda t: base[t][1])  # fastest first
             if not m.tests:
                 m.status = "unreached"
         if "places" in modules:  # built once here, inherited by every child (see PLACES_BUILD)
             for name in modules["places"]._BUILDERS:
                 modules["places"]._data(name)
+        if args.control:
+            return self._control(mutants, items, base)
         print(f"running {sum(1 for m in mutants if not m.status)} mutants on {args.jobs} cores ...",
               file=sys.stderr, flush=True)
-        with open(args.log, "w", encoding="utf-8") as log:
+        if args.resume:
+            _resume(mutants, args.log)
+        with open(args.log, "a" if args.resume else "w", encoding="utf-8") as log:
             run_mutants(mutants, {i.nodeid: i for i in items}, {t: base[t][1] for t in order}, trees,
                         args.jobs, progress=True, log=log)
         self.results = mutants
         print(f"done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         return True
+
+
+def _logged(path: Path) -> dict[tuple[str, str], str]:
+    """(module, key) -> status of the mutants a log already holds (--resume)."""
+    import re
+
+    done: dict[tuple[str, str], str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = re.match(r"^(\w+)\s+[\d.]+s\s+\d+ tests  (\w+) \| (.*)  <- .*$", line)
+            if match:
+                done[(match.group(2), match.group(3))] = match.group(1)
+    return done
+
+
+def _resume(mutants: list[Mutant], log: Path) -> None:
+    done = _logged(log)
+    for m in mutants:
+        if not m.status and (m.module, m.key) in done:
+            m.status = done[(m.module, m.key)]
+
+
+def _control_run(tests: list[str], items_by_id: dict[str, Any]) -> str:
+    """Run ``tests`` as a mutant's child would, with no mutant: '' when all pass, else the first failure."""
+    pid = os.fork()
+    if pid == 0:
+        _quiet()
+        outcome = _run_items([items_by_id[t] for t in tests], stop_at_failure=True)
+        failed = [k for k, (bad, _, _) in enumerate(outcome.values()) if bad]
+        os._exit(0 if not failed else 10 + failed[0] if failed[0] < 240 else 1)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return "" if code == 0 else tests[code - 10] if 10 <= code < 250 else f"exit {code}"
 
 
 def report(mutants: list[Mutant], modules: list[str]) -> str:
@@ -608,6 +664,9 @@ def main() -> int:
     parser.add_argument("--sample", type=int, help="mutants per module (deterministic: smallest SHA-1 of the key)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
     parser.add_argument("--list", action="store_true", help="print the mutants and run nothing")
+    parser.add_argument("--resume", action="store_true", help="keep the results already in --log; run the rest")
+    parser.add_argument("--control", action="store_true",
+                        help="run each module's selected tests with no mutant, in the mutants' orders; all must pass")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="leave these test files out, e.g. 'tests/test_boundaries_*' for the figures before them")
     parser.add_argument("--survivors", type=Path, help="write the survivors' 'module | key' lines to this file")
@@ -628,7 +687,7 @@ def main() -> int:
     plugin = MutationPlugin(args)
     files = [f for f in FAST if (ROOT / f).exists() and not any(fnmatch.fnmatch(f, g) for g in args.exclude)]
     code = pytest.main(["-q", "-s", "-p", "no:cacheprovider", "--timeout=0", *files], plugins=[plugin])
-    if args.list:
+    if args.list or args.control:
         return 0
     if not plugin.results:
         print(f"pytest exited {code} before any mutant ran", file=sys.stderr)

@@ -334,3 +334,16 @@ def test_save_flushes_the_whole_file_to_disk_then_the_folder(tmp_path: Path, fix
         synced.clear()
         store.save(Dataset(studies=studies, meta=_meta()))
         assert synced == [("file", store.current.stat().st_size), ("folder", synced[1][1])]
+
+
+def test_save_and_load_leave_no_file_open(tmp_path: Path, fixture_studies) -> None:
+    """A long-running app saves and loads many times: each must give back every file descriptor."""
+    store = DataStore(tmp_path)
+    store.save(Dataset(studies=fixture_studies[:1], meta=_meta()))
+    store.load()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        store.save(Dataset(studies=fixture_studies[:2], meta=_meta()))
+        store.load()
+        store.load_meta()
+    assert len(os.listdir("/proc/self/fd")) == before
