@@ -41,6 +41,9 @@ def exclusion(*items: str) -> str:
     (exclusion("Karnofsky performance status < 60%"), 2),
     (inclusion("Age ≥ 18 years", "Adequate organ function"), None),
     (inclusion("Dose escalation: ECOG 0-1", "Dose expansion: ECOG 0-2"), 2),
+    (inclusion("ECOG performance status 0-2, or 3 if attributable to the leukemia"), 3),
+    (inclusion("Karnofsky ≥ 80% for patients aged ≥ 60 years or ≥ 70% for patients < 60 years"), 1),
+    (inclusion("Karnofsky score ≥ 80% for patients ≥ 60 years old"), 1),  # (60 years is an age, not a score)
 ])
 def test_max_ecog(text: str, expected: int | None) -> None:
     assert extract(text).max_ecog == expected
@@ -66,6 +69,14 @@ def test_max_ecog(text: str, expected: int | None) -> None:
     (exclusion("Active acute or chronic GVHD requiring systemic therapy"), "not_stated"),
     (exclusion("Solid organ transplant recipient"), "not_stated"),
     (inclusion("HCT-CI score ≤ 3"), "not_stated"),
+    (inclusion("No allogeneic stem cell transplant within the previous 6 months"), "allowed"),
+    (inclusion("No active GVHD and ≥ 100 days since allogeneic transplant"), "allowed"),
+    (inclusion("Relapsed lymphoma after autologous transplant: eligible if more than 1 year post-transplant"),
+     "not_stated"),
+    (inclusion("High-risk AML as defined by the Center for International Blood and Marrow Transplant Research"),
+     "not_stated"),
+    (inclusion("Persistent hematologic malignancy or solid tumor after allogeneic stem cell transplantation"),
+     "required"),
 ])
 def test_prior_allo_hct(text: str, expected: str) -> None:
     assert extract(text).prior_allo_hct == expected
@@ -123,6 +134,21 @@ def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]
     (inclusion("Relapsed AML; no prior venetoclax"), ("any_prior_therapy",), ("venetoclax",)),
     (inclusion("Patients who have not received a prior IDH1 inhibitor"), (), ("idh1_inhibitor",)),
     (exclusion("Candidates for intensive induction chemotherapy"), (), ()),
+    (inclusion("AML refractory to high-dose ara-C"), ("any_prior_therapy", "intensive_chemotherapy"), ()),
+    (exclusion("Prior therapy with an anti-cytotoxic T-lymphocyte-associated antigen 4 antibody"), (),
+     ("checkpoint_inhibitor",)),
+    (inclusion("Relapsed or refractory AML, or", "AML with primary induction failure, or",
+               "Myelodysplastic syndrome with excess blasts"), ("any_prior_therapy",), ()),  # (the MDS route is ignored)
+    (inclusion("Relapsed or refractory AML, or",
+               "AML in patients who are not, in the opinion of the investigator, candidates for standard induction"),
+     (), ()),
+    (inclusion("Relapsed AML", "AML secondary to MDS for which induction chemotherapy is not recommended"), (), ()),
+    (inclusion("Must not have received any definitive therapy for AML other than hydroxyurea"), (),
+     ("any_prior_therapy",)),
+    (inclusion("Relapsed AML after induction chemotherapy",
+               "No prior induction therapy is allowed in patients with newly diagnosed secondary AML"), (), ()),
+    (inclusion("Relapsed AML", "Recovered from the toxicities of prior anthracycline therapy"),
+     ("any_prior_therapy",), ()),
 ])
 def test_prior_therapies(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
     facts = extract(text)
@@ -177,6 +203,18 @@ def test_wrapped_lines_join_and_or_items_are_alternatives() -> None:
             "c) Newly diagnosed and not a candidate for intensive chemotherapy\n")
     facts = extract(text)
     assert facts.required_prior_therapies == ()  # route c) admits untreated patients
+
+
+def test_an_item_ending_in_a_word_ending_in_or_is_not_an_alternative() -> None:
+    text = inclusion("Has an HLA-matched sibling donor", "Relapsed AML", "ECOG 0-1")
+    assert [c.alternatives for c in criteria(text)] == [(), (), ()]
+    assert extract(text).required_prior_therapies == ("any_prior_therapy",)
+
+
+def test_a_donors_label_on_one_bullet_does_not_open_a_donor_section() -> None:
+    text = "Inclusion Criteria:\n- Relapsed AML\n- DONORS: HLA-matched sibling or unrelated donor\n- ECOG 0-1"
+    assert [c.section for c in criteria(text)] == ["inclusion", "donor", "inclusion"]
+    assert extract(text).max_ecog == 1
 
 
 def test_evidence_keeps_the_sentence_of_each_value() -> None:

@@ -133,6 +133,18 @@ def _section_of(heading: str, current: str) -> str:
     return current
 
 
+def _opens_section(raw: str, head: re.Match[str]) -> bool:
+    """Whether a "Label: ..." line opens a section: a heading alone on its line, or an inclusion /
+    exclusion / donor heading; not a bullet labelled "Donors: ..." (that one item is about the donor)."""
+    word = head.group(1).lower()
+    if not head.group(2):
+        return True
+    if word in {"donor", "donors"}:
+        label = head.group(0)[:head.start(2)]
+        return not (_BULLET.match(raw) and not re.search(r"(?i)criteri|eligib|characteristic", label))
+    return word in {"inclusion", "exclusion"}
+
+
 def _items(text: str) -> Iterable[tuple[str, str]]:
     """(section, item text) for each criterion, in order."""
     section, parts = "inclusion", list[str]()  # (text before any heading reads as inclusion criteria)
@@ -146,7 +158,7 @@ def _items(text: str) -> Iterable[tuple[str, str]]:
         if _BARE_HEADING.match(line):
             line = line.rstrip(" :") + ":"
         head = _HEADING.match(line) if len(line) < 140 else None
-        if head and (head.group(1).lower() in {"inclusion", "exclusion", "donor", "donors"} or not head.group(2)):
+        if head and _opens_section(raw, head):
             if parts:
                 yield section, " ".join(parts)
                 parts = []
@@ -163,7 +175,7 @@ def _items(text: str) -> Iterable[tuple[str, str]]:
         yield section, " ".join(parts)
 
 
-_OR_END = re.compile(r"(?:,|;)?\s*(?:or|and/or)\s*[;:,]?$")
+_OR_END = re.compile(r"(?:^|[\s,;])(?:or|and/or)\s*[;:,]?$")  # (not the end of "donor", "inhibitor", "tumor")
 
 
 _OR_START = re.compile(r"(?i)^(?:or|and/or)\b")
@@ -366,8 +378,10 @@ def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
     if _has("other_disease", clause) and not _has("aml", clause):
         return None  # a transplant for another disease only
     allogeneic = _ALLOGENEIC.search(m.group()) or _ALLOGENEIC.search(clause)
-    if not allogeneic and _before(clause, m.start(), "autologous", 40):
-        return None
+    if not allogeneic and _has("autologous", clause[:m.start()]):
+        return None  # "failed autologous transplant ... > 1 year post-transplant"
+    if CUES["organisation_before"].search(clause, 0, m.start()):
+        return None  # "American Society for Blood and Marrow Transplantation"
     if (_future(clause, m.start()) or "organ" in clause[max(0, m.start() - 12):m.start()]
             or CUES["future_after"].match(clause, m.end()) or CUES["timepoint_before"].search(clause, 0, m.start())):
         return None
@@ -377,8 +391,9 @@ def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
             return None
         conditional = _has("allo_allowed", clause) or _has("allo_conditions", clause) or _has("window", clause)
         return "allowed" if conditional else "excluded"
-    if _negated(clause, m):
-        return "excluded"
+    if _negated(clause, m):  # "no prior allogeneic HCT" / "no GVHD and >= 3 months since transplant"
+        conditional = _has("allo_conditions", clause) or _has("window", clause) or _has("allo_since", clause)
+        return "allowed" if conditional else "excluded"
     if _has("allo_allowed", clause) or _has("allo_since", clause):
         return "allowed" if _before(clause, m.start(), "prior", 80) or _has("allo_allowed", clause) else None
     if not _has("allo_required", clause[:m.start()]):
@@ -448,21 +463,29 @@ def _therapy_kind(section: str, clause: str, m: re.Match[str]) -> str | None:
         return "excluded_prior_therapies" if _has("prior", clause) or _has("exposure", clause) else None
     if _negated(clause, m) and not _has("failure", clause[:start]):
         return None if _has("intolerance", clause) else "excluded_prior_therapies"
+    if _has("intolerance", clause) and not _has("failure", clause):
+        return None  # "recovered from the toxicity of prior chemotherapy": not a demand for it
     if not _before(clause, start, "prior", 200) or _has("allowed", clause) or _has("conditional", clause[:start]):
         return None
     return "required_prior_therapies:cohort" if _has("cohort", clause) else "required_prior_therapies"
 
 
+def _aml_alternatives(c: Criterion) -> tuple[str, ...]:
+    """The criterion's "or" alternatives, but those only about another disease ("or CML in blast phase")."""
+    return tuple(alt for alt in c.alternatives
+                 if not (_has("other_disease", alt) and not CUES["aml_not_apl"].search(alt)))
+
+
 def _every_alternative(c: Criterion, regex: re.Pattern[str]) -> bool:
     """Whether each of the criterion's "or" alternatives (if any) matches ``regex``."""
-    return all(regex.search(alt) for alt in c.alternatives)
+    return all(regex.search(alt) for alt in _aml_alternatives(c))
 
 
 def _required_in_every_alternative(c: Criterion, rule: Rule) -> bool:
     """Whether each "or" alternative of the criterion (if any) demands the therapy of ``rule``."""
     return all(any(_therapy_kind("inclusion", clause, m) == "required_prior_therapies"
                    for clause in _CLAUSE.split(alt) for m in rule.regex.finditer(clause))
-               for alt in c.alternatives)
+               for alt in _aml_alternatives(c))
 
 
 def _routes(c: Criterion, live: Live) -> list[Finding]:
@@ -474,7 +497,7 @@ def _routes(c: Criterion, live: Live) -> list[Finding]:
             for m in rule.regex.finditer(clause):
                 if (_has("other_disease", clause) or _has("other_cancer", clause)) and not _has("aml", clause):
                     continue  # a route for another disease only
-                if c.section == "inclusion" and rule.value != "no_prior_therapy" and _negated(clause, m):
+                if c.section == "inclusion" and rule.value != "no_prior_therapy" and _route_negated(rule, clause, m):
                     continue
                 if c.section == "exclusion" and (_has("window", clause) or _before(clause, m.start(), "negation", 30)):
                     continue
@@ -485,6 +508,14 @@ def _routes(c: Criterion, live: Live) -> list[Finding]:
                     continue  # (a qualifier of a relapsed/refractory route, not a route of its own)
                 found.append(Finding(f"route:{rule.value}", rule.value, c.text))
     return found
+
+
+def _route_negated(rule: Rule, clause: str, m: re.Match[str]) -> bool:
+    """An untreated route is negated only by a word just before it ("not newly diagnosed"); in "No prior
+    induction allowed in newly diagnosed AML" the "No" belongs to the prior treatment."""
+    if rule.value == "untreated":
+        return _before(clause, m.start(), "negation", 20)
+    return _negated(clause, m)
 
 
 _ROUTE_TREATED = next(r for r in _BY_FIELD["route"] if r.value == "previously_treated")
