@@ -205,6 +205,23 @@ def test_wrapped_lines_join_and_or_items_are_alternatives() -> None:
     assert facts.required_prior_therapies == ()  # route c) admits untreated patients
 
 
+def test_items_indented_under_any_of_the_following_are_alternatives() -> None:
+    risk = ("Inclusion Criteria:\n\n* Relapsed AML\n* High-risk disease, with any of the following:\n"
+            "  * secondary AML\n  * FLT3-ITD mutation\n* ECOG 0-2")
+    assert criteria(risk)[1].alternatives == ("secondary aml", "flt3-itd mutation")
+    assert (extract(risk).required_markers, extract(risk).max_ecog) == ((), 2)
+    mutations = ("Inclusion Criteria:\n\n* AML with one of the following mutations:\n  * FLT3-ITD or TKD\n"
+                 "  * IDH1 R132\n* ECOG 0-1")
+    assert extract(mutations).required_markers == ("FLT3", "IDH1")
+    routes = ("Inclusion Criteria:\n\n* AML meeting at least one of the following:\n"
+              "  * Refractory to induction chemotherapy\n  * Relapse after a first remission\n")
+    assert extract(routes).required_prior_therapies == ("any_prior_therapy",)
+    unfit = routes + "  * Newly diagnosed and unfit for intensive chemotherapy\n"
+    assert extract(unfit).required_prior_therapies == ()
+    flat = "Inclusion Criteria:\n\n* AML with any of the following:\n* Relapsed AML\n* FLT3-ITD mutation"
+    assert [c.alternatives for c in criteria(flat)] == [(), (), ()]  # (no indentation: no nesting is read)
+
+
 def test_an_item_ending_in_a_word_ending_in_or_is_not_an_alternative() -> None:
     text = inclusion("Has an HLA-matched sibling donor", "Relapsed AML", "ECOG 0-1")
     assert [c.alternatives for c in criteria(text)] == [(), (), ()]

@@ -145,14 +145,14 @@ def _opens_section(raw: str, head: re.Match[str]) -> bool:
     return word in {"inclusion", "exclusion"}
 
 
-def _items(text: str) -> Iterable[tuple[str, str]]:
-    """(section, item text) for each criterion, in order."""
-    section, parts = "inclusion", list[str]()  # (text before any heading reads as inclusion criteria)
+def _items(text: str) -> Iterable[tuple[str, str, int]]:
+    """(section, item text, indentation of its bullet) for each criterion, in order."""
+    section, parts, depth = "inclusion", list[str](), 0  # (text before any heading reads as inclusion criteria)
     for raw in text.replace("\\", "").splitlines():
         line = raw.strip()
         if not line:
             if parts:
-                yield section, " ".join(parts)
+                yield section, " ".join(parts), depth
                 parts = []
             continue
         if _BARE_HEADING.match(line):
@@ -160,7 +160,7 @@ def _items(text: str) -> Iterable[tuple[str, str]]:
         head = _HEADING.match(line) if len(line) < 140 else None
         if head and _opens_section(raw, head):
             if parts:
-                yield section, " ".join(parts)
+                yield section, " ".join(parts), depth
                 parts = []
             section = _section_of(line[: head.start(2)], section)
             line = head.group(2).strip()
@@ -168,11 +168,13 @@ def _items(text: str) -> Iterable[tuple[str, str]]:
                 continue
         label = parts and parts[-1].endswith(":") and len(" ".join(parts)) <= 40  # "Performance status:\n0-2"
         if parts and (_BULLET.match(raw) or (parts[-1].endswith((";", ".", ":", "；")) and not label)):
-            yield section, " ".join(parts)
+            yield section, " ".join(parts), depth
             parts = []
+        if not parts:
+            depth = len(raw) - len(raw.lstrip()) if _BULLET.match(raw) else 0
         parts.append(_BULLET.sub("", line, count=1) if _BULLET.match(raw) else line)
     if parts:
-        yield section, " ".join(parts)
+        yield section, " ".join(parts), depth
 
 
 _OR_END = re.compile(r"(?:^|[\s,;])(?:or|and/or)\s*[;:,]?$")  # (not the end of "donor", "inhibitor", "tumor")
@@ -181,16 +183,32 @@ _OR_END = re.compile(r"(?:^|[\s,;])(?:or|and/or)\s*[;:,]?$")  # (not the end of 
 _OR_START = re.compile(r"(?i)^(?:or|and/or)\b")
 
 
-def _joined_alternatives(items: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
-    """Items joined by "or" (one ending in "or", or the next opening with "OR") into one group:
-    (section, [alternative, ...])."""
-    groups: list[tuple[str, list[str]]] = []
-    open_ = False
-    for section, item in items:
-        if groups and groups[-1][0] == section and (open_ or _OR_START.match(item)):
-            groups[-1][1].append(item)
+# "... with any of the following:", "meeting at least one of the following criteria:"
+_ANY_OF = re.compile(r"(?i)\b(?:any|one|1|either|at least (?:one|1)|one or more)(?: \w+)? of the following\b"
+                     r"[^:]{0,60}:$")
+
+
+class _Group(NamedTuple):
+    section: str
+    items: list[str]
+    first_alternative: int  # 1 when items[0] is an "any of the following:" head, else 0
+
+
+def _joined_alternatives(items: Iterable[tuple[str, str, int]]) -> list[_Group]:
+    """Items joined into one group of alternatives: items joined by "or" (one ending in "or", or the next
+    opening with "OR"), and the items indented under an "any of the following:" head."""
+    groups: list[_Group] = []
+    open_, list_depth = False, -1
+    for section, item, depth in items:
+        same = bool(groups) and groups[-1].section == section
+        if same and list_depth >= 0 and depth > list_depth:
+            groups[-1].items.append(item)
+        elif same and (open_ or _OR_START.match(item)):
+            groups[-1].items.append(item)
         else:
-            groups.append((section, [item]))
+            head = bool(_ANY_OF.search(item.strip()))
+            list_depth = depth if head else -1
+            groups.append(_Group(section, [item], int(head)))
         open_ = bool(_OR_END.search(item.lower()))
     return groups
 
@@ -198,8 +216,9 @@ def _joined_alternatives(items: Iterable[tuple[str, str]]) -> list[tuple[str, li
 def criteria(text: str) -> list[Criterion]:
     """The criteria of an eligibility text, each with its section and normalised clauses."""
     out = []
-    items = ((section, piece) for section, item in _items(text or "") for piece in _PDQ_SPLIT.split(item))
-    for section, group in _joined_alternatives(items):
+    items = ((section, piece, depth) for section, item, depth in _items(text or "")
+             for piece in _PDQ_SPLIT.split(item))
+    for section, group, first in _joined_alternatives(items):
         item = " ".join(group)
         norm = _normalise(item)
         if not norm:
@@ -207,7 +226,7 @@ def criteria(text: str) -> list[Criterion]:
         clauses = tuple(c.strip() for c in _CLAUSE.split(norm) if c.strip())
         if section != "donor" and CUES["donor"].search(norm):
             section = "donor"
-        alternatives = tuple(_normalise(g) for g in group) if len(group) > 1 else ()
+        alternatives = tuple(_normalise(g) for g in group[first:]) if len(group) > 1 else ()
         out.append(Criterion(section, " ".join(item.split()), clauses, alternatives))
     return out
 
@@ -413,8 +432,16 @@ def _markers(c: Criterion, live: Live) -> list[Finding]:
         for rule in live["marker"]:
             for m in rule.regex.finditer(clause):
                 kind = _marker_kind(c.section, clause, m, earlier)
+                if kind == "required_markers" and not _marker_in_every_alternative(c, live):
+                    kind = None  # another "or" alternative admits patients without a marker
                 found += [Finding(kind, key, c.text) for key in rule.value.split(";")] if kind else []
     return found
+
+
+def _marker_in_every_alternative(c: Criterion, live: Live) -> bool:
+    """Whether each "or" alternative of the criterion (if any) names a marker ("FLT3-ITD, or" / "IDH1
+    mutation": both listed; "secondary AML, or" / "FLT3 mutation": neither is required)."""
+    return all(any(rule.regex.search(alt) for rule in live["marker"]) for alt in _aml_alternatives(c))
 
 
 _DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?"
