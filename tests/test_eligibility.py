@@ -77,6 +77,13 @@ def test_max_ecog(text: str, expected: int | None) -> None:
      "not_stated"),
     (inclusion("Persistent hematologic malignancy or solid tumor after allogeneic stem cell transplantation"),
      "required"),
+    (exclusion("Prior allogeneic HSCT", "Stem cell transplant within 60 days of the first dose"), "excluded"),
+    (inclusion("Planned post-transplant immune suppression with tacrolimus"), "not_stated"),
+    (exclusion("Opinion of the BMT committee that an autologous transplant would be preferable"), "not_stated"),
+    (inclusion("Patients who relapsed after allogeneic HSCT are eligible provided they have no active GVHD and are "
+               "at least 60 days post-transplant"), "allowed"),
+    (inclusion("An unrelated donor search is not needed if the clinical situation requires an urgent transplant"),
+     "not_stated"),
 ])
 def test_prior_allo_hct(text: str, expected: str) -> None:
     assert extract(text).prior_allo_hct == expected
@@ -103,6 +110,9 @@ def test_prior_allo_hct(text: str, expected: str) -> None:
     (inclusion("AML regardless of FLT3 status"), (), ()),
     (exclusion("Prior treatment with a FLT3 inhibitor"), (), ()),
     (inclusion("Newly diagnosed acute promyelocytic leukemia confirmed by PML-RARA"), ("PML-RARA",), ()),
+    (inclusion("Any myeloproliferative disorder except Philadelphia chromosome positive chronic myeloid leukemia"),
+     (), ()),
+    (exclusion("BCR-ABL positive AML"), (), ("BCR-ABL",)),
 ])
 def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
     facts = extract(text)
@@ -149,6 +159,16 @@ def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]
                "No prior induction therapy is allowed in patients with newly diagnosed secondary AML"), (), ()),
     (inclusion("Relapsed AML", "Recovered from the toxicities of prior anthracycline therapy"),
      ("any_prior_therapy",), ()),
+    (inclusion("Relapsed AML", "Patients must have failed high-dose cytarabine"),
+     ("any_prior_therapy", "intensive_chemotherapy"), ()),
+    (inclusion("Not eligible for potentially curative allogeneic transplantation",
+               "Refractory to or relapsed after induction chemotherapy"),
+     ("any_prior_therapy", "intensive_chemotherapy"), ()),
+    (inclusion("AML for which no standard therapy is expected to give a durable remission, or who have relapsed "
+               "after chemotherapy, or who refuse standard therapy"), (), ()),
+    (inclusion("Relapsed AML in patients who are not fit for intensive salvage chemotherapy"),
+     ("any_prior_therapy",), ()),
+    (inclusion("Patients with de novo AML must be in first or later relapse"), (), ()),
 ])
 def test_prior_therapies(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
     facts = extract(text)

@@ -341,7 +341,8 @@ def _future(clause: str, start: int) -> bool:
     """A future word after the last word of prior treatment before ``start``."""
     head = clause[max(0, start - _NEAR):start]
     future = [m.end() for m in CUES["future"].finditer(head)]
-    prior = [m.end() for m in CUES["prior"].finditer(head)]
+    prior = [m.end() for m in CUES["prior"].finditer(head) if m.end() < len(head) - 1]  # ("post-" of the term itself
+    # is not a prior word: "planned post-transplant immune suppression")
     return bool(future) and (not prior or future[-1] > prior[-1])
 
 
@@ -386,35 +387,47 @@ def _allo(c: Criterion, live: Live) -> list[Finding]:
             value = _allo_value(c.section, clause, m)
             if value == "required" and not _every_alternative(c, m.re):
                 value = "allowed"  # another "or" route admits patients without a transplant
-            if value:
+            if value == WINDOW_ONLY:
+                found.append(Finding("prior_allo_hct:window", "allowed", c.text))
+            elif value:
                 found.append(Finding("prior_allo_hct", value, c.text))
     return found
+
+
+def _patients_transplant(clause: str, m: re.Match[str]) -> bool:
+    """Whether a transplant mention may be one the patient received: not one for another disease only,
+    autologous, in an organisation's name, planned, or a time point."""
+    if _has("other_disease", clause) and not _has("aml", clause):
+        return False  # a transplant for another disease only
+    allogeneic = _ALLOGENEIC.search(m.group()) or _ALLOGENEIC.search(clause)
+    if not allogeneic and _has("autologous", clause[:m.start()]):
+        return False  # "failed autologous transplant ... > 1 year post-transplant"
+    if CUES["organisation_before"].search(clause, 0, m.start()):
+        return False  # "American Society for Blood and Marrow Transplantation"
+    return not (_future(clause, m.start()) or "organ" in clause[max(0, m.start() - 12):m.start()]
+                or CUES["future_after"].match(clause, m.end())
+                or CUES["timepoint_before"].search(clause, 0, m.start()))
 
 
 def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
     """What one transplant mention says: required / excluded / allowed, or None (not about a prior
     allogeneic transplant of the patient)."""
-    if _has("other_disease", clause) and not _has("aml", clause):
-        return None  # a transplant for another disease only
-    allogeneic = _ALLOGENEIC.search(m.group()) or _ALLOGENEIC.search(clause)
-    if not allogeneic and _has("autologous", clause[:m.start()]):
-        return None  # "failed autologous transplant ... > 1 year post-transplant"
-    if CUES["organisation_before"].search(clause, 0, m.start()):
-        return None  # "American Society for Blood and Marrow Transplantation"
-    if (_future(clause, m.start()) or "organ" in clause[max(0, m.start() - 12):m.start()]
-            or CUES["future_after"].match(clause, m.end()) or CUES["timepoint_before"].search(clause, 0, m.start())):
+    if not _patients_transplant(clause, m):
         return None
     if section == "exclusion":
         said_prior = _before(clause, m.start(), "prior", 80) or m.start() < 15
         if _before(clause, m.start(), "negation", 30) or not said_prior:
             return None
-        conditional = _has("allo_allowed", clause) or _has("allo_conditions", clause) or _has("window", clause)
-        return "allowed" if conditional else "excluded"
+        if _has("allo_allowed", clause) or _has("allo_conditions", clause):
+            return "allowed"
+        return WINDOW_ONLY if _has("window", clause) else "excluded"
     if _negated(clause, m):  # "no prior allogeneic HCT" / "no GVHD and >= 3 months since transplant"
-        conditional = _has("allo_conditions", clause) or _has("window", clause) or _has("allo_since", clause)
-        return "allowed" if conditional else "excluded"
-    if _has("allo_allowed", clause) or _has("allo_since", clause):
-        return "allowed" if _before(clause, m.start(), "prior", 80) or _has("allo_allowed", clause) else None
+        if _has("allo_conditions", clause) or _has("allo_since", clause):
+            return "allowed"
+        return WINDOW_ONLY if _has("window", clause) else "excluded"
+    allowed_near = CUES["allo_allowed"].search(clause, 0, m.end() + _NEAR)  # (not a later, unrelated "if")
+    if allowed_near or _has("allo_since", clause):
+        return "allowed" if allowed_near or _before(clause, m.start(), "prior", 80) else None
     if not _has("allo_required", clause[:m.start()]):
         return None
     if CUES["alternative_before"].search(clause[max(0, m.start() - 30):m.start()]):
@@ -423,6 +436,9 @@ def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
 
 
 _ALLOGENEIC = re.compile(r"\ballo(?:geneic|genic|-|\b)")
+#: a transplant excluded only within a time window ("allogeneic HCT within 60 days"): allowed after it,
+#: unless another criterion excludes a prior transplant outright (then the window is a mere washout)
+WINDOW_ONLY = "allowed:window"
 
 
 def _markers(c: Criterion, live: Live) -> list[Finding]:
@@ -450,7 +466,13 @@ _DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?"
                          r"bispecific|specific|engager|adc|bite|dart|x ?cd3|conjugate|vaccine)")
 
 
+_POSITIVE = re.compile(r"(?:[- ]?(?:positive|\+))?[ -]?")
+
+
 def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "") -> str | None:
+    after = _POSITIVE.match(clause, m.end())
+    if after and CUES["other_disease"].match(clause, after.end()):
+        return None  # "Philadelphia chromosome positive CML": a marker of another disease, not of the AML
     if _DRUG_AFTER.match(clause, m.end()) or clause[max(0, m.start() - 6):m.start()].endswith(("anti-", "anti ")):
         return None  # a drug against the marker, not the marker itself
     if section == "exclusion":
@@ -528,13 +550,37 @@ def _routes(c: Criterion, live: Live) -> list[Finding]:
                     continue
                 if c.section == "exclusion" and (_has("window", clause) or _before(clause, m.start(), "negation", 30)):
                     continue
-                if rule.value == "previously_treated" and (_has("allowed", clause)
-                                                           or not _every_alternative(c, rule.regex)):
+                if rule.value == "previously_treated" and (_has("allowed", clause) or not _every_route(c, clause)):
                     continue
-                if rule.value == "open_route" and _ROUTE_TREATED.regex.search(clause):
+                if rule.value == "open_route" and not _open_route_of_its_own(c, clause, rule):
                     continue  # (a qualifier of a relapsed/refractory route, not a route of its own)
+                if rule.value == "previously_treated" and _has("subgroup", clause[:m.end()]):
+                    found.append(Finding("route:open_route", "open_route", c.text))  # the other subgroups
                 found.append(Finding(f"route:{rule.value}", rule.value, c.text))
     return found
+
+
+_INLINE_OR = re.compile(r",? (?:or|and/or) (?=(?:who|patients|those|subjects|participants|in whom|for whom|with)\b)")
+
+
+def _parts(c: Criterion, clause: str) -> tuple[str, ...]:
+    """The routes a criterion lists: its "or" alternatives, else the clause's inline ones ("..., or who
+    have failed ..., or who refuse ..."); those only about another disease left out."""
+    if c.alternatives:
+        return _aml_alternatives(c)
+    parts = _INLINE_OR.split(clause)
+    return tuple(p for p in parts if not (_has("other_disease", p) and not CUES["aml_not_apl"].search(p))) or (clause,)
+
+
+def _every_route(c: Criterion, clause: str) -> bool:
+    """Whether every route the criterion lists presupposes treatment."""
+    return all(_ROUTE_TREATED.regex.search(part) for part in _parts(c, clause))
+
+
+def _open_route_of_its_own(c: Criterion, clause: str, rule: Rule) -> bool:
+    """Whether an open route ("unfit for intensive chemotherapy") is a route of its own, not a qualifier of
+    a relapsed/refractory one in the same alternative ("relapsed AML not fit for intensive salvage")."""
+    return any(rule.regex.search(part) and not _ROUTE_TREATED.regex.search(part) for part in _parts(c, clause))
 
 
 def _route_negated(rule: Rule, clause: str, m: re.Match[str]) -> bool:
@@ -573,18 +619,21 @@ def _resolve_ecog(findings: list[Finding]) -> tuple[int | None, list[Finding]]:
 
 def _resolve_allo(findings: list[Finding]) -> str:
     values = {f.value for f in findings if f.field == "prior_allo_hct"}
-    return next((v for v in ("required", "allowed", "excluded") if v in values), "not_stated")
+    window_only = any(f.field == "prior_allo_hct:window" for f in findings)
+    return next((v for v in ("required", "allowed", "excluded") if v in values),
+                "allowed" if window_only else "not_stated")
 
 
 def _required_on_every_route(findings: list[Finding]) -> set[str]:
     """The therapies demanded on every route: one named in a route's own criterion ("refractory to
     induction chemotherapy") is dropped when another criterion gives a route without it ("or relapsed
-    after any therapy")."""
+    after any therapy"), unless a criterion naming it is a demand of its own ("must have failed HiDAC")."""
     routes = {f.sentence for f in findings if f.field == "route:previously_treated"}
     required: set[str] = set()
     for key in {f.value for f in findings if f.field == "required_prior_therapies"}:
         where = {f.sentence for f in findings if f.field == "required_prior_therapies" and f.value == key}
-        if not (where & routes) or routes <= where:
+        demanded = any(_has("demand", sentence.lower()) and not _OR_END.search(sentence.lower()) for sentence in where)
+        if demanded or not (where & routes) or routes <= where:
             required.add(key)
     return required
 
