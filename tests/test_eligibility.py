@@ -44,6 +44,8 @@ def exclusion(*items: str) -> str:
     (inclusion("ECOG performance status 0-2, or 3 if attributable to the leukemia"), 3),
     (inclusion("Karnofsky ≥ 80% for patients aged ≥ 60 years or ≥ 70% for patients < 60 years"), 1),
     (inclusion("Karnofsky score ≥ 80% for patients ≥ 60 years old"), 1),  # (60 years is an age, not a score)
+    (inclusion("Karnofsky 70-100% (50% if hospitalized)"), 2),
+    ("DISEASE CHARACTERISTICS:\n- Relapsed AML\nPATIENT CHARACTERISTICS:\nPerformance status:\n- 0-2\n", 2),
 ])
 def test_max_ecog(text: str, expected: int | None) -> None:
     assert extract(text).max_ecog == expected
@@ -169,6 +171,15 @@ def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]
     (inclusion("Relapsed AML in patients who are not fit for intensive salvage chemotherapy"),
      ("any_prior_therapy",), ()),
     (inclusion("Patients with de novo AML must be in first or later relapse"), (), ()),
+    (inclusion("Untreated AML, OR at most 2 prior induction regimens"), (), ()),
+    (inclusion("Relapsed, refractory, or untreated AML with WBC < 30,000/µL", "Untreated AML with adverse risk"),
+     (), ()),  # (not untreated-only: the first criterion admits treated patients too)
+    (inclusion("Relapsed or refractory AML OR newly diagnosed AML in patients unfit for standard therapy"), (), ()),
+    (inclusion("Untreated refractory anemia with excess blasts in transformation", "Relapsed AML"),
+     ("any_prior_therapy",), ()),
+    (exclusion("Prior treatment with liposomal daunorubicin"), (), ()),
+    (inclusion("No bilirubin > 2 x ULN (for the non-intensive therapy arm)"), (), ()),
+    (inclusion("Relapsed AML in patients without an acceptable allogeneic donor"), ("any_prior_therapy",), ()),
 ])
 def test_prior_therapies(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
     facts = extract(text)
@@ -184,6 +195,7 @@ def test_prior_therapies(text: str, required: tuple[str, ...], excluded: tuple[s
     (exclusion("3 or more prior regimens"), 2),
     (inclusion("AML in first or second relapse"), None),
     (inclusion("Previously untreated AML"), 0),
+    (inclusion("Untreated AML, OR at most 2 prior induction regimens"), 2),
 ])
 def test_max_prior_lines(text: str, expected: int | None) -> None:
     assert extract(text).max_prior_lines == expected

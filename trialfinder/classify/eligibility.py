@@ -167,7 +167,9 @@ def _items(text: str) -> Iterable[tuple[str, str, int]]:
             if not line:
                 continue
         label = parts and parts[-1].endswith(":") and len(" ".join(parts)) <= 40  # "Performance status:\n0-2"
-        if parts and (_BULLET.match(raw) or (parts[-1].endswith((";", ".", ":", "；")) and not label)):
+        short_label = label and len(parts) == 1 and len(parts[0].split()) <= 3  # "Performance status:\n- 0-2"
+        if parts and ((_BULLET.match(raw) and not short_label)
+                      or (parts[-1].endswith((";", ".", ":", "；")) and not label)):
             yield section, " ".join(parts), depth
             parts = []
         if not parts:
@@ -550,17 +552,25 @@ def _routes(c: Criterion, live: Live) -> list[Finding]:
                     continue
                 if c.section == "exclusion" and (_has("window", clause) or _before(clause, m.start(), "negation", 30)):
                     continue
-                if rule.value == "previously_treated" and (_has("allowed", clause) or not _every_route(c, clause)):
+                allowed = CUES["allowed"].search(clause, max(0, m.start() - 40), m.end() + 60)  # ("relapsed AML
+                # is eligible", not "relapsed AML without an acceptable donor" far away)
+                if rule.value == "previously_treated" and (allowed or not _every_route(c, clause)):
                     continue
                 if rule.value == "open_route" and not _open_route_of_its_own(c, clause, rule):
                     continue  # (a qualifier of a relapsed/refractory route, not a route of its own)
+                if rule.value == "untreated" and _beside_treated_route(c, clause, rule):
+                    # "untreated OR <= 2 prior regimens": treated and untreated patients may both enter
+                    found += [Finding("route:open_route", "open_route", c.text),
+                              Finding("route:previously_treated", "previously_treated", c.text)]
+                    continue
                 if rule.value == "previously_treated" and _has("subgroup", clause[:m.end()]):
                     found.append(Finding("route:open_route", "open_route", c.text))  # the other subgroups
                 found.append(Finding(f"route:{rule.value}", rule.value, c.text))
     return found
 
 
-_INLINE_OR = re.compile(r",? (?:or|and/or) (?=(?:who|patients|those|subjects|participants|in whom|for whom|with)\b)")
+_INLINE_OR = re.compile(r",? (?:or|and/or) (?=(?:who|patients|those|subjects|participants|in whom|for whom|with)\b)"
+                        r"|, (?:or|and/or) |; or ")
 
 
 def _parts(c: Criterion, clause: str) -> tuple[str, ...]:
@@ -581,6 +591,13 @@ def _open_route_of_its_own(c: Criterion, clause: str, rule: Rule) -> bool:
     """Whether an open route ("unfit for intensive chemotherapy") is a route of its own, not a qualifier of
     a relapsed/refractory one in the same alternative ("relapsed AML not fit for intensive salvage")."""
     return any(rule.regex.search(part) and not _ROUTE_TREATED.regex.search(part) for part in _parts(c, clause))
+
+
+def _beside_treated_route(c: Criterion, clause: str, rule: Rule) -> bool:
+    """Whether an untreated route is one alternative beside a route for treated patients ("relapsed AML OR
+    newly diagnosed AML unfit for ...", "untreated OR at most 2 prior regimens"): both may enter."""
+    return any(_ROUTE_TREATED.regex.search(part) or any(r.regex.search(part) for r in _BY_FIELD["lines"])
+               for part in _parts(c, clause) if not rule.regex.search(part))
 
 
 def _route_negated(rule: Rule, clause: str, m: re.Match[str]) -> bool:
