@@ -45,6 +45,8 @@ def exclusion(*items: str) -> str:
     (inclusion("Karnofsky ≥ 80% for patients aged ≥ 60 years or ≥ 70% for patients < 60 years"), 1),
     (inclusion("Karnofsky score ≥ 80% for patients ≥ 60 years old"), 1),  # (60 years is an age, not a score)
     (inclusion("Karnofsky 70-100% (50% if hospitalized)"), 2),
+    (inclusion("Karnofsky 60-100% (for patients > 10 years of age)"), 2),
+    (inclusion("ECOG ≤ 1 for dose-escalation patients, ≤ 2 for expansion patients"), 2),
     ("DISEASE CHARACTERISTICS:\n- Relapsed AML\nPATIENT CHARACTERISTICS:\nPerformance status:\n- 0-2\n", 2),
 ])
 def test_max_ecog(text: str, expected: int | None) -> None:
@@ -115,6 +117,8 @@ def test_prior_allo_hct(text: str, expected: str) -> None:
     (inclusion("Any myeloproliferative disorder except Philadelphia chromosome positive chronic myeloid leukemia"),
      (), ()),
     (exclusion("BCR-ABL positive AML"), (), ("BCR-ABL",)),
+    (inclusion("Philadelphia chromosome positive (Ph+) patients must have received 2 prior TKIs"), (), ()),
+    (inclusion("More than 25% blasts in the bone marrow (M3 bone marrow)"), (), ()),
 ])
 def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
     facts = extract(text)

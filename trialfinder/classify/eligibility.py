@@ -471,6 +471,10 @@ _DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?"
 _POSITIVE = re.compile(r"(?:[- ]?(?:positive|\+))?[ -]?")
 
 
+_SUBGROUP_DEMAND = re.compile(r"\)?(?:[- ]?(?:positive|\+|mutated|mutation|rearranged))?\s?(?:\([^)]{0,20}\)\s?)?"
+                              r"(?:patients |subjects |participants |disease |aml |all )?(?:must|should|need|require)")
+
+
 def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "") -> str | None:
     after = _POSITIVE.match(clause, m.end())
     if after and CUES["other_disease"].match(clause, after.end()):
@@ -479,6 +483,8 @@ def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "")
         return None  # a drug against the marker, not the marker itself
     if section == "exclusion":
         return None if _negated(clause, m) else "excluded_markers"
+    if _SUBGROUP_DEMAND.match(clause, m.end()):
+        return None  # "Ph+ (patients) must have received 2 TKIs": a demand on the marker's subgroup
     if CUES["exception"].search(clause, 0, m.start()):
         return "excluded_markers"
     if CUES["risk"].search(clause, 0, m.start()) or CUES["risk"].search(earlier):
