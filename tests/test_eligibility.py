@@ -258,6 +258,22 @@ def test_items_indented_under_any_of_the_following_are_alternatives() -> None:
     assert [c.alternatives for c in criteria(flat)] == [(), (), ()]  # (no indentation: no nesting is read)
 
 
+def test_criteria_of_a_later_stage_of_the_study_are_not_entry_criteria() -> None:
+    text = ("DISEASE CHARACTERISTICS:\n- First randomization:\n- Untreated AML\n- Second randomization:\n"
+            "- Complete remission after consolidation\n- Prior allogeneic transplant not allowed\n"
+            "PATIENT CHARACTERISTICS:\nPerformance status:\n- WHO 0-2\n")
+    sections = {c.text: c.section for c in criteria(text)}
+    assert [sections[t] for t in ("Untreated AML", "Second randomization: Complete remission after consolidation",
+                                  "Prior allogeneic transplant not allowed", "Performance status: WHO 0-2")] == [
+        "inclusion", "later", "later", "inclusion"]
+    facts = extract(text)
+    assert (facts.excluded_prior_therapies, facts.max_prior_lines, facts.prior_allo_hct, facts.max_ecog) == (
+        ("any_prior_therapy",), 0, "not_stated", 2)
+    post = ("Inclusion Criteria:\n* AML in first remission, planned allogeneic transplant\n"
+            "Post-transplant eligibility criteria:\n* Day 30 to 100 after allogeneic HCT\n* ECOG 0-2\n")
+    assert extract(post).prior_allo_hct == "not_stated" and extract(post).max_ecog is None
+
+
 def test_an_item_ending_in_a_word_ending_in_or_is_not_an_alternative() -> None:
     text = inclusion("Has an HLA-matched sibling donor", "Relapsed AML", "ECOG 0-1")
     assert [c.alternatives for c in criteria(text)] == [(), (), ()]

@@ -145,14 +145,33 @@ def _opens_section(raw: str, head: re.Match[str]) -> bool:
     return word in {"inclusion", "exclusion"}
 
 
+# A later stage of the study: its criteria concern patients already on it ("Second randomization:",
+# "Step 2 registration", "Post-transplant eligibility criteria"), not who may enter.
+_LATER_STAGE = re.compile(r"(?i)^\W*(?:(?:second|2nd|third|3rd|subsequent|later) "
+                          r"(?:randomi[sz]ation|registration|step|stage)|step (?:2|ii|3|iii)\b|"
+                          r"post-?transplant(?:ation)? (?:eligibility|inclusion|exclusion)|"
+                          r"(?:maintenance|consolidation) (?:randomi[sz]ation|registration|eligibility))")
+_FIRST_STAGE = re.compile(r"(?i)^\W*(?:first|1st|initial) (?:randomi[sz]ation|registration|step|stage)|"
+                          r"^\W*step (?:1|i)\b")
+
+
+def _later_stage(line: str, later: bool) -> bool:
+    """Whether the criteria from ``line`` on belong to a later stage of the study."""
+    if _LATER_STAGE.match(line):
+        return True
+    return later and not _FIRST_STAGE.match(line)
+
+
 def _items(text: str) -> Iterable[tuple[str, str, int]]:
-    """(section, item text, indentation of its bullet) for each criterion, in order."""
+    """(section, item text, indentation of its bullet) for each criterion, in order; the section is
+    ``later`` for the criteria of a later stage of the study."""
     section, parts, depth = "inclusion", list[str](), 0  # (text before any heading reads as inclusion criteria)
+    later = item_later = False
     for raw in text.replace("\\", "").splitlines():
         line = raw.strip()
         if not line:
             if parts:
-                yield section, " ".join(parts), depth
+                yield ("later" if item_later else section), " ".join(parts), depth
                 parts = []
             continue
         if _BARE_HEADING.match(line):
@@ -160,8 +179,9 @@ def _items(text: str) -> Iterable[tuple[str, str, int]]:
         head = _HEADING.match(line) if len(line) < 140 else None
         if head and _opens_section(raw, head):
             if parts:
-                yield section, " ".join(parts), depth
+                yield ("later" if item_later else section), " ".join(parts), depth
                 parts = []
+            later = bool(_LATER_STAGE.match(line))  # (a new heading ends a later stage, unless it is one)
             section = _section_of(line[: head.start(2)], section)
             line = head.group(2).strip()
             if not line:
@@ -170,13 +190,15 @@ def _items(text: str) -> Iterable[tuple[str, str, int]]:
         short_label = label and len(parts) == 1 and len(parts[0].split()) <= 3  # "Performance status:\n- 0-2"
         if parts and ((_BULLET.match(raw) and not short_label)
                       or (parts[-1].endswith((";", ".", ":", "；")) and not label)):
-            yield section, " ".join(parts), depth
+            yield ("later" if item_later else section), " ".join(parts), depth
             parts = []
+        bare = _BULLET.sub("", line, count=1) if _BULLET.match(raw) else line
+        later = _later_stage(bare, later)
         if not parts:
-            depth = len(raw) - len(raw.lstrip()) if _BULLET.match(raw) else 0
-        parts.append(_BULLET.sub("", line, count=1) if _BULLET.match(raw) else line)
+            depth, item_later = (len(raw) - len(raw.lstrip()) if _BULLET.match(raw) else 0), later
+        parts.append(bare)
     if parts:
-        yield section, " ".join(parts), depth
+        yield ("later" if item_later else section), " ".join(parts), depth
 
 
 _OR_END = re.compile(r"(?:^|[\s,;])(?:or|and/or)\s*[;:,]?$")  # (not the end of "donor", "inhibitor", "tumor")
@@ -692,7 +714,7 @@ def extract(text: str) -> Eligibility:
     """The seven facts of an eligibility criteria text, with their evidence (facts are frozen, and depend
     on the text alone: a text met again — the same protocol in several records — is read once)."""
     text = text or ""
-    read = [c for c in criteria(text) if c.section != "donor"]
+    read = [c for c in criteria(text) if c.section not in {"donor", "later"}]
     live = live_rules(" ; ".join(clause for c in read for clause in c.clauses))
     findings = [f for c in read for reader in READERS for f in reader(c, live)]
     ecog, ecog_findings = _resolve_ecog(findings)
