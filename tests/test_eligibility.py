@@ -82,6 +82,9 @@ def test_max_ecog(text: str, expected: int | None) -> None:
     (inclusion("Persistent hematologic malignancy or solid tumor after allogeneic stem cell transplantation"),
      "required"),
     (exclusion("Prior allogeneic HSCT", "Stem cell transplant within 60 days of the first dose"), "excluded"),
+    (inclusion("Participants who have undergone allogeneic HSCT must be ≥ 100 days post-transplant, off "
+               "immunosuppression for ≥ 4 weeks, and have no active GVHD"), "allowed"),
+    (inclusion("Patients in morphologic relapse after allogeneic HSCT"), "required"),
     (inclusion("Planned post-transplant immune suppression with tacrolimus"), "not_stated"),
     (exclusion("Opinion of the BMT committee that an autologous transplant would be preferable"), "not_stated"),
     (inclusion("Patients who relapsed after allogeneic HSCT are eligible provided they have no active GVHD and are "
@@ -119,6 +122,8 @@ def test_prior_allo_hct(text: str, expected: str) -> None:
     (exclusion("BCR-ABL positive AML"), (), ("BCR-ABL",)),
     (inclusion("Philadelphia chromosome positive (Ph+) patients must have received 2 prior TKIs"), (), ()),
     (inclusion("More than 25% blasts in the bone marrow (M3 bone marrow)"), (), ()),
+    (inclusion("Patients with MLL-r or NPM1m acute leukemia"), ("NPM1", "KMT2A"), ()),
+    (inclusion("IDH1 R132 mutation confirmed by central testing"), ("IDH1",), ()),
 ])
 def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
     facts = extract(text)
@@ -184,6 +189,9 @@ def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]
     (exclusion("Prior treatment with liposomal daunorubicin"), (), ()),
     (inclusion("No bilirubin > 2 x ULN (for the non-intensive therapy arm)"), (), ()),
     (inclusion("Relapsed AML in patients without an acceptable allogeneic donor"), ("any_prior_therapy",), ()),
+    (inclusion("Relapsed AML", "Prior treatment with gilteritinib is not allowed"), ("any_prior_therapy",),
+     ("flt3_inhibitor",)),
+    (exclusion("Prior venetoclax is not permitted"), (), ("venetoclax",)),
 ])
 def test_prior_therapies(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
     facts = extract(text)

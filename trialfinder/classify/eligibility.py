@@ -454,11 +454,15 @@ def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
         return "allowed" if allowed_near or _before(clause, m.start(), "prior", 80) else None
     if not _has("allo_required", clause[:m.start()]):
         return None
+    subject = _CONDITIONED_SUBJECT.search(clause, 0, m.start())
+    if subject and CUES["demand"].search(clause, subject.end()):
+        return "allowed"  # "patients who have undergone allogeneic HSCT must be >= 100 days post-transplant"
     if CUES["alternative_before"].search(clause[max(0, m.start() - 30):m.start()]):
         return "allowed"
     return "required"
 
 
+_CONDITIONED_SUBJECT = re.compile(r"\b(?:patients|participants|subjects|those|individuals|anyone) (?:who|that) ")
 _ALLOGENEIC = re.compile(r"\ballo(?:geneic|genic|-|\b)")
 #: a transplant excluded only within a time window ("allogeneic HCT within 60 days"): allowed after it,
 #: unless another criterion excludes a prior transplant outright (then the window is a mere washout)
@@ -542,6 +546,8 @@ def _therapy_kind(section: str, clause: str, m: re.Match[str]) -> str | None:
         return "excluded_prior_therapies" if _has("prior", clause) or _has("exposure", clause) else None
     if _negated(clause, m) and not _has("failure", clause[:start]):
         return None if _has("intolerance", clause) else "excluded_prior_therapies"
+    if CUES["excluded_after"].search(clause, m.end(), m.end() + _NEAR) and _has("prior", clause):
+        return "excluded_prior_therapies"  # "prior treatment with gilteritinib is not allowed"
     if _has("intolerance", clause) and not _has("failure", clause):
         return None  # "recovered from the toxicity of prior chemotherapy": not a demand for it
     if not _before(clause, start, "prior", 200) or _has("allowed", clause) or _has("conditional", clause[:start]):
