@@ -87,6 +87,40 @@ def test_verdict(facts: Eligibility, profile: Profile, kind: str, about: str) ->
         assert judged.reasons == ()
 
 
+AFTER_100_DAYS = extract("Inclusion Criteria:\n* Relapsed AML\n* Prior allogeneic HSCT allowed if ≥ 100 days from "
+                         "transplant and no active GVHD")
+WINDOW_EXCLUDED = extract("Inclusion Criteria:\n* Relapsed AML\nExclusion Criteria:\n* Allogeneic HSCT within 3 months "
+                          "before the first dose")
+MAINTENANCE = extract("Inclusion Criteria:\n* AML in remission after allogeneic HSCT\n* Between day 30 and day 100 "
+                      "after allogeneic transplant")
+
+
+@pytest.mark.parametrize("facts, days, kind, about", [
+    (AFTER_100_DAYS, 60, "likely_excluded", "transplant 60 days ago; the criterion asks at least 100 days after the "
+                                            "transplant"),
+    (AFTER_100_DAYS, 150, "check", "a prior allogeneic transplant is allowed under conditions"),
+    (AFTER_100_DAYS, None, "check", "the criterion asks at least 100 days after the transplant; days since yours not "
+                                    "given"),
+    (WINDOW_EXCLUDED, 45, "likely_excluded", "transplant 45 days ago; the criterion asks at least 90 days after the "
+                                             "transplant"),
+    (WINDOW_EXCLUDED, 400, "check", "a prior allogeneic transplant is allowed under conditions"),
+    (MAINTENANCE, 120, "likely_excluded", "transplant 120 days ago; the criterion asks 30–100 days after the "
+                                          "transplant"),
+    (MAINTENANCE, 20, "likely_excluded", "transplant 20 days ago; the criterion asks 30–100 days after the transplant"),
+])
+def test_days_since_transplant_against_the_stated_window(facts: Eligibility, days: int | None, kind: str,
+                                                         about: str) -> None:
+    judged = verdict(facts, Profile(prior=("hma",), prior_transplant=True, transplant_days=days))
+    assert judged.kind == kind
+    assert about in [r.criterion for r in judged.reasons]
+
+
+def test_a_window_met_by_a_required_transplant_raises_nothing() -> None:
+    assert MAINTENANCE.prior_allo_hct == "required" and MAINTENANCE.allo_days == (30, 100)
+    judged = verdict(MAINTENANCE, Profile(prior=("hma",), prior_transplant=True, transplant_days=60))
+    assert judged.kind == "no_conflict"
+
+
 def test_a_conflict_names_the_criterion_sentence() -> None:
     judged = verdict(RR_TRIAL, Profile(ecog=3, prior=("flt3_inhibitor",)))
     sentences = {r.criterion: r.sentence for r in judged.reasons if r.kind == "likely_excluded"}

@@ -268,6 +268,9 @@ class Eligibility:
     required_prior_therapies: tuple[str, ...] = ()
     excluded_prior_therapies: tuple[str, ...] = ()
     max_prior_lines: int | None = None
+    #: (fewest, most) days since the allogeneic transplant the prior_allo_hct sentences admit, when they
+    #: state a window ("≥ 100 days after allogeneic HSCT" -> (100, None)); not one of the rule's facts
+    allo_days: tuple[int | None, int | None] = (None, None)
     text_given: bool = True  # False: the record has no eligibility criteria (every fact is then unknown)
     #: field -> {value as text -> the criterion sentences it came from}
     evidence: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict, compare=False)
@@ -286,14 +289,16 @@ class Eligibility:
     def to_json(self) -> dict[str, Any]:
         """Everything, JSON-ready (for a table cache that stores plain values): see :meth:`from_json`."""
         evidence = {name: {v: list(s) for v, s in by_value.items()} for name, by_value in self.evidence.items()}
-        return {**self.facts(), "text_given": self.text_given, "evidence": evidence}
+        return {**self.facts(), "allo_days": list(self.allo_days), "text_given": self.text_given,
+                "evidence": evidence}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Eligibility":
         """The facts :meth:`to_json` wrote, as they were."""
         values: dict[str, Any] = {name: tuple(data[name]) if name in SET_FIELDS else data[name] for name in FIELDS}
         evidence = {name: {v: tuple(s) for v, s in by_value.items()} for name, by_value in data["evidence"].items()}
-        return cls(**values, text_given=bool(data.get("text_given", True)), evidence=evidence)
+        low, high = data.get("allo_days") or (None, None)
+        return cls(**values, allo_days=(low, high), text_given=bool(data.get("text_given", True)), evidence=evidence)
 
     def evidence_json(self) -> dict[str, Any]:
         """{field: [sentences]} for the scalars, {field: {value: [sentences]}} for the sets."""
@@ -415,7 +420,43 @@ def _allo(c: Criterion, live: Live) -> list[Finding]:
                 found.append(Finding("prior_allo_hct:window", "allowed", c.text))
             elif value:
                 found.append(Finding("prior_allo_hct", value, c.text))
+            window = _allo_window(c.section, clause) if value else (None, None)
+            if window != (None, None):
+                found.append(Finding("allo_days", window, c.text))
     return found
+
+
+_UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+_SPAN = r"(?P<n>\d{1,4}) ?(?P<unit>day|week|month|year)s?"
+_DAY_RANGE = re.compile(r"\bdays? \+?(?P<a>\d{1,4}) ?(?:-|to|and|through) ?(?:day )?\+?(?P<b>\d{1,4})\b"
+                        r"|\b(?P<c>\d{1,4}) ?(?:-|to) ?(?P<d>\d{1,4}) days? (?:after|from|since|post)")
+_AT_LEAST = re.compile(r"(?:>=|>|at least|more than|greater than|minimum of|a minimum of|beyond|over|"
+                       r"no (?:less|fewer) than) ?" + _SPAN + r"|\bbeyond day \+?(?P<day>\d{1,4})")
+_WITHIN = re.compile(r"(?:within|<=|<|less than|fewer than|no more than|up to|before) "
+                     r"(?:the (?:last|past|first|previous|preceding) )?"
+                     r"(?:day \+?(?P<day>\d{1,4})|" + _SPAN + ")")
+
+
+def _days(m: re.Match[str]) -> int:
+    if m.groupdict().get("day"):
+        return int(m.group("day"))
+    return int(m.group("n")) * _UNIT_DAYS[m.group("unit")]
+
+
+def _allo_window(section: str, clause: str) -> tuple[int | None, int | None]:
+    """(fewest, most) days since the transplant a transplant criterion admits: "at least 100 days after"
+    -> (100, None); in the exclusion criteria (or negated) "within 100 days" -> (100, None); in the
+    inclusion criteria "within 60 days after" -> (None, 60); "day 30 to 100 post-transplant" -> (30, 100)."""
+    if span := _DAY_RANGE.search(clause):
+        low, high = (span.group("a"), span.group("b")) if span.group("a") else (span.group("c"), span.group("d"))
+        return int(low), int(high)
+    least, within = _AT_LEAST.search(clause), _WITHIN.search(clause)
+    low, high = (_days(least) if least else None), None
+    if within and (section == "exclusion" or _NO_OPENING.match(clause)):
+        low = max(low or 0, _days(within))  # "allogeneic HCT within 100 days" excludes: >= 100 days admitted
+    elif within:
+        high = _days(within)
+    return low, high
 
 
 def _patients_transplant(clause: str, m: re.Match[str]) -> bool:
@@ -675,6 +716,18 @@ def _resolve_allo(findings: list[Finding]) -> str:
                 "allowed" if window_only else "not_stated")
 
 
+def _resolve_allo_days(findings: list[Finding], allo: str) -> tuple[int | None, int | None]:
+    """The window of days since the transplant stated in the sentences behind an allowed or required
+    prior transplant: the latest "at least" and the earliest "at most" of them."""
+    if allo not in {"allowed", "required"}:
+        return None, None
+    behind = {f.sentence for f in findings if f.field.startswith("prior_allo_hct") and f.value == allo}
+    windows = [f.value for f in findings if f.field == "allo_days" and f.sentence in behind]
+    lows = [low for low, _ in windows if low is not None]
+    highs = [high for _, high in windows if high is not None]
+    return (max(lows) if lows else None), (min(highs) if highs else None)
+
+
 def _required_on_every_route(findings: list[Finding]) -> set[str]:
     """The therapies demanded on every route: one named in a route's own criterion ("refractory to
     induction chemotherapy") is dropped when another criterion gives a route without it ("or relapsed
@@ -728,6 +781,7 @@ def extract(text: str) -> Eligibility:
     if allo == "required":  # a transplant is a prior treatment
         findings += [Finding("route:previously_treated", "previously_treated", f.sentence) for f in findings
                      if f.field == "prior_allo_hct" and f.value == "required"]
+    allo_days = _resolve_allo_days(findings, allo)
     required, excluded, extra = _resolve_therapies(findings)
     findings += extra
     lines = [f.value for f in findings if f.field == "max_prior_lines" and f.value >= 0]
@@ -743,7 +797,7 @@ def extract(text: str) -> Eligibility:
         excluded_markers=tuple(k for k in MARKER_KEYS if k in exc_markers),
         required_prior_therapies=tuple(k for k in THERAPY_KEYS if k in required),
         excluded_prior_therapies=tuple(k for k in THERAPY_KEYS if k in excluded),
-        max_prior_lines=max_lines,
+        max_prior_lines=max_lines, allo_days=allo_days,
     )
     evidence = {
         "max_ecog": _evidence(ecog_findings, "max_ecog", [ecog]),
@@ -755,8 +809,8 @@ def extract(text: str) -> Eligibility:
         evidence["max_prior_lines"] = {"0": evidence["max_prior_lines"].get(ANY, ())}
     for name in SET_FIELDS:
         evidence[name] = _evidence(findings, name, getattr(facts, name))
-    return Eligibility(**{name: getattr(facts, name) for name in FIELDS}, text_given=bool(text.strip()),
-                       evidence=evidence)
+    return Eligibility(**{name: getattr(facts, name) for name in FIELDS}, allo_days=allo_days,
+                       text_given=bool(text.strip()), evidence=evidence)
 
 
 def eligibility(facts: StudyFacts) -> Eligibility:

@@ -165,6 +165,26 @@ def _ecog(e: Eligibility, p: Profile) -> list[Reason]:
     return []
 
 
+def _window(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"{low}–{high} days after the transplant"
+    return f"at least {low} days after the transplant" if low is not None else f"within {high} days of the transplant"
+
+
+def _transplant_days(e: Eligibility, p: Profile, said: str) -> list[Reason]:
+    """The days since the patient's transplant against the window the criterion states, if any."""
+    low, high = e.allo_days
+    if low is None and high is None:
+        return []
+    window = _window(low, high)
+    if p.transplant_days is None:
+        return [Reason("check", f"the criterion asks {window}; days since yours not given", said)]
+    if (low is not None and p.transplant_days < low) or (high is not None and p.transplant_days > high):
+        return [Reason("likely_excluded", f"transplant {p.transplant_days} days ago; the criterion asks {window}",
+                       said)]
+    return []
+
+
 def _transplant(e: Eligibility, p: Profile) -> list[Reason]:
     said = _first(e.evidence_for("prior_allo_hct"))
     status, had = e.prior_allo_hct, p.prior_transplant
@@ -172,6 +192,8 @@ def _transplant(e: Eligibility, p: Profile) -> list[Reason]:
         return [Reason("check", f"a prior allogeneic transplant is {status}; not answered", said)]
     if (status == "required" and had is False) or (status == "excluded" and had):
         return [Reason("likely_excluded", f"a prior allogeneic transplant is {status}", said)]
+    if status in {"allowed", "required"} and had and (timing := _transplant_days(e, p, said)):
+        return timing
     if status == "allowed" and had:
         return [Reason("check", "a prior allogeneic transplant is allowed under conditions", said)]
     if status == "not_stated" and had:
