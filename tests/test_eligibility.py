@@ -48,6 +48,7 @@ def exclusion(*items: str) -> str:
     (inclusion("Karnofsky 60-100% (for patients > 10 years of age)"), 2),
     (inclusion("ECOG ≤ 1 for dose-escalation patients, ≤ 2 for expansion patients"), 2),
     ("DISEASE CHARACTERISTICS:\n- Relapsed AML\nPATIENT CHARACTERISTICS:\nPerformance status:\n- 0-2\n", 2),
+    ("PATIENT CHARACTERISTICS:\nAge:\n- 18 and over\nPerformance status:\n- 0-1\nLife expectancy:\n- Not specified", 1),
 ])
 def test_max_ecog(text: str, expected: int | None) -> None:
     assert extract(text).max_ecog == expected
@@ -124,6 +125,7 @@ def test_prior_allo_hct(text: str, expected: str) -> None:
     (inclusion("More than 25% blasts in the bone marrow (M3 bone marrow)"), (), ()),
     (inclusion("Patients with MLL-r or NPM1m acute leukemia"), ("NPM1", "KMT2A"), ()),
     (inclusion("IDH1 R132 mutation confirmed by central testing"), ("IDH1",), ()),
+    (inclusion("Relapsed after 2 BCR-ABL tyrosine-kinase (TK) inhibitors"), (), ()),  # (a drug, not the marker)
 ])
 def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
     facts = extract(text)

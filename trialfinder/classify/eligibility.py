@@ -188,7 +188,8 @@ def _items(text: str) -> Iterable[tuple[str, str, int]]:
                 continue
         label = parts and parts[-1].endswith(":") and len(" ".join(parts)) <= 40  # "Performance status:\n0-2"
         short_label = label and len(parts) == 1 and len(parts[0].split()) <= 3  # "Performance status:\n- 0-2"
-        if parts and ((_BULLET.match(raw) and not short_label)
+        new_label = not _BULLET.match(raw) and line.endswith(":") and len(line.split()) <= 3 and line[:1].isupper()
+        if parts and ((_BULLET.match(raw) and not short_label) or new_label
                       or (parts[-1].endswith((";", ".", ":", "；")) and not label)):
             yield ("later" if item_later else section), " ".join(parts), depth
             parts = []
@@ -530,7 +531,8 @@ def _marker_in_every_alternative(c: Criterion, live: Live) -> bool:
 
 
 _DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?"
-                         r"(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?(?:\(?[a-z]+\)? )?"
+                         r"(?:[- ](?:itd|tkd|mutation|mutated|mutant|positive|wild[- ]type))?[- ]?"
+                         r"(?:\(?[a-z]+(?:-[a-z]+)?\)? ){0,2}"
                          r"(?:inhibitor|tki|directed|targeted|targeting|antibod|ligand|car\b|car-|"
                          r"bispecific|specific|engager|adc|bite|dart|x ?cd3|conjugate|vaccine)")
 
