@@ -86,6 +86,8 @@ def test_max_ecog(text: str, expected: int | None) -> None:
     (inclusion("Participants who have undergone allogeneic HSCT must be ≥ 100 days post-transplant, off "
                "immunosuppression for ≥ 4 weeks, and have no active GVHD"), "allowed"),
     (inclusion("Patients in morphologic relapse after allogeneic HSCT"), "required"),
+    (inclusion("Diagnosis of steroid-refractory acute GVHD of the gut"), "required"),  # (a GVHD treatment study)
+    (inclusion("Relapsed AML", "Patients with mild skin GVHD are eligible"), "allowed"),
     (inclusion("Planned post-transplant immune suppression with tacrolimus"), "not_stated"),
     (exclusion("Opinion of the BMT committee that an autologous transplant would be preferable"), "not_stated"),
     (inclusion("Patients who relapsed after allogeneic HSCT are eligible provided they have no active GVHD and are "
@@ -191,6 +193,8 @@ def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]
     (exclusion("Prior treatment with liposomal daunorubicin"), (), ()),
     (inclusion("No bilirubin > 2 x ULN (for the non-intensive therapy arm)"), (), ()),
     (inclusion("Relapsed AML in patients without an acceptable allogeneic donor"), ("any_prior_therapy",), ()),
+    (inclusion("AML in induction failure, partial remission, or untreated or chemo-refractory relapse"),
+     ("any_prior_therapy",), ()),  # ('untreated relapse' presupposes treatment)
     (inclusion("Relapsed AML", "Prior treatment with gilteritinib is not allowed"), ("any_prior_therapy",),
      ("flt3_inhibitor",)),
     (exclusion("Prior venetoclax is not permitted"), (), ("venetoclax",)),

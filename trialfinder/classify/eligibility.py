@@ -424,7 +424,17 @@ def _allo(c: Criterion, live: Live) -> list[Finding]:
             window = _allo_window(c.section, clause) if value else (None, None)
             if window != (None, None):
                 found.append(Finding("allo_days", window, c.text))
+        found += [Finding("prior_allo_hct", _gvhd_value(clause, m), c.text)
+                  for rule in live["gvhd"] if c.section == "inclusion" for m in rule.regex.finditer(clause)
+                  if not (_negated(clause, m) or CUES["excluded_after"].search(clause, m.end()))]
     return found
+
+
+def _gvhd_value(clause: str, m: re.Match[str]) -> str:
+    """A GVHD entry criterion: "required" for a diagnosis demanded ("diagnosis of steroid-refractory
+    GVHD"), "allowed" for patients with GVHD merely admitted ("patients with mild GVHD are eligible")."""
+    diagnosed = not re.match(r"(?:patients?|subjects?|participants?) with (?!a diagnosis)", m.group())
+    return "required" if diagnosed or not _has("allowed", clause) else "allowed"
 
 
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
