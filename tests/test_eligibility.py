@@ -128,6 +128,8 @@ def test_prior_allo_hct(text: str, expected: str) -> None:
     (inclusion("Patients with MLL-r or NPM1m acute leukemia"), ("NPM1", "KMT2A"), ()),
     (inclusion("IDH1 R132 mutation confirmed by central testing"), ("IDH1",), ()),
     (inclusion("Relapsed after 2 BCR-ABL tyrosine-kinase (TK) inhibitors"), (), ()),  # (a drug, not the marker)
+    (inclusion("Acute promyelocytic leukemia (M3) allowed if ineligible for a dedicated APL protocol"), (), ()),
+    (inclusion("All FAB subtypes except M3 are eligible"), (), ("PML-RARA",)),
 ])
 def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
     facts = extract(text)

@@ -550,6 +550,7 @@ _DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?"
 _POSITIVE = re.compile(r"(?:[- ]?(?:positive|\+))?[ -]?")
 
 
+_PROTOCOL_AFTER = re.compile(r"[- ](?:protocols?|studies|study|trials?)\b")
 _SUBGROUP_DEMAND = re.compile(r"\)?(?:[- ]?(?:positive|\+|mutated|mutation|rearranged))?\s?(?:\([^)]{0,20}\)\s?)?"
                               r"(?:patients |subjects |participants |disease |aml |all )?(?:must|should|need|require)")
 
@@ -562,8 +563,14 @@ def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "")
         return None  # a drug against the marker, not the marker itself
     if section == "exclusion":
         return None if _negated(clause, m) else "excluded_markers"
+    if _PROTOCOL_AFTER.match(clause, m.end()):
+        return None  # "ineligible for an APL protocol": a study for the marker, not the patient's marker
     if _SUBGROUP_DEMAND.match(clause, m.end()):
         return None  # "Ph+ (patients) must have received 2 TKIs": a demand on the marker's subgroup
+    if CUES["exception"].search(clause, max(0, m.start() - 20), m.start()):
+        return "excluded_markers"  # "all subtypes except M3 are eligible"
+    if CUES["optional"].search(clause, m.end(), m.end() + 30):
+        return None  # "APL (M3) allowed if ineligible for ...": admitted, under conditions
     if CUES["exception"].search(clause, 0, m.start()):
         return "excluded_markers"
     if CUES["risk"].search(clause, 0, m.start()) or CUES["risk"].search(earlier):
