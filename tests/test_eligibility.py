@@ -86,7 +86,9 @@ def test_max_ecog(text: str, expected: int | None) -> None:
     (inclusion("Participants who have undergone allogeneic HSCT must be ≥ 100 days post-transplant, off "
                "immunosuppression for ≥ 4 weeks, and have no active GVHD"), "allowed"),
     (inclusion("Patients in morphologic relapse after allogeneic HSCT"), "required"),
-    (inclusion("Diagnosis of steroid-refractory acute GVHD of the gut"), "required"),  # (a GVHD treatment study)
+    (inclusion("Diagnosis of steroid-refractory acute GVHD of the gut"), "required"),
+    (inclusion("Use of tacrolimus for prophylaxis of GVHD after allogeneic HCT"), "not_stated"),
+    (exclusion("No prior allogeneic HCT (an autologous HCT is allowed)"), "not_stated"),  # (not "allowed")  # (a GVHD treatment study)
     (inclusion("Relapsed AML", "Patients with mild skin GVHD are eligible"), "allowed"),
     (inclusion("Planned post-transplant immune suppression with tacrolimus"), "not_stated"),
     (exclusion("Opinion of the BMT committee that an autologous transplant would be preferable"), "not_stated"),
@@ -197,6 +199,8 @@ def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]
     (inclusion("Relapsed AML in patients without an acceptable allogeneic donor"), ("any_prior_therapy",), ()),
     (inclusion("AML in induction failure, partial remission, or untreated or chemo-refractory relapse"),
      ("any_prior_therapy",), ()),  # ('untreated relapse' presupposes treatment)
+    (inclusion("AML in complete remission"), ("any_prior_therapy",), ()),
+    (inclusion("Use of tacrolimus for prophylaxis of GVHD after allogeneic HCT"), (), ()),  # (the study's transplant)
     (inclusion("Relapsed AML", "Prior treatment with gilteritinib is not allowed"), ("any_prior_therapy",),
      ("flt3_inhibitor",)),
     (exclusion("Prior venetoclax is not permitted"), (), ("venetoclax",)),
@@ -216,6 +220,7 @@ def test_prior_therapies(text: str, required: tuple[str, ...], excluded: tuple[s
     (inclusion("AML in first or second relapse"), None),
     (inclusion("Previously untreated AML"), 0),
     (inclusion("Untreated AML, OR at most 2 prior induction regimens"), 2),
+    (inclusion("Refractory AML; patients may not have received more than 1 prior course of chemotherapy"), 1),
 ])
 def test_max_prior_lines(text: str, expected: int | None) -> None:
     assert extract(text).max_prior_lines == expected

@@ -475,6 +475,8 @@ def _patients_transplant(clause: str, m: re.Match[str]) -> bool:
     autologous, in an organisation's name, planned, or a time point."""
     if _has("other_disease", clause) and not _has("aml", clause):
         return False  # a transplant for another disease only
+    if _before(clause, m.start(), "autologous", 15) and not _ALLOGENEIC.search(m.group()):
+        return False  # "(autologous HCT is allowed)", though "allogeneic" is said elsewhere in the clause
     allogeneic = _ALLOGENEIC.search(m.group()) or _ALLOGENEIC.search(clause)
     if not allogeneic and _has("autologous", clause[:m.start()]):
         return False  # "failed autologous transplant ... > 1 year post-transplant"
@@ -634,35 +636,43 @@ def _required_in_every_alternative(c: Criterion, rule: Rule) -> bool:
 
 
 def _routes(c: Criterion, live: Live) -> list[Finding]:
-    found = []
-    for clause in c.clauses:
-        for rule in live["route"]:
-            if not _applies(rule, c.section):
-                continue
-            for m in rule.regex.finditer(clause):
-                if (_has("other_disease", clause) or _has("other_cancer", clause)) and not _has("aml", clause):
-                    continue  # a route for another disease only
-                if c.section == "inclusion" and rule.value != "no_prior_therapy" and _route_negated(rule, clause, m):
-                    continue
-                if c.section == "exclusion" and (_has("window", clause) or _before(clause, m.start(), "negation", 30)):
-                    continue
-                allowed = CUES["allowed"].search(clause, max(0, m.start() - 40), m.end() + 60)  # ("relapsed AML
-                # is eligible", not "relapsed AML without an acceptable donor" far away)
-                if rule.value == "previously_treated" and (allowed or not _every_route(c, clause)):
-                    continue
-                if rule.value == "open_route" and not _open_route_of_its_own(c, clause, rule):
-                    continue  # (a qualifier of a relapsed/refractory route, not a route of its own)
-                if rule.value == "untreated" and _beside_treated_route(c, clause, rule):
-                    # "untreated OR <= 2 prior regimens": treated and untreated patients may both enter
-                    found += [Finding("route:open_route", "open_route", c.text),
-                              Finding("route:previously_treated", "previously_treated", c.text)]
-                    continue
-                if rule.value == "previously_treated" and _has("subgroup", clause[:m.end()]):
-                    found.append(Finding("route:open_route", "open_route", c.text))  # the other subgroups
-                found.append(Finding(f"route:{rule.value}", rule.value, c.text))
+    return [f for clause in c.clauses for rule in live["route"] if _applies(rule, c.section)
+            for m in rule.regex.finditer(clause) for f in _route(c, clause, rule, m)]
+
+
+def _route_ignored(c: Criterion, clause: str, rule: Rule, m: re.Match[str]) -> bool:
+    """Whether a route mention is not a route of entry for AML patients."""
+    if (_has("other_disease", clause) or _has("other_cancer", clause)) and not _has("aml", clause):
+        return True  # a route for another disease only
+    if c.section == "inclusion" and rule.value != "no_prior_therapy" and _route_negated(rule, clause, m):
+        return True
+    if c.section == "exclusion" and (_has("window", clause) or _before(clause, m.start(), "negation", 30)):
+        return True
+    if rule.value == "previously_treated":
+        allowed = CUES["allowed"].search(clause, max(0, m.start() - 40), m.end() + 60)  # ("relapsed AML is
+        # eligible", not "relapsed AML without an acceptable donor" far away)
+        planned = _TRANSPLANT.search(m.group()) and _future(clause, m.start())  # ("prophylaxis of GVHD after
+        # allogeneic HCT": the study's own transplant)
+        return bool(allowed or planned) or not _every_route(c, clause)
+    return rule.value == "open_route" and not _open_route_of_its_own(c, clause, rule)  # (a qualifier of a
+    # relapsed/refractory route, not a route of its own)
+
+
+def _route(c: Criterion, clause: str, rule: Rule, m: re.Match[str]) -> list[Finding]:
+    """The route findings of one route mention."""
+    if _route_ignored(c, clause, rule, m):
+        return []
+    if rule.value == "untreated" and _beside_treated_route(c, clause, rule):
+        # "untreated OR <= 2 prior regimens": treated and untreated patients may both enter
+        return [Finding("route:open_route", "open_route", c.text),
+                Finding("route:previously_treated", "previously_treated", c.text)]
+    found = [Finding(f"route:{rule.value}", rule.value, c.text)]
+    if rule.value == "previously_treated" and _has("subgroup", clause[:m.end()]):
+        found.append(Finding("route:open_route", "open_route", c.text))  # the other subgroups may enter
     return found
 
 
+_TRANSPLANT = re.compile(r"transplant|hsct|hct|sct|bmt")
 _INLINE_OR = re.compile(r",? (?:or|and/or) (?=(?:who|patients|those|subjects|participants|in whom|for whom|with)\b)"
                         r"|, (?:or|and/or) |; or ")
 
