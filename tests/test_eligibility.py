@@ -86,9 +86,9 @@ def test_max_ecog(text: str, expected: int | None) -> None:
     (inclusion("Participants who have undergone allogeneic HSCT must be ≥ 100 days post-transplant, off "
                "immunosuppression for ≥ 4 weeks, and have no active GVHD"), "allowed"),
     (inclusion("Patients in morphologic relapse after allogeneic HSCT"), "required"),
-    (inclusion("Diagnosis of steroid-refractory acute GVHD of the gut"), "required"),
+    (inclusion("Diagnosis of steroid-refractory acute GVHD of the gut"), "required"),  # (a GVHD treatment study)
     (inclusion("Use of tacrolimus for prophylaxis of GVHD after allogeneic HCT"), "not_stated"),
-    (exclusion("No prior allogeneic HCT (an autologous HCT is allowed)"), "not_stated"),  # (not "allowed")  # (a GVHD treatment study)
+    (exclusion("No prior allogeneic HCT (an autologous HCT is allowed)"), "not_stated"),  # (not "allowed")
     (inclusion("Relapsed AML", "Patients with mild skin GVHD are eligible"), "allowed"),
     (inclusion("Planned post-transplant immune suppression with tacrolimus"), "not_stated"),
     (exclusion("Opinion of the BMT committee that an autologous transplant would be preferable"), "not_stated"),
