@@ -14,7 +14,7 @@ LABELS = TESTS / "data" / "ELIGIBILITY_LABELS.jsonl"
 FIXTURES = TESTS.parent / "fixtures" / "aml-studies"  # the labelled records, one <NCT>.json each
 #: floors a little under the scores measured when they were set (see benchmarks/eligibility.py)
 ACCURACY_FLOOR = {"max_ecog": 0.96, "prior_allo_hct": 0.92, "max_prior_lines": 0.95}
-STATED_ACCURACY_FLOOR = {"max_ecog": 0.95, "prior_allo_hct": 0.90, "max_prior_lines": 0.93}
+STATED_ACCURACY_FLOOR = {"max_ecog": 0.95, "prior_allo_hct": 0.88, "max_prior_lines": 0.93}
 F1_FLOOR = {"required_markers": 0.90, "excluded_markers": 0.94, "required_prior_therapies": 0.90,
             "excluded_prior_therapies": 0.90}
 
