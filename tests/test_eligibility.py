@@ -47,6 +47,7 @@ def exclusion(*items: str) -> str:
     (inclusion("Karnofsky 70-100% (50% if hospitalized)"), 2),
     (inclusion("Karnofsky 60-100% (for patients > 10 years of age)"), 2),
     (inclusion("ECOG ≤ 1 for dose-escalation patients, ≤ 2 for expansion patients"), 2),
+    (inclusion("ECOG performance status 0-1 (dose escalation) or 0-2 (dose expansion)"), 2),
     ("DISEASE CHARACTERISTICS:\n- Relapsed AML\nPATIENT CHARACTERISTICS:\nPerformance status:\n- 0-2\n", 2),
     ("PATIENT CHARACTERISTICS:\nAge:\n- 18 and over\nPerformance status:\n- 0-1\nLife expectancy:\n- Not specified", 1),
 ])
@@ -88,6 +89,7 @@ def test_max_ecog(text: str, expected: int | None) -> None:
     (inclusion("Patients in morphologic relapse after allogeneic HSCT"), "required"),
     (inclusion("Diagnosis of steroid-refractory acute GVHD of the gut"), "required"),  # (a GVHD treatment study)
     (inclusion("Use of tacrolimus for prophylaxis of GVHD after allogeneic HCT"), "not_stated"),
+    (exclusion("Participants who have received more than one prior HSCT"), "allowed"),
     (exclusion("No prior allogeneic HCT (an autologous HCT is allowed)"), "not_stated"),  # (not "allowed")
     (inclusion("Relapsed AML", "Patients with mild skin GVHD are eligible"), "allowed"),
     (inclusion("Planned post-transplant immune suppression with tacrolimus"), "not_stated"),
@@ -130,6 +132,9 @@ def test_prior_allo_hct(text: str, expected: str) -> None:
     (inclusion("Patients with MLL-r or NPM1m acute leukemia"), ("NPM1", "KMT2A"), ()),
     (inclusion("IDH1 R132 mutation confirmed by central testing"), ("IDH1",), ()),
     (inclusion("Relapsed after 2 BCR-ABL tyrosine-kinase (TK) inhibitors"), (), ()),  # (a drug, not the marker)
+    (inclusion("Arm A: FLT3-mutated AML", "Arm B: FLT3 wild-type AML"), (), ()),  # (a marker of one arm)
+    (inclusion("Dose escalation: relapsed AML", "Dose expansion: relapsed AML with an IDH1 mutation"), (), ()),
+    (inclusion("FLT3-mutated AML (all cohorts)"), ("FLT3",), ()),
     (inclusion("Acute promyelocytic leukemia (M3) allowed if ineligible for a dedicated APL protocol"), (), ()),
     (inclusion("All FAB subtypes except M3 are eligible"), (), ("PML-RARA",)),
 ])
@@ -200,6 +205,12 @@ def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]
     (inclusion("AML in induction failure, partial remission, or untreated or chemo-refractory relapse"),
      ("any_prior_therapy",), ()),  # ('untreated relapse' presupposes treatment)
     (inclusion("AML in complete remission"), ("any_prior_therapy",), ()),
+    (inclusion("Relapsed or refractory AML after intensive chemotherapy or an HMA-based regimen"),
+     ("any_prior_therapy",), ()),  # (either treatment: neither is required)
+    (inclusion("Relapsed AML after prior azacitidine or decitabine"), ("any_prior_therapy", "hma"), ()),
+    (inclusion("AML refractory to 7+3 or relapsed after it"), ("any_prior_therapy", "intensive_chemotherapy"), ()),
+    (exclusion("Prior treatment with a FLT3 inhibitor (prior midostaurin in first line is allowed)"), (),
+     ("flt3_inhibitor",)),
     (inclusion("Use of tacrolimus for prophylaxis of GVHD after allogeneic HCT"), (), ()),  # (the study's transplant)
     (inclusion("Relapsed AML", "Prior treatment with gilteritinib is not allowed"), ("any_prior_therapy",),
      ("flt3_inhibitor",)),

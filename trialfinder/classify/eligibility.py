@@ -530,6 +530,8 @@ def _markers(c: Criterion, live: Live) -> list[Finding]:
         for rule in live["marker"]:
             for m in rule.regex.finditer(clause):
                 kind = _marker_kind(c.section, clause, m, earlier)
+                if kind and c.section == "inclusion" and _one_cohort(clause):
+                    kind = None  # a marker of one cohort: another cohort admits patients without it
                 if kind == "required_markers" and not _marker_in_every_alternative(c, live):
                     kind = None  # another "or" alternative admits patients without a marker
                 found += [Finding(kind, key, c.text) for key in rule.value.split(";")] if kind else []
@@ -584,16 +586,27 @@ def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "")
     return "required_markers"
 
 
+def _one_cohort(clause: str) -> bool:
+    """A criterion for one cohort, arm or part only ("Arm B: FLT3 wild-type AML"), not "all cohorts"."""
+    cohort = CUES["cohort"].search(clause)
+    return bool(cohort) and not re.search(r"\b(?:all|both|each|every|any)\s*$", clause[:cohort.start()])
+
+
 def _therapies(c: Criterion, live: Live) -> list[Finding]:
     found = []
     for clause in c.clauses:
         for rule in live["therapy"]:
             for m in rule.regex.finditer(clause):
                 kind = _therapy_kind(c.section, clause, m)
+                if kind == "required_prior_therapies" and _other_treatment_or(clause, m, rule):
+                    kind = None  # "after intensive chemotherapy or an HMA": either one
                 if kind == "required_prior_therapies" and not _required_in_every_alternative(c, rule):
                     kind = None  # another "or" route admits patients without it
                 found += [Finding(kind, key, c.text) for key in rule.value.split(";")] if kind else []
     return found
+
+
+_BRACKETS = re.compile(r"\([^()]*\)")
 
 
 def _therapy_kind(section: str, clause: str, m: re.Match[str]) -> str | None:
@@ -601,8 +614,8 @@ def _therapy_kind(section: str, clause: str, m: re.Match[str]) -> str | None:
     if _future(clause, start) or _has("window", clause) or _has("dose_limit", clause):
         return None
     if section == "exclusion":
-        if _before(clause, start, "negation", 40) or _has("allowed", clause):
-            return None
+        if _before(clause, start, "negation", 40) or _has("allowed", _BRACKETS.sub("", clause)):
+            return None  # (an allowance in brackets is an exception: "(prior midostaurin is allowed)")
         if _has("intolerance", clause) and not _has("failure", clause):
             return None
         return "excluded_prior_therapies" if _has("prior", clause) or _has("exposure", clause) else None
@@ -621,6 +634,22 @@ def _aml_alternatives(c: Criterion) -> tuple[str, ...]:
     """The criterion's "or" alternatives, but those only about another disease ("or CML in blast phase")."""
     return tuple(alt for alt in c.alternatives
                  if not (_has("other_disease", alt) and not CUES["aml_not_apl"].search(alt)))
+
+
+_OR_AFTER = re.compile(r",? (?:or|and/or) (?:an? |other |prior )?")
+_OR_BEFORE = re.compile(r"([a-z0-9][\w+/-]*),? (?:or|and/or) (?:an? |other |prior )?$")
+_ROUTE_WORD = re.compile(r"(?:refractory|relapsed|relapse|resistant|progress\w*|intoleran\w*|failed|failure|who|"
+                         r"patients|persistent|recurrent)\b")
+
+
+def _other_treatment_or(clause: str, m: re.Match[str], rule: Rule) -> bool:
+    """Whether the therapy is named beside another treatment by "or" ("intensive chemotherapy or an HMA",
+    "anthracycline or mitoxantrone"), not a synonym of its own ("azacitidine or decitabine")."""
+    after = _OR_AFTER.match(clause, m.end())
+    if after and not _ROUTE_WORD.match(clause, after.end()) and not rule.regex.match(clause, after.end()):
+        return True
+    before = _OR_BEFORE.search(clause, 0, m.start())
+    return bool(before) and not _ROUTE_WORD.match(before.group(1)) and not rule.regex.search(before.group(0))
 
 
 def _every_alternative(c: Criterion, regex: re.Pattern[str]) -> bool:
