@@ -205,6 +205,9 @@ def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]
     (inclusion("AML in induction failure, partial remission, or untreated or chemo-refractory relapse"),
      ("any_prior_therapy",), ()),  # ('untreated relapse' presupposes treatment)
     (inclusion("AML in complete remission"), ("any_prior_therapy",), ()),
+    (inclusion("Patients with relapsed or refractory AML are eligible"), ("any_prior_therapy",), ()),
+    (inclusion("AML refractory to standard therapy or for which no effective therapy exists"), (), ()),
+    (inclusion("AML in remission or in early relapse or overt active acute myeloid leukemia"), (), ()),
     (inclusion("Relapsed or refractory AML after intensive chemotherapy or an HMA-based regimen"),
      ("any_prior_therapy",), ()),  # (either treatment: neither is required)
     (inclusion("Relapsed AML after prior azacitidine or decitabine"), ("any_prior_therapy", "hma"), ()),

@@ -678,11 +678,9 @@ def _route_ignored(c: Criterion, clause: str, rule: Rule, m: re.Match[str]) -> b
     if c.section == "exclusion" and (_has("window", clause) or _before(clause, m.start(), "negation", 30)):
         return True
     if rule.value == "previously_treated":
-        allowed = CUES["allowed"].search(clause, max(0, m.start() - 40), m.end() + 60)  # ("relapsed AML is
-        # eligible", not "relapsed AML without an acceptable donor" far away)
         planned = _TRANSPLANT.search(m.group()) and _future(clause, m.start())  # ("prophylaxis of GVHD after
         # allogeneic HCT": the study's own transplant)
-        return bool(allowed or planned) or not _every_route(c, clause)
+        return bool(planned) or not _every_route(c, clause)
     return rule.value == "open_route" and not _open_route_of_its_own(c, clause, rule)  # (a qualifier of a
     # relapsed/refractory route, not a route of its own)
 
@@ -702,7 +700,8 @@ def _route(c: Criterion, clause: str, rule: Rule, m: re.Match[str]) -> list[Find
 
 
 _TRANSPLANT = re.compile(r"transplant|hsct|hct|sct|bmt")
-_INLINE_OR = re.compile(r",? (?:or|and/or) (?=(?:who|patients|those|subjects|participants|in whom|for whom|with)\b)"
+_INLINE_OR = re.compile(r",? (?:or|and/or) (?=(?:who|patients|those|subjects|participants|in whom|for whom|for which|"
+                        r"with|overt|newly|untreated|previously untreated|unfit|ineligible|not)\b)"
                         r"|, (?:or|and/or) |; or ")
 
 
