@@ -93,6 +93,12 @@ def test_max_ecog(text: str, expected: int | None) -> None:
     (exclusion("No prior allogeneic HCT (an autologous HCT is allowed)"), "not_stated"),  # (not "allowed")
     (inclusion("Relapsed AML", "Patients with mild skin GVHD are eligible"), "allowed"),
     (inclusion("Planned post-transplant immune suppression with tacrolimus"), "not_stated"),
+    (inclusion("Other agents may be used if toxicity occurs post-transplant"), "not_stated"),
+    (inclusion("Prior allogeneic HSCT is permitted if the participant is > 60 days from transplant, has no active "
+               "GVHD and is off systemic immunosuppression for ≥ 2 weeks"), "allowed"),
+    (exclusion("Received HSCT within 60 days prior to first dose, or active GVHD requiring systemic "
+               "immunosuppression"), "allowed"),
+    (exclusion("Candidates for allogeneic stem cell transplantation at study entry"), "not_stated"),
     (exclusion("Opinion of the BMT committee that an autologous transplant would be preferable"), "not_stated"),
     (inclusion("Patients who relapsed after allogeneic HSCT are eligible provided they have no active GVHD and are "
                "at least 60 days post-transplant"), "allowed"),
@@ -133,6 +139,8 @@ def test_prior_allo_hct(text: str, expected: str) -> None:
     (inclusion("IDH1 R132 mutation confirmed by central testing"), ("IDH1",), ()),
     (inclusion("Relapsed after 2 BCR-ABL tyrosine-kinase (TK) inhibitors"), (), ()),  # (a drug, not the marker)
     (inclusion("Arm A: FLT3-mutated AML", "Arm B: FLT3 wild-type AML"), (), ()),  # (a marker of one arm)
+    (exclusion("Known core binding factor AML"), (), ("CBF",)),
+    (inclusion("Relapsed or refractory AML with KMT2A rearrangement or NPM1 mutation"), ("NPM1", "KMT2A"), ()),
     (inclusion("Dose escalation: relapsed AML", "Dose expansion: relapsed AML with an IDH1 mutation"), (), ()),
     (inclusion("FLT3-mutated AML (all cohorts)"), ("FLT3",), ()),
     (inclusion("Acute promyelocytic leukemia (M3) allowed if ineligible for a dedicated APL protocol"), (), ()),
@@ -218,6 +226,14 @@ def test_markers(text: str, required: tuple[str, ...], excluded: tuple[str, ...]
     (inclusion("Relapsed AML", "Prior treatment with gilteritinib is not allowed"), ("any_prior_therapy",),
      ("flt3_inhibitor",)),
     (exclusion("Prior venetoclax is not permitted"), (), ("venetoclax",)),
+    (inclusion("Relapsed/refractory AML", "Venetoclax-naïve"), ("any_prior_therapy",), ("venetoclax",)),
+    (inclusion("Relapsed/refractory AML", "Naive to menin inhibitors"), ("any_prior_therapy",), ("menin_inhibitor",)),
+    (exclusion("Prior exposure to a CD33-directed antibody-drug conjugate"), (), ("cd33_antibody",)),
+    (exclusion("Disease progression on prior venetoclax"), (), ("venetoclax",)),
+    (exclusion("History of severe hypersensitivity to venetoclax"), (), ()),
+    (exclusion("Previous treatment with any IDH inhibitor"), (), ("idh1_inhibitor", "idh2_inhibitor")),
+    (inclusion("AML that is refractory to or relapsed after venetoclax-based therapy"),
+     ("any_prior_therapy", "venetoclax"), ()),
 ])
 def test_prior_therapies(text: str, required: tuple[str, ...], excluded: tuple[str, ...]) -> None:
     facts = extract(text)
