@@ -589,7 +589,9 @@ def _marker_kind(section: str, clause: str, m: re.Match[str], earlier: str = "")
 def _one_cohort(clause: str) -> bool:
     """A criterion for one cohort, arm or part only ("Arm B: FLT3 wild-type AML"), not "all cohorts"."""
     cohort = CUES["cohort"].search(clause)
-    return bool(cohort) and not re.search(r"\b(?:all|both|each|every|any)\s*$", clause[:cohort.start()])
+    if cohort is None:
+        return False
+    return not re.search(r"\b(?:all|both|each|every|any)\s*$", clause[:cohort.start()])
 
 
 def _therapies(c: Criterion, live: Live) -> list[Finding]:
@@ -649,7 +651,9 @@ def _other_treatment_or(clause: str, m: re.Match[str], rule: Rule) -> bool:
     if after and not _ROUTE_WORD.match(clause, after.end()) and not rule.regex.match(clause, after.end()):
         return True
     before = _OR_BEFORE.search(clause, 0, m.start())
-    return bool(before) and not _ROUTE_WORD.match(before.group(1)) and not rule.regex.search(before.group(0))
+    if before is None:
+        return False
+    return not _ROUTE_WORD.match(before.group(1)) and not rule.regex.search(before.group(0))
 
 
 def _every_alternative(c: Criterion, regex: re.Pattern[str]) -> bool:
