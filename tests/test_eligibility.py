@@ -325,6 +325,25 @@ def test_criteria_of_a_later_stage_of_the_study_are_not_entry_criteria() -> None
     assert extract(post).prior_allo_hct == "not_stated" and extract(post).max_ecog is None
 
 
+def test_conditions_indented_under_a_head_belong_to_its_criterion() -> None:
+    text = ("Inclusion Criteria:\n\n* Relapsed AML\n* Prior allogeneic HSCT is allowed if all of the following apply:\n"
+            "  * ≥ 60 days from transplant\n  * No active GVHD\n* ECOG 0-2\n")
+    head = criteria(text)[1]
+    assert head.alternatives == () and len(head.clauses) == 3  # (one clause a condition, not alternatives)
+    facts = extract(text)
+    assert (facts.prior_allo_hct, facts.allo_days, facts.max_ecog) == ("allowed", (60, None), 2)
+
+
+def test_criteria_under_a_heading_for_one_cohort_are_that_cohorts() -> None:
+    text = ("Inclusion Criteria (all cohorts):\n\n* Relapsed or refractory AML\n\n"
+            "Additional inclusion criteria for Cohort B:\n\n* FLT3 mutation (ITD or TKD)\n"
+            "* Relapse after prior venetoclax\n\nExclusion Criteria:\n\n* Acute promyelocytic leukemia\n")
+    assert [c.cohort for c in criteria(text)] == [False, True, True, False]
+    facts = extract(text)
+    assert facts.required_markers == () and facts.required_prior_therapies == ("any_prior_therapy",)
+    assert facts.excluded_markers == ("PML-RARA",)
+
+
 def test_an_item_ending_in_a_word_ending_in_or_is_not_an_alternative() -> None:
     text = inclusion("Has an HLA-matched sibling donor", "Relapsed AML", "ECOG 0-1")
     assert [c.alternatives for c in criteria(text)] == [(), (), ()]

@@ -89,6 +89,7 @@ class Criterion:
     text: str  # as written (whitespace collapsed): the evidence a person reads
     clauses: tuple[str, ...]  # normalised
     alternatives: tuple[str, ...] = ()  # items joined by a trailing "or" ("a, or" / "b, or" / "c"), normalised
+    cohort: bool = False  # under a heading for one cohort, arm or part ("Additional criteria for Cohort B:")
 
 
 _BULLET = re.compile(r"^\s*(?:[-*•·▪◦o]\s+|\(?\d{1,2}[.)]\s*|\(?[a-z][.)]\s+|"
@@ -166,12 +167,12 @@ def _items(text: str) -> Iterable[tuple[str, str, int]]:
     """(section, item text, indentation of its bullet) for each criterion, in order; the section is
     ``later`` for the criteria of a later stage of the study."""
     section, parts, depth = "inclusion", list[str](), 0  # (text before any heading reads as inclusion criteria)
-    later = item_later = False
+    later = item_later = cohort = False
     for raw in text.replace("\\", "").splitlines():
         line = raw.strip()
         if not line:
             if parts:
-                yield ("later" if item_later else section), " ".join(parts), depth
+                yield _where(section, item_later, cohort), " ".join(parts), depth
                 parts = []
             continue
         if _BARE_HEADING.match(line):
@@ -179,9 +180,10 @@ def _items(text: str) -> Iterable[tuple[str, str, int]]:
         head = _HEADING.match(line) if len(line) < 140 else None
         if head and _opens_section(raw, head):
             if parts:
-                yield ("later" if item_later else section), " ".join(parts), depth
+                yield _where(section, item_later, cohort), " ".join(parts), depth
                 parts = []
             later = bool(_LATER_STAGE.match(line))  # (a new heading ends a later stage, unless it is one)
+            cohort = _one_cohort(line[: head.start(2)].lower())  # ("Inclusion criteria for Cohort B:")
             section = _section_of(line[: head.start(2)], section)
             line = head.group(2).strip()
             if not line:
@@ -191,7 +193,7 @@ def _items(text: str) -> Iterable[tuple[str, str, int]]:
         new_label = not _BULLET.match(raw) and line.endswith(":") and len(line.split()) <= 3 and line[:1].isupper()
         if parts and ((_BULLET.match(raw) and not short_label) or new_label
                       or (parts[-1].endswith((";", ".", ":", "；")) and not label)):
-            yield ("later" if item_later else section), " ".join(parts), depth
+            yield _where(section, item_later, cohort), " ".join(parts), depth
             parts = []
         bare = _BULLET.sub("", line, count=1) if _BULLET.match(raw) else line
         later = _later_stage(bare, later)
@@ -199,7 +201,12 @@ def _items(text: str) -> Iterable[tuple[str, str, int]]:
             depth, item_later = (len(raw) - len(raw.lstrip()) if _BULLET.match(raw) else 0), later
         parts.append(bare)
     if parts:
-        yield ("later" if item_later else section), " ".join(parts), depth
+        yield _where(section, item_later, cohort), " ".join(parts), depth
+
+
+def _where(section: str, later: bool, cohort: bool) -> str:
+    """The section an item is yielded with: ``later`` for a later stage, ``+cohort`` under a cohort heading."""
+    return "later" if later else section + ("+cohort" if cohort else "")
 
 
 _OR_END = re.compile(r"(?:^|[\s,;])(?:or|and/or)\s*[;:,]?$")  # (not the end of "donor", "inhibitor", "tumor")
@@ -216,12 +223,13 @@ _ANY_OF = re.compile(r"(?i)\b(?:any|one|1|either|at least (?:one|1)|one or more)
 class _Group(NamedTuple):
     section: str
     items: list[str]
-    first_alternative: int  # 1 when items[0] is an "any of the following:" head, else 0
+    first_alternative: int  # 1 when items[0] is an "any of the following:" head, 0 for "or" items, -1 for the
+    # items indented under another "...:" head (conditions that all apply)
 
 
 def _joined_alternatives(items: Iterable[tuple[str, str, int]]) -> list[_Group]:
-    """Items joined into one group of alternatives: items joined by "or" (one ending in "or", or the next
-    opening with "OR"), and the items indented under an "any of the following:" head."""
+    """Items joined into one group: items joined by "or" (one ending in "or", or the next opening with "OR"),
+    and the items indented under a "...:" head (alternatives under "any of the following:")."""
     groups: list[_Group] = []
     open_, list_depth = False, -1
     for section, item, depth in items:
@@ -231,9 +239,9 @@ def _joined_alternatives(items: Iterable[tuple[str, str, int]]) -> list[_Group]:
         elif same and (open_ or _OR_START.match(item)):
             groups[-1].items.append(item)
         else:
-            head = bool(_ANY_OF.search(item.strip()))
+            head = item.rstrip().endswith(":")
             list_depth = depth if head else -1
-            groups.append(_Group(section, [item], int(head)))
+            groups.append(_Group(section, [item], 1 if _ANY_OF.search(item.strip()) else -int(head)))
         open_ = bool(_OR_END.search(item.lower()))
     return groups
 
@@ -243,16 +251,19 @@ def criteria(text: str) -> list[Criterion]:
     out = []
     items = ((section, piece, depth) for section, item, depth in _items(text or "")
              for piece in _PDQ_SPLIT.split(item))
-    for section, group, first in _joined_alternatives(items):
+    for where, group, first in _joined_alternatives(items):
+        section, _, scope = where.partition("+")
         item = " ".join(group)
-        norm = _normalise(item)
+        norm = _normalise(item if first == 0 else "; ".join(group))  # (indented items: a clause each)
         if not norm:
             continue
         clauses = tuple(c.strip() for c in _CLAUSE.split(norm) if c.strip())
         if section != "donor" and CUES["donor"].search(norm):
             section = "donor"
-        alternatives = tuple(_normalise(g) for g in group[first:]) if len(group) > 1 else ()
-        out.append(Criterion(section, " ".join(item.split()), clauses, alternatives))
+        if first < 0 and any(_OR_END.search(g.lower()) for g in group[1:-1]):
+            first = 1  # ("defined as:" / "A, or" / "B": alternatives)
+        alternatives = tuple(_normalise(g) for g in group[first:]) if len(group) > 1 and first >= 0 else ()
+        out.append(Criterion(section, " ".join(item.split()), clauses, alternatives, scope == "cohort"))
     return out
 
 
@@ -411,9 +422,10 @@ def _lines(c: Criterion, live: Live) -> list[Finding]:
 
 
 def _allo(c: Criterion, live: Live) -> list[Finding]:
-    found = []
+    found, mentioned = [], []
     for clause in c.clauses:
         for m in (m for rule in live["allo"] for m in rule.regex.finditer(clause)):
+            mentioned.append(clause)
             value = _allo_value(c.section, clause, m)
             if value == "required" and not _every_alternative(c, m.re):
                 value = "allowed"  # another "or" route admits patients without a transplant
@@ -421,12 +433,12 @@ def _allo(c: Criterion, live: Live) -> list[Finding]:
                 found.append(Finding("prior_allo_hct:window", "allowed", c.text))
             elif value:
                 found.append(Finding("prior_allo_hct", value, c.text))
-            window = _allo_window(c.section, clause) if value else (None, None)
-            if window != (None, None):
-                found.append(Finding("allo_days", window, c.text))
         found += [Finding("prior_allo_hct", _gvhd_value(clause, m), c.text)
                   for rule in live["gvhd"] if c.section == "inclusion" for m in rule.regex.finditer(clause)
                   if not (_negated(clause, m) or CUES["excluded_after"].search(clause, m.end()))]
+    if found:  # the window may be in another clause of the criterion ("allowed if:" / "- >= 60 days from transplant")
+        windows = {_allo_window(c.section, clause) for clause in dict.fromkeys(mentioned)} - {(None, None)}
+        found += [Finding("allo_days", window, c.text) for window in windows]
     return found
 
 
@@ -530,7 +542,7 @@ def _markers(c: Criterion, live: Live) -> list[Finding]:
         for rule in live["marker"]:
             for m in rule.regex.finditer(clause):
                 kind = _marker_kind(c.section, clause, m, earlier)
-                if kind and c.section == "inclusion" and _one_cohort(clause):
+                if kind and c.section == "inclusion" and (c.cohort or _one_cohort(clause)):
                     kind = None  # a marker of one cohort: another cohort admits patients without it
                 if kind == "required_markers" and not _marker_in_every_alternative(c, live):
                     kind = None  # another "or" alternative admits patients without a marker
@@ -604,6 +616,8 @@ def _therapies(c: Criterion, live: Live) -> list[Finding]:
                     kind = None  # "after intensive chemotherapy or an HMA": either one
                 if kind == "required_prior_therapies" and not _required_in_every_alternative(c, rule):
                     kind = None  # another "or" route admits patients without it
+                if kind == "required_prior_therapies" and c.cohort:
+                    kind = "required_prior_therapies:cohort"  # (under a heading for one cohort)
                 found += [Finding(kind, key, c.text) for key in rule.value.split(";")] if kind else []
     return found
 
