@@ -87,6 +87,8 @@ def test_max_ecog(text: str, expected: int | None) -> None:
     (inclusion("Participants who have undergone allogeneic HSCT must be ≥ 100 days post-transplant, off "
                "immunosuppression for ≥ 4 weeks, and have no active GVHD"), "allowed"),
     (inclusion("Patients in morphologic relapse after allogeneic HSCT"), "required"),
+    (inclusion("Patients with prior allogeneic SCT must be at least 3 months post-transplant and off "
+               "immunosuppression"), "allowed"),
     (inclusion("Diagnosis of steroid-refractory acute GVHD of the gut"), "required"),  # (a GVHD treatment study)
     (inclusion("Use of tacrolimus for prophylaxis of GVHD after allogeneic HCT"), "not_stated"),
     (exclusion("Participants who have received more than one prior HSCT"), "allowed"),

@@ -528,7 +528,7 @@ def _allo_value(section: str, clause: str, m: re.Match[str]) -> str | None:
     return "required"
 
 
-_CONDITIONED_SUBJECT = re.compile(r"\b(?:patients|participants|subjects|those|individuals|anyone) (?:who|that) ")
+_CONDITIONED_SUBJECT = re.compile(r"\b(?:patients|participants|subjects|those|individuals|anyone) (?:who|that|with) ")
 _ALLOGENEIC = re.compile(r"\ballo(?:geneic|genic|-|\b)")
 #: a transplant excluded only within a time window ("allogeneic HCT within 60 days"): allowed after it,
 #: unless another criterion excludes a prior transplant outright (then the window is a mere washout)
