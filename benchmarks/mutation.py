@@ -76,7 +76,7 @@ FAST = [
     "tests/test_boundaries_places.py", "tests/test_boundaries_client.py",
     "tests/test_store.py", "tests/test_client.py", "tests/test_export_golden.py", "tests/test_places.py",
     "tests/test_tables.py", "tests/test_tablecache.py", "tests/test_urlstate.py", "tests/test_normalize.py",
-    "tests/test_cli.py",
+    "tests/test_cli.py", "tests/test_bounds.py",
 ]
 #: places: what the tables are built by (they are built once before forking, and rebuilt in a child
 #: whose mutant is in one of these or at module level, so that build and look-up use the same code)

@@ -371,3 +371,20 @@ def test_record_dir_is_created_with_its_parents(api, settings, tmp_path) -> None
     import json
 
     assert len(json.loads((folder / "page-0002.json").read_text())["studies"]) == len(result.studies) - 200
+
+
+@pytest.mark.parametrize("total, pages, refused", [
+    (20_000, 0, None),  # 200 pages of 100 exactly: the ceiling (max_pages 200) allows it
+    (20_001, 0, "more than 200 pages of 100"),  # one study more needs page 201
+    (None, 199, None),  # no total: page 200 may still be asked for
+    (None, 200, "kept sending pages \\(200, the ceiling is 200"),
+])
+def test_the_page_ceiling_at_its_limit(total: int | None, pages: int, refused: str | None) -> None:
+    client = _offline_client()
+    assert client.settings.max_pages == 200
+    result = FetchResult(studies=[], query=ALL, pages=pages, total_count=total)
+    if refused is None:
+        assert client._next_token(result, {"nextPageToken": "t2"}, "t1", set(), True) == "t2"
+    else:
+        with pytest.raises(InvalidResponse, match=refused):
+            client._next_token(result, {"nextPageToken": "t2"}, "t1", set(), True)

@@ -355,3 +355,66 @@ def test_us_zip_codes_of_the_territories(houston_site, country: str, zip5: str, 
 def test_abbreviated_city_names(query: str, label: str) -> None:
     """St., Ste., Ft. and Mt. as people (and the registry) write them, where the city tables spell them out."""
     assert geocode(query).label == label
+
+
+# --- survivors of the mutation run (benchmarks/mutation.py places, 2026-12-06) --------------------------------
+
+@pytest.mark.parametrize("country, unit", [
+    ("US", "mi"), ("GB", "mi"), ("LR", "mi"), ("MM", "mi"),  # the countries that give road distances in miles
+    ("PR", "mi"), ("GU", "mi"),  # US territories (US ZIP codes)
+    ("FR", "km"), ("CA", "km"), ("IE", "km"), ("IN", "km"), ("", "mi"),  # no country known: the US default
+])
+def test_the_default_unit_is_the_local_custom(country: str, unit: str) -> None:
+    assert P.default_unit(Place("q", "x", 0.0, 0.0, "city", country=country)) == unit
+    assert P.default_unit(None) == "mi"
+
+
+@pytest.mark.parametrize("query, message", [
+    ("Tuscon, AZ", "No city called 'Tuscon, AZ' was found; did you mean 'Tucson, AZ'? " + P.ZIP_HINT),
+    ("Pariss, France", "No city called 'Pariss, France' was found; did you mean 'Paris, France'? " + P.ZIP_HINT),
+    ("Xyzzyville", "No place called 'Xyzzyville' was found; " + P.ZIP_HINT),  # nothing close: no empty hint
+])
+def test_a_place_not_found_says_what_was_meant(query: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        geocode(query)
+    assert str(caught.value) == message
+
+
+def test_at_most_three_close_names_are_suggested() -> None:
+    every = P.suggest_cities("San Marino", [], n=50)
+    assert len(every) > 3 and P.suggest_cities("San Marino", []) == every[:3]
+
+
+#: (array of the packaged index, how it is damaged): a text table loses its last line, a number table
+#: its last entry — each must be refused as a damaged index, never read as a shifted table
+DAMAGE = [("country_codes", "text"), ("iso_names", "text"), ("state_codes", "text"), ("zip_city", "text"),
+          ("primary_rows", "numbers"), ("primary_offsets", "numbers"), ("alt_rows", "numbers"),
+          ("city_cc", "text")]
+
+
+@pytest.mark.parametrize("key, kind", DAMAGE)
+def test_a_damaged_place_index_is_refused(tmp_path, key: str, kind: str) -> None:
+    with np.load(P.INDEX_PATH, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    if kind == "text":
+        lines = arrays[key].tobytes().decode("utf-8").split("\n")[:-1]
+        arrays[key] = np.frombuffer("\n".join(lines).encode("utf-8"), dtype=np.uint8)
+    else:
+        arrays[key] = arrays[key][:-1]
+    damaged = tmp_path / "places.npz"
+    np.savez_compressed(damaged, **arrays)
+    assert P.read_index(P.INDEX_PATH)  # the packaged one reads
+    with pytest.raises(ValueError):
+        P.read_index(damaged)
+
+
+def test_the_open_site_column_is_used_only_for_the_usual_statuses() -> None:
+    """The tables' ``site_open`` column says open for the usual statuses; asked for others, the statuses decide."""
+    sites = _sites([
+        ("NCT1", "Closed nearby", "Houston", "TX", "COMPLETED", 29.76, -95.37),
+        ("NCT1", "Open far", "Dallas", "TX", "RECRUITING", 32.78, -96.80),
+    ])
+    sites["site_open"] = sites["site_status"].isin(P.OPEN_SITE_STATUSES)
+    assert P.nearest_sites(sites, HOME).loc["NCT1", "nearest_site"] == "Open far, Dallas, TX"
+    only_closed = P.nearest_sites(sites, HOME, open_statuses=("COMPLETED",))
+    assert only_closed.loc["NCT1", "nearest_site"] == "Closed nearby, Houston, TX"
