@@ -7,6 +7,7 @@ unit-tested on their own. Labels come from :mod:`trialfinder.labels`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,8 @@ def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> 
     out["status"] = df["status"].map(enrolment_label)
     out["categories"] = df["categories"].map(category_labels)
     out["setting"] = df["disease_setting"].map(setting_short)
+    out["evidence"] = [evidence_text(cats, why) for cats, why in zip(df["categories"], df["evidence"], strict=True)]
+    out["biomarkers"] = df["biomarkers"].map(lambda keys: ", ".join(keys) if isinstance(keys, (tuple, list)) else "")
     if result.place is not None:
         near_open = df["nearest_is_open"].astype("boolean").fillna(False).astype(bool)
         site = df["nearest_site"].astype(object).where(df["nearest_site"].notna(), "")
@@ -66,6 +69,13 @@ def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> 
     if "verdict" in df:  # the patient gave her details: the verdict for her, likely excluded last
         out["verdict"] = df["verdict"].map(lambda k: VERDICT_LABELS.get(k, ""))
     return out.reset_index(drop=True)
+
+
+def evidence_text(categories: Any, evidence: Any) -> str:
+    """Each category with why it applies: 'Targeted therapy: Ziftomenib — menin inhibitor' (one a line)."""
+    why = evidence if isinstance(evidence, dict) else {}
+    keys = tuple(categories) if isinstance(categories, (tuple, list)) else ()
+    return "\n".join(f"{CATEGORY_LABELS.get(k, k)}: {why.get(k, '')}".rstrip(": ") for k in keys)
 
 
 def eligibility_frame(view: TrialView) -> pd.DataFrame:
@@ -111,6 +121,16 @@ def category_counts(result: SearchResult) -> pd.Series:
     counts = labels.map(lambda k: CATEGORY_LABELS.get(k, k)).value_counts()
     counts.index.name, counts.name = "category", "trials"
     return counts
+
+
+def counts_text(counts: pd.Series) -> str:
+    """A chart's counts in words: 'Targeted therapy: 5 · Chemotherapy: 3' (its text alternative)."""
+    return " · ".join(f"{label}: {int(n)}" for label, n in counts.items())
+
+
+def of_them(n: int) -> str:
+    """'1 of them has' / '3 of them have' (the verb agrees)."""
+    return f"{n} of them {'has' if n == 1 else 'have'}"
 
 
 def phase_counts(result: SearchResult) -> pd.Series:
