@@ -44,7 +44,8 @@ CSS = """
 </style>
 """
 
-HEADERS = ("Trial", "Nearest site (recruiting first): distance · site · status", "Phase", "Categories (why)", "Biomarkers")
+HEADERS = ("Trial", "Nearest site (recruiting first): distance · site · status", "Phase", "Categories (why)",
+           "Biomarkers")
 
 
 def _text(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""The small display tables the app shows: results, one trial's sites and evidence, counts, map points.
+"""The small display tables the app shows: results, one trial's sites and evidence, counts (charts and words).
 
 Pure functions of a :class:`~trialfinder.find.filters.SearchResult` (no Streamlit import), so they are
 unit-tested on their own. Labels come from :mod:`trialfinder.labels`.
@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..find import places
 from ..find.filters import SearchResult
 from ..labels import (
     AGES_NOT_STATED,
@@ -50,8 +49,10 @@ def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> 
     out["status"] = df["status"].map(enrolment_label)
     out["categories"] = df["categories"].map(category_labels)
     out["setting"] = df["disease_setting"].map(setting_short)
-    out["evidence"] = [evidence_text(cats, why) for cats, why in zip(df["categories"], df["evidence"], strict=True)]
-    out["biomarkers"] = df["biomarkers"].map(lambda keys: ", ".join(keys) if isinstance(keys, (tuple, list)) else "")
+    none = pd.Series(None, index=df.index, dtype=object)
+    out["evidence"] = [evidence_text(cats, why) for cats, why in zip(df["categories"], df.get("evidence", none),
+                                                                        strict=True)]
+    out["biomarkers"] = df.get("biomarkers", none).map(lambda k: ", ".join(k) if isinstance(k, (tuple, list)) else "")
     if result.place is not None:
         near_open = df["nearest_is_open"].astype("boolean").fillna(False).astype(bool)
         site = df["nearest_site"].astype(object).where(df["nearest_site"].notna(), "")
@@ -137,14 +138,3 @@ def phase_counts(result: SearchResult) -> pd.Series:
     counts = result.studies["phase"].replace("", "not given").value_counts()
     counts.index.name, counts.name = "phase", "trials"
     return counts
-
-
-def map_points(sites: pd.DataFrame, nct_ids: pd.Index, place: places.Place | None) -> pd.DataFrame:
-    """Located sites of the given trials (blue) and the user's location (red, larger)."""
-    located = sites[sites["nct_id"].isin(nct_ids) & sites["latitude"].notna() & sites["longitude"].notna()]
-    points = located[["latitude", "longitude"]].drop_duplicates().assign(color="#1f77b4", size=6000.0)
-    if place is not None:
-        you = pd.DataFrame({"latitude": [place.lat], "longitude": [place.lon], "color": ["#d62728"], "size": [30000.0]})
-        points = pd.concat([points, you], ignore_index=True)
-    return points.reset_index(drop=True)
-
