@@ -35,6 +35,7 @@ CSS = """
 .tf-results summary { cursor: pointer; }
 .tf-results details ul { margin: 0.25rem 0 0 1rem; padding: 0; }
 .tf-label { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+[data-testid="stDataFrame"] { max-width: 100%; }  /* a grid never widens the page on a phone */
 @media (max-width: 700px) {
   .tf-head { display: none; }
   .tf-row { grid-template-columns: 1fr; gap: 0.2rem; padding: 0.75rem 0.5rem; border: 1px solid #8a8d96;
