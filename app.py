@@ -283,14 +283,15 @@ RESULT_COLUMNS = {
         "status": st.column_config.TextColumn("Status"),
         "nearest_site": st.column_config.TextColumn("Nearest site", width="medium"),
         "site_status": st.column_config.TextColumn("Nearest site status"),
+        "sites": st.column_config.TextColumn("Sites"),
         "distance": st.column_config.TextColumn(
             "Distance", width="small", help=f"Approximate straight-line distance in {unit} to the nearest site"),
         "last_update": st.column_config.DateColumn("Last update", format="YYYY-MM-DD"),
         "evidence": st.column_config.TextColumn("Why these categories", width="medium"),
         "biomarkers": st.column_config.TextColumn("Biomarkers"),
 }
-TABLE_ORDER = ["url", "distance", "title", "nearest_site", "site_status", "phase", "status", "categories", "evidence",
-               "biomarkers", "setting", "ages", "last_update", "verdict"]
+TABLE_ORDER = ["url", "distance", "title", "nearest_site", "site_status", "sites", "phase", "status", "categories",
+               "evidence", "biomarkers", "setting", "ages", "last_update", "verdict"]
 frame = views.results_frame(result)
 if not studies.empty:
     order = ", nearest first" if place is not None and spec.sort is None else ""

@@ -71,7 +71,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     next(r for r in before if r["protocolSection"]["identificationModule"]["nctId"] == changed)[
         "protocolSection"]["statusModule"]["overallStatus"] = "NOT_YET_RECRUITING"
     store = DataStore(settings.dataset_dir)
-    store.save(Dataset(before, dataclasses.replace(snapshot.meta, warnings=[])))
+    store.save(Dataset(before, dataclasses.replace(snapshot.meta, warnings=[],
+                                                   data_timestamp="an edited copy, for this walk-through")))
     store.save(Dataset(snapshot.studies, dataclasses.replace(snapshot.meta, warnings=[])))
     env = {**os.environ, "TRIALFINDER_CACHE_DIR": str(settings.cache_dir), "TRIALFINDER_OFFLINE": "1"}
     env.pop("TRIALFINDER_SNAPSHOT_DIR", None)

@@ -268,3 +268,12 @@ def test_sort_choices_offer_nearest_only_with_a_place() -> None:
         assert current in options or current is None
     options, label = appstate.sort_choices("updated", False)  # from a link: kept, and still one "recently updated"
     assert options == ["updated", "phase"]
+
+
+def test_without_a_place_the_results_count_sites_and_claim_only_open_ones() -> None:
+    result = _result(with_place=False)
+    studies = result.studies.assign(sites_count=[6, 0], open_sites_count=[2, 0])
+    frame = views.results_frame(dataclasses.replace(result, studies=studies))
+    assert list(frame["sites"]) == ["6 sites, 2 open to enrolment", "no site listed"]
+    studies = result.studies.assign(sites_count=[1, 240], open_sites_count=[0, 0])  # statuses not given
+    assert list(views.results_frame(dataclasses.replace(result, studies=studies))["sites"]) == ["1 site", "240 sites"]

@@ -68,8 +68,8 @@ def _trial_cell(row: pd.Series, nct_id: str) -> str:
 
 
 def _site_cell(row: pd.Series) -> str:
-    if "nearest_site" not in row:
-        return _cell("Nearest site", "no location given")
+    if "nearest_site" not in row:  # no place given: the trial's recruiting sites, counted
+        return _cell("Sites", _text(row.get("sites", "")) + " · give a place for distances")
     if not row["nearest_site"]:
         return _cell("Nearest site", "no located site")
     return _cell("Nearest site", f'<strong>{_text(row["distance"])}</strong> · {_text(row["nearest_site"])} · '

@@ -63,6 +63,12 @@ def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> 
             np.where(near_open, status, np.where(status == "", SITE_STATUS_UNKNOWN, "no recruiting site; nearest is "
                                                  + status)),
         )
+    else:  # no place: its sites, counted (an absent site status is unknown, so only open ones are claimed)
+        zero = pd.Series(0, index=df.index)
+        out["sites"] = [(f"{n} site{'s' if n != 1 else ''}" + (f", {o} open to enrolment" if o else "")) if n
+                        else "no site listed" for o, n in zip(df.get("open_sites_count", zero).fillna(0).astype(int),
+                                                              df.get("sites_count", zero).fillna(0).astype(int),
+                                                              strict=True)]
     if result.spec.age is not None:  # the age asked for: say which trials do not state their ages
         out["ages"] = [age_range(low, high) if low == low or high == high else AGES_NOT_STATED
                        for low, high in zip(df["min_age_years"], df["max_age_years"], strict=True)]
