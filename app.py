@@ -2,8 +2,9 @@
 
 widgets -> FilterSpec (trialfinder.present.urlstate) -> find.filters.search -> render. The filter state is
 mirrored into the URL (st.query_params) so a search can be bookmarked or sent to a doctor.
-Registry text is untrusted: it is shown only through st.text, st.code and st.dataframe, never
-through markdown or HTML.
+Registry text is untrusted: it is shown only through st.text, st.code and st.dataframe, and in the
+results list, whose HTML trialfinder.present.results builds with every value escaped; never through
+markdown.
 """
 
 from __future__ import annotations
