@@ -99,3 +99,11 @@ def test_a_real_place_in_europe_zooms_there() -> None:
     kinds = {p["kind"] for p in sitemap.outline_paths(view)}
     assert kinds == {"country"}  # no US state lines around Paris
     assert abs(view.latitude - 48.86) < 0.2 and view.zoom > 5
+
+
+def test_the_deck_json_is_compact() -> None:
+    """Streamlit sends the deck's JSON on every run: no indentation, and a world view stays small."""
+    points = pd.DataFrame({"latitude": [40.7, 48.9, 35.7], "longitude": [-74.0, 2.35, 139.7], "trials": [1, 1, 1]})
+    text = sitemap.site_map(points, None, None, "mi").to_json()
+    assert "\n" not in text and len(text) < 300_000
+    assert json.loads(text)["layers"][0]["id"] == "outlines"

@@ -90,10 +90,12 @@ def _clamp(zoom: float) -> float:
     return round(min(max(zoom, 0.5), 12.0), 2)
 
 
+@lru_cache(maxsize=64)  # a view's lines are the same on every rerun; read only by pydeck
 def outline_paths(view: View) -> list[dict[str, Any]]:
-    """The outline lines crossing the view, thinned when zoomed out (a world view needs less detail)."""
+    """The outline lines crossing the view, thinned when zoomed out (a world view needs less detail:
+    every n-th point, coarser rounding, no islands smaller than a pixel or two)."""
     west, south, east, north = view.bounds()
-    step = 1 if view.zoom >= 4 else 3 if view.zoom >= 2 else 6
+    step, digits, smallest = (1, 2, 0.0) if view.zoom >= 4 else (3, 2, 0.05) if view.zoom >= 2 else (8, 1, 1.0)
     paths = []
     for kind, lines in outlines().items():
         if kind == "state" and view.zoom < 2.5:
@@ -102,10 +104,12 @@ def outline_paths(view: View) -> list[dict[str, Any]]:
             lon, lat = line[:, 0], line[:, 1]
             if lon.max() < west or lon.min() > east or lat.max() < south or lat.min() > north:
                 continue
+            if max(lon.max() - lon.min(), lat.max() - lat.min()) < smallest:
+                continue
             kept = line[::step] if len(line) > 2 * step else line
             if len(line) > 2 * step and not np.array_equal(kept[-1], line[-1]):
                 kept = np.vstack([kept, line[-1:]])
-            paths.append({"path": kept.round(2).tolist(), "kind": kind, "color": LINE_COLOURS[kind]})
+            paths.append({"path": kept.round(digits).tolist(), "kind": kind, "color": LINE_COLOURS[kind]})
     return paths
 
 
@@ -142,12 +146,25 @@ def site_map(points: pd.DataFrame, place: places.Place | None, radius: float | N
                                 get_color=[0, 0, 0], get_pixel_offset=[0, -18], font_weight=700,
                                 outline_width=3, outline_color=[255, 255, 255, 255], font_settings={"sdf": True},
                                 id="you-label"))
-    deck = pdk.Deck(layers=layers, map_provider=None, map_style=None,
+    deck = _compact_deck()(layers=layers, map_provider=None, map_style=None,
                     initial_view_state=pdk.ViewState(latitude=view.latitude, longitude=view.longitude, zoom=view.zoom),
                     tooltip={"text": "{trials} trial(s) at this site"})
     # pydeck's own "no style" marker: Streamlit then loads no base map (no tiles from the network)
     deck.map_style = NO_BASE_MAP
     return deck
+
+
+@lru_cache(maxsize=1)
+def _compact_deck() -> Any:
+    """pydeck's Deck whose JSON (what Streamlit sends on every run) has no indentation: a third of the size."""
+    import pydeck as pdk
+    from pydeck.bindings.json_tools import default_serialize
+
+    class CompactDeck(pdk.Deck):  # type: ignore[misc]
+        def to_json(self) -> str:
+            return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+    return CompactDeck
 
 
 def map_summary(points: pd.DataFrame, studies: pd.DataFrame, place: places.Place | None, radius: float | None,
