@@ -289,3 +289,13 @@ def test_a_refused_refresh_says_so_and_keeps_the_data(api, monkeypatch: pytest.M
     assert len(errors) == 1 and "Refresh failed" in errors[0] and "refused as implausible" in errors[0]
     assert "accept" in errors[0] and "smaller" in errors[0] and "previous data" in errors[0]
     assert shown_count(at) == before
+
+
+def test_sort_offers_nearest_first_only_with_a_place(app_env: Path) -> None:
+    """Issue 19: "Sort by: nearest first" was shown with no location set."""
+    at = run_app()
+    assert at.selectbox(key="sort").options == ["recently updated", "latest phase first"]
+    at.text_input(key="near").input("85719").run()
+    assert not at.exception
+    assert at.selectbox(key="sort").options[0] == "nearest first"
+    assert at.selectbox(key="sort").value == "distance"
