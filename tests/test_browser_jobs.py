@@ -62,6 +62,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if chromium is None:
         pytest.skip("chromium is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("axe_playwright_python")  # the test extras' copy of axe-core
     tmp = tmp_path_factory.mktemp("jobs")
     settings = Settings(cache_dir=tmp / "cache")
     snapshot = load_dataset(settings)  # nothing stored yet: the bundled snapshot
