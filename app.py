@@ -2,8 +2,9 @@
 
 widgets -> FilterSpec (trialfinder.present.urlstate) -> find.filters.search -> render. The filter state is
 mirrored into the URL (st.query_params) so a search can be bookmarked or sent to a doctor.
-Registry text is untrusted: it is shown only through st.text, st.code and st.dataframe, never
-through markdown or HTML.
+Registry text is untrusted: it is shown only through st.text, st.code and st.dataframe, and in the
+results list, whose HTML trialfinder.present.results builds with every value escaped; never through
+markdown.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import streamlit as st
 st.set_page_config(page_title="TrialFinder · R/R AML trials", page_icon="🔎", layout="wide")
 
 import datetime as dt  # noqa: E402
+from html import escape  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -32,12 +34,12 @@ from trialfinder.labels import (  # noqa: E402
     DISEASE_SETTING_LABELS,
     PHASE_CHOICES,
     SEX_LABELS,
-    SORT_LABELS,
     STATUS_LABELS,
     UNITS,
     enrolment_label,
 )
-from trialfinder.present import urlstate, views  # noqa: E402
+from trialfinder.present import sitemap, urlstate, views  # noqa: E402
+from trialfinder.present.results import results_html  # noqa: E402
 from trialfinder.present.trial import trial_view  # noqa: E402
 from trialfinder.source.dataset import refresh_dataset  # noqa: E402
 from trialfinder.source.settings import Settings  # noqa: E402
@@ -87,6 +89,11 @@ def make_pdf(result: Any, tables: Tables) -> bytes:
     from trialfinder.present.pdf import to_pdf
 
     return to_pdf(result, tables)
+
+
+def note(text: str) -> None:
+    """Key information as body text (st.caption's grey fails the contrast check)."""
+    st.markdown(text)
 
 
 def fail(message: str) -> None:
@@ -139,10 +146,10 @@ seed_widgets_from_url()
 if "pending_unit" in st.session_state:  # set before the unit widget exists (see the place below)
     st.session_state.unit = st.session_state.pop("pending_unit")
 
-st.title("TrialFinder")
-st.caption("Clinical trials for relapsed or refractory acute myeloid leukemia (AML), from ClinicalTrials.gov")
+st.title("TrialFinder", anchor=False)
+note("Clinical trials for relapsed or refractory acute myeloid leukemia (AML), from ClinicalTrials.gov")
 banner, button = st.columns([5, 1], vertical_alignment="center")
-if button.button("Refresh data", help="Download the current trials from ClinicalTrials.gov"):
+if button.button("Refresh", help="Refresh data: download the current trials from ClinicalTrials.gov"):
     refresh(settings)
 try:
     tables = get_tables(data_key(settings))
@@ -171,9 +178,9 @@ where_note = st.container()
 
 # Filters, each followed by a slot for the number of trials it leaves
 with st.sidebar:
-    st.header("Filters")
-    st.caption("They apply top to bottom; under each, the number of trials left after it.")
-    st.caption(DEFAULTS_NOTE)
+    st.header("Filters", anchor=False)
+    note("They apply top to bottom; under each, the number of trials left after it.")
+    note(DEFAULTS_NOTE)
     counts: dict[str, Any] = {"distance": radius_col.empty()}
     st.multiselect("Overall status", list(STATUS_LABELS), key="statuses", format_func=enrolment_label,
                    placeholder="any status (all)",
@@ -227,7 +234,7 @@ if place is not None and not st.session_state.get("unit_chosen") and places.defa
     st.session_state.pending_unit = places.default_unit(place)  # the local custom, until the user picks one
     st.rerun()
 if place is not None:
-    where_note.caption(f"Distances are measured from {md(place.label)} (approximate, straight line).")
+    where_note.markdown(f"Distances are measured from {md(place.label)} (approximate, straight line).")
 elif isinstance(place_problem, places.AmbiguousPlace):
     where_note.warning(f"{md(place_problem)}. Pick one:")
     cols = where_note.columns(min(len(place_problem.candidates), 4))
@@ -242,25 +249,30 @@ except TrialFinderError as exc:
     fail(md(exc))
 for name, count in result.left_after().items():
     if name in counts:
-        counts[name].caption(f"→ {count} trials left"
+        counts[name].markdown(f"→ {count} trials left"
                              + (f"; {result.undated} without an update date left out" if name == "updated"
                                 and result.undated else ""))
 
 # Results
 studies = result.studies
-st.subheader(f"{len(studies)} trial{'s' if len(studies) != 1 else ''} found")
-st.caption(md(result.describe()))
+found = f"{len(studies)} trial{'s' if len(studies) != 1 else ''} found"
+st.header(found, anchor=False)
+# a polite live region: a screen reader hears the new count when a filter changes (our text only, escaped)
+st.markdown(f'<p role="status" aria-live="polite" aria-atomic="true">{escape(found)}: {escape(result.describe())}</p>',
+            unsafe_allow_html=True)
 if result.unlocated and result.unlocated_studies is None:
-    st.caption(f"{result.unlocated} of them have no site we could locate; they are listed last, without a distance.")
-sort_col, labels_col, csv_col, xlsx_col, pdf_col = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
-sort_col.selectbox("Sort by", list(SORT_LABELS), key="sort", format_func=SORT_LABELS.get)
+    note(f"{views.of_them(result.unlocated)} no site we could locate; they are listed last, without a distance.")
+sort_col, labels_col = st.columns([2, 2], vertical_alignment="bottom")
+sort_options, sort_label = urlstate.sort_choices(st.session_state.get("sort"), place is not None)
+sort_col.selectbox("Sort by", sort_options, key="sort", format_func=sort_label)
 readable = labels_col.toggle("Readable labels", key="export_labels",
                              help="Downloads with 'Recruiting', 'Phase 1/2' instead of the registry's codes")
-csv_col.download_button("Download CSV", export.to_csv(result, readable), file_name="trialfinder.csv", mime="text/csv",
-                        on_click="ignore", width="stretch")
-xlsx_col.download_button("Download Excel", lambda: export.to_xlsx(result, meta, readable), file_name="trialfinder.xlsx",
-                         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                         on_click="ignore", width="stretch")
+downloads = st.container(horizontal=True)  # wraps instead of cutting the labels at 200 % zoom
+downloads.download_button("Download CSV", export.to_csv(result, readable), file_name="trialfinder.csv",
+                          mime="text/csv", on_click="ignore")
+downloads.download_button("Download Excel", lambda: export.to_xlsx(result, meta, readable),
+                          file_name="trialfinder.xlsx",
+                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore")
 unit = UNITS.get(spec.unit, spec.unit)
 RESULT_COLUMNS = {
         "url": st.column_config.LinkColumn("Trial", display_text=r"https://clinicaltrials\.gov/study/(NCT\d+)",
@@ -272,24 +284,35 @@ RESULT_COLUMNS = {
         "status": st.column_config.TextColumn("Status"),
         "nearest_site": st.column_config.TextColumn("Nearest site", width="medium"),
         "site_status": st.column_config.TextColumn("Nearest site status"),
+        "sites": st.column_config.TextColumn("Sites"),
         "distance": st.column_config.TextColumn(
             "Distance", width="small", help=f"Approximate straight-line distance in {unit} to the nearest site"),
         "last_update": st.column_config.DateColumn("Last update", format="YYYY-MM-DD"),
+        "evidence": st.column_config.TextColumn("Why these categories", width="medium"),
+        "biomarkers": st.column_config.TextColumn("Biomarkers"),
 }
-st.dataframe(views.results_frame(result), hide_index=True, width="stretch", column_config=RESULT_COLUMNS)
+TABLE_ORDER = ["url", "distance", "title", "nearest_site", "site_status", "sites", "phase", "status", "categories",
+               "evidence", "biomarkers", "setting", "ages", "last_update", "verdict"]
+frame = views.results_frame(result)
+if not studies.empty:
+    order = ", nearest first" if place is not None and spec.sort is None else ""
+    st.html(results_html(frame, list(studies.index), found + order))
+with st.expander("The same trials as a sortable table (every column)"):
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=RESULT_COLUMNS, column_order=TABLE_ORDER)
 if result.unlocated_studies is not None and result.unlocated:
     with st.expander(f"{result.unlocated} trial{'s' if result.unlocated != 1 else ''} whose sites could not be "
                      "located (not counted as within the radius)"):
-        st.dataframe(views.results_frame(result, result.unlocated_studies), hide_index=True, width="stretch",
-                     column_config=RESULT_COLUMNS)
-st.caption("Your search is in the page address: bookmark it or send it to your doctor.")
+        apart = views.results_frame(result, result.unlocated_studies)
+        st.html(results_html(apart, list(result.unlocated_studies.index), "Trials whose sites could not be located"))
+        st.dataframe(apart, hide_index=True, width="stretch", column_config=RESULT_COLUMNS, column_order=TABLE_ORDER)
+note("Your search is in the page address: bookmark it or send it to your doctor.")
 
-pdf_col.download_button("PDF for your doctor", lambda: make_pdf(result, tables), file_name="trialfinder.pdf",
-                        mime="application/pdf", on_click="ignore", width="stretch",
-                        help="The search, the data date and each trial with its nearest sites and contacts")
+downloads.download_button("PDF for your doctor", lambda: make_pdf(result, tables), file_name="trialfinder.pdf",
+                          mime="application/pdf", on_click="ignore",
+                          help="The search, the data date and each trial with its nearest sites and contacts")
 
 # Detail of one trial (registry text only through st.text / st.code / st.dataframe)
-st.subheader("Trial detail")
+st.header("Trial detail", anchor=False)
 if studies.empty:
     st.text("No trial matches; widen the filters to see details.")
 else:
@@ -303,14 +326,14 @@ else:
                 "Refresh data for the full record.")
     st.text(f"Status: {view.status} · phase {view.phase or view.gap} · ages {view.ages} · sex {view.sex} · "
             f"sponsor {view.sponsor or view.gap} · last update {view.last_update or view.gap}")
-    st.markdown("**Summary**")
+    st.subheader("Summary", anchor=False)
     st.text(view.summary or f"(summary {view.gap})")
-    st.markdown("**Interventions and why each category applies**")
+    st.subheader("Interventions and why each category applies", anchor=False)
     st.text(view.interventions or "(no interventions listed)")
     st.dataframe(views.evidence_frame(view), hide_index=True, width="stretch")
     with st.expander("Eligibility criteria (as written in the registry)"):
         st.code(view.eligibility or f"(eligibility criteria {view.gap})", language=None, wrap_lines=True)
-    st.markdown(f"**Sites** ({len(view.sites)}{', nearest first' if place else ''})")
+    st.subheader(f"Sites ({len(view.sites)}{', nearest first' if place else ''})", anchor=False)
     st.dataframe(views.sites_frame(view), hide_index=True, width="stretch")
     if view.central_contacts:
         st.text(f"Central contact: {view.central_contacts}")
@@ -321,7 +344,7 @@ with st.expander("What changed since the last refresh" + (f" ({len(changed[0])})
     if changed is None:
         st.text("Nothing to compare yet: the list of changes starts with the second refresh.")
     else:
-        st.caption(md(changed[1]))
+        note(md(changed[1]))
         st.dataframe(changed[0], hide_index=True, width="stretch",
                      column_config={"url": st.column_config.LinkColumn("Record")})
         st.download_button("Download changes (CSV)", changed[2], file_name="changes.csv",
@@ -337,7 +360,7 @@ from trialfinder.labels import VERDICT_LABELS  # noqa: E402
 
 with st.sidebar:
     with st.expander("About me (private)", expanded=spec.profile is not None):
-        st.caption("Used only to check each trial's criteria on this page. Not put in the page address "
+        note("Used only to check each trial's criteria on this page. Not put in the page address "
                    "unless you tick the last box.")
         st.number_input("My age (years)", min_value=0.0, max_value=130.0, value=None, step=1.0, key="me_age",
                         format="%g", placeholder="not given")
@@ -358,11 +381,11 @@ with st.sidebar:
         st.checkbox("Include my details in the link", key="me_share")
 if spec.profile is not None and "verdict" in studies:
     tally = studies["verdict"].value_counts()
-    st.caption("For your details: " + " · ".join(f"{int(tally.get(k, 0))} {label}" for k, label
+    note("For your details: " + " · ".join(f"{int(tally.get(k, 0))} {label}" for k, label
                                                    in VERDICT_LABELS.items()) + " (likely excluded are listed last)")
 if not studies.empty and st.session_state.get("detail") in studies.index:
     mine = trial_view(tables, st.session_state["detail"], place=place, unit=spec.unit, profile=spec.profile)
-    st.markdown("**Could I take part? Eligibility facts read from the criteria**")
+    st.subheader("Could I take part? Eligibility facts read from the criteria", anchor=False)
     if mine.verdict is not None:
         st.text(f"For your details: {mine.verdict_label}")
         st.dataframe(views.verdict_frame(mine), hide_index=True, width="stretch")
@@ -372,16 +395,18 @@ if not studies.empty and st.session_state.get("detail") in studies.index:
 # Map and charts
 map_col, chart_col = st.columns([3, 2])
 with map_col:
-    st.subheader("Sites on the map")
-    points = views.map_points(tables.sites, studies.index, place)
-    if points.empty:
-        st.text("No located sites to show.")
-    else:
-        st.map(points, latitude="latitude", longitude="longitude", color="color", size="size", height=420)
-        st.caption("Blue: sites of the trials found" + (" · red: your location" if place else ""))
+    st.header("Sites on the map", anchor=False)
+    points = sitemap.site_points(tables.sites, studies.index)
+    about_map = sitemap.map_summary(points, studies, place, spec.radius, spec.unit, result.distance_column)
+    if not points.empty:  # outlines from package data, no map tiles: it reads the same offline
+        st.pydeck_chart(sitemap.site_map(points, place, spec.radius, spec.unit), height=sitemap.MAP_HEIGHT,
+                        alt=about_map)
+    note(md(about_map))
 with chart_col:
     if not studies.empty:
-        st.subheader("By category")
-        st.bar_chart(views.category_counts(result), horizontal=True, height=220)
-        st.subheader("By phase")
-        st.bar_chart(views.phase_counts(result), horizontal=True, height=200)
+        st.header("Trials by category and phase", anchor=False)
+        for title, counts_ in (("By category", views.category_counts(result)),
+                               ("By phase", views.phase_counts(result))):
+            st.subheader(title, anchor=False)
+            st.bar_chart(counts_, horizontal=True, height=220 if title == "By category" else 200)
+            note(md(views.counts_text(counts_)))  # the chart in words

@@ -15,7 +15,7 @@ launches are a returning visitor whose browser has Streamlit's JavaScript cached
 * t0: just before ``streamlit run app.py`` is started (headless, on a free port, with
   ``TRIALFINDER_CACHE_DIR`` pointing at the warm cache);
 * server ready: ``/_stcore/health`` answers 200 (polled every 20 ms), then the page is opened;
-* **table visible**: the results grid (the first ``stDataFrame``) is visible with data rows;
+* **table visible**: the results list (``.tf-results``) is visible with a trial's record link;
 * page complete: the script run has finished (``stApp[data-test-script-state=notRunning]``),
   i.e. the map and charts below the table were sent as well.
 
@@ -65,11 +65,11 @@ from trialfinder.find.tablecache import load_tables
 from trialfinder.source.dataset import refresh_dataset
 from trialfinder.source.session import build_session
 
-TABLE_ROWS_JS = ("() => { const grid = document.querySelector('[data-testid=stDataFrame]');"
-                 " return !!grid && grid.querySelectorAll('[role=row]').length > 1; }")
+TABLE_ROWS_JS = ("() => { const list = document.querySelector('.tf-results');"
+                 " return !!list && list.querySelectorAll('[role=row] a').length > 0; }")
 IDLE = "document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
 SEARCH_LABEL = "Search titles, drugs, drug classes, sponsor"
-WHERE_LABEL = "Where do you live? (US ZIP code or city)"
+WHERE_LABEL = "Where do you live? (ZIP code or city)"
 ZIPS = ("85719", "77030", "10021", "55905", "98109", "02115")
 START_TARGET, RERENDER_TARGET = 3.0, 0.300
 
@@ -108,7 +108,7 @@ def launch_once(context, cache: Path, log_path: Path, port: int):  # type: ignor
     page.wait_for_function(r"() => /\d trials? found/.test(document.body.innerText)", polling="raf")
     t_heading = time.perf_counter()  # tables loaded and searched: "N trials found" shown
     page.wait_for_function(TABLE_ROWS_JS, polling="raf")
-    page.get_by_test_id("stDataFrame").first.wait_for(state="visible")
+    page.locator(".tf-results").first.wait_for(state="visible")
     t_table = time.perf_counter()
     page.wait_for_function(f"() => {IDLE}", polling="raf")
     t_done = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def run_app(query_params: dict | None = None) -> AppTest:
 
 
 def shown_count(at: AppTest) -> int:
-    heading = next(s.value for s in at.subheader if "found" in s.value)
+    heading = next(s.value for s in at.header if "found" in s.value)
     return int(heading.split()[0])
 
 
@@ -76,7 +77,7 @@ def test_default_run_shows_results_banner_and_disclaimer(app_env: Path) -> None:
     assert "NOT_YET_RECRUITING" in statuses.value and "COMPLETED" not in statuses.value
     assert "Not yet recruiting" in statuses.options
     assert at.multiselect(key="disease_settings").value == ["relapsed_refractory"]
-    assert any("trials left" in c for c in texts(at, "caption"))
+    assert any("trials left" in c for c in texts(at, "markdown"))
 
 
 def test_changing_a_filter_changes_the_row_count(app_env: Path) -> None:
@@ -87,7 +88,7 @@ def test_changing_a_filter_changes_the_row_count(app_env: Path) -> None:
     after = len(results(at))
     assert 0 < after < before
     assert shown_count(at) == after
-    assert "targeted therapy" in " ".join(texts(at, "caption")).lower()
+    assert "targeted therapy" in " ".join(texts(at, "markdown")).lower()
     assert at.query_params.get("cat") == "targeted"
 
 
@@ -176,7 +177,7 @@ def test_url_query_params_restore_a_search(app_env: Path) -> None:
     assert at.text_input(key="text").value == "menin"
     assert str(at.date_input(key="updated_since").value) == "2020-01-01"
     assert at.selectbox(key="sort").value == "phase"
-    description = " ".join(texts(at, "caption"))
+    description = " ".join(texts(at, "markdown"))
     assert "within 100 km" in description
     # the URL keeps the search, so it can be sent on
     assert at.query_params["near"] == "85719" and at.query_params["sort"] == "phase"
@@ -220,7 +221,11 @@ def test_registry_markup_renders_only_as_inert_text(app_env: Path, monkeypatch: 
     for kind in MARKDOWN_ELEMENTS:
         for value in texts(at, kind):
             assert "<script" not in value and "javascript:" not in value and "evil.example" not in value, (kind, value)
-    assert len(at.get("html")) == 0
+    # the results list is HTML we build: the registry text is in it only escaped, and no link but the record's
+    shown = " ".join(h.proto.body for h in at.get("html"))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script" not in shown
+    assert "javascript:" not in shown.replace("[click](javascript:alert(1))", "")
+    assert re.findall(r'href="([^"]*)"', shown) == ["https://clinicaltrials.gov/study/NCT01962636"]
 
 
 def test_refresh_with_an_unreachable_api_keeps_the_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -232,7 +237,7 @@ def test_refresh_with_an_unreachable_api_keeps_the_data(monkeypatch: pytest.Monk
     monkeypatch.delenv("TRIALFINDER_OFFLINE", raising=False)
     at = run_app()
     before = shown_count(at)
-    next(b for b in at.button if b.label == "Refresh data").click().run()
+    next(b for b in at.button if b.label == "Refresh").click().run()
     assert not at.exception
     errors = texts(at, "error")
     assert len(errors) == 1 and "Refresh failed" in errors[0] and "previous data" in errors[0]
@@ -252,7 +257,7 @@ def test_a_successful_refresh_replaces_the_data_and_the_banner(api, monkeypatch:
     monkeypatch.delenv("TRIALFINDER_OFFLINE", raising=False)
     at = run_app()
     assert "bundled snapshot" in " ".join(texts(at, "info"))
-    next(b for b in at.button if b.label == "Refresh data").click().run()
+    next(b for b in at.button if b.label == "Refresh").click().run()
     assert not at.exception
     assert not texts(at, "error")
     success = " ".join(texts(at, "success"))
@@ -274,13 +279,23 @@ def test_a_refused_refresh_says_so_and_keeps_the_data(api, monkeypatch: pytest.M
     monkeypatch.delenv("TRIALFINDER_SNAPSHOT_DIR", raising=False)
     monkeypatch.delenv("TRIALFINDER_OFFLINE", raising=False)
     at = run_app()
-    next(b for b in at.button if b.label == "Refresh data").click().run()
+    next(b for b in at.button if b.label == "Refresh").click().run()
     before = shown_count(at)
     assert before > 0 and not texts(at, "error")
     api.inject("empty_listing", times=5)
-    next(b for b in at.button if b.label == "Refresh data").click().run()
+    next(b for b in at.button if b.label == "Refresh").click().run()
     assert not at.exception
     errors = texts(at, "error")
     assert len(errors) == 1 and "Refresh failed" in errors[0] and "refused as implausible" in errors[0]
     assert "accept" in errors[0] and "smaller" in errors[0] and "previous data" in errors[0]
     assert shown_count(at) == before
+
+
+def test_sort_offers_nearest_first_only_with_a_place(app_env: Path) -> None:
+    """Issue 19: "Sort by: nearest first" was shown with no location set."""
+    at = run_app()
+    assert at.selectbox(key="sort").options == ["recently updated", "latest phase first"]
+    at.text_input(key="near").input("85719").run()
+    assert not at.exception
+    assert at.selectbox(key="sort").options[0] == "nearest first"
+    assert at.selectbox(key="sort").value == "distance"

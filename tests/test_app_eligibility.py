@@ -85,7 +85,7 @@ def test_about_me_panel_gives_verdicts_and_stays_out_of_the_link(app_env: None) 
     verdicts = table["verdict"].tolist()
     assert "likely excluded" in verdicts
     assert verdicts.index("likely excluded") == len(verdicts) - verdicts.count("likely excluded")  # last
-    assert any(c.value.startswith("For your details:") for c in at.caption)
+    assert any(c.value.startswith("For your details:") for c in at.markdown)
     assert not PRIVATE_KEYS & set(at.query_params)  # private by default
     at.checkbox(key="me_hide").check()
     run(at)

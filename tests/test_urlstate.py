@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -14,7 +15,7 @@ from trialfinder.find.filters import APP_DEFAULT, FilterCount, FilterSpec, Searc
 from trialfinder.find.places import Place, geocode
 from trialfinder.labels import age_range
 from trialfinder.present import urlstate as appstate
-from trialfinder.present import views
+from trialfinder.present import sitemap, views
 from trialfinder.present.trial import TrialView
 from trialfinder.present.urlstate import spec_from_params, spec_to_params
 
@@ -234,8 +235,8 @@ def test_sites_frame_puts_unlocated_sites_last() -> None:
     assert list(frame["status"]) == ["Completed", "Recruiting", "status unknown"]  # absent: unknown (issue 19)
     assert list(frame["distance"]) == ["≈ 2 mi", "≈ 2,277 mi", "not located"]
     assert set(views.sites_frame(_view(sites, None))["distance"]) == {""}
-    points = views.map_points(sites, pd.Index(["N"]), place)
-    assert len(points) == 3 and points["color"].iloc[-1] == "#d62728"
+    points = sitemap.site_points(sites, pd.Index(["N"]))  # located sites only (the map draws "You" apart)
+    assert sorted(points["latitude"]) == [32.22, 42.36] and set(points["trials"]) == {1}
 
 
 @pytest.mark.parametrize("low, high, text", [
@@ -244,3 +245,35 @@ def test_sites_frame_puts_unlocated_sites_last() -> None:
 ])
 def test_age_range(low, high, text) -> None:
     assert age_range(low, high) == text
+
+
+def test_results_frame_carries_evidence_and_biomarkers() -> None:
+    """The results list shows each category with why, and the biomarkers, from the same frame."""
+    result = _result(with_place=True)
+    studies = result.studies.assign(evidence=[{"targeted": "Ziftomenib — menin inhibitor"}, {}],
+                                    biomarkers=[("KMT2A", "NPM1"), ()])
+    frame = views.results_frame(dataclasses.replace(result, studies=studies))
+    assert frame["evidence"][0] == ("Targeted therapy: Ziftomenib — menin inhibitor\n"
+                                    "Immunotherapy & biologics")  # a category without its why keeps its name
+    assert list(frame["biomarkers"]) == ["KMT2A, NPM1", ""]
+    assert views.of_them(1) == "1 of them has" and views.of_them(3) == "3 of them have"
+
+
+def test_sort_choices_offer_nearest_only_with_a_place() -> None:
+    with_place, label = appstate.sort_choices("distance", True)
+    assert [label(k) for k in with_place] == ["nearest first", "recently updated", "latest phase first"]
+    for current in (None, "distance", "phase"):
+        options, label = appstate.sort_choices(current, False)
+        assert [label(k) for k in options] == ["recently updated", "latest phase first"]
+        assert current in options or current is None
+    options, label = appstate.sort_choices("updated", False)  # from a link: kept, and still one "recently updated"
+    assert options == ["updated", "phase"]
+
+
+def test_without_a_place_the_results_count_sites_and_claim_only_open_ones() -> None:
+    result = _result(with_place=False)
+    studies = result.studies.assign(sites_count=[6, 0], open_sites_count=[2, 0])
+    frame = views.results_frame(dataclasses.replace(result, studies=studies))
+    assert list(frame["sites"]) == ["6 sites, 2 open to enrolment", "no site listed"]
+    studies = result.studies.assign(sites_count=[1, 240], open_sites_count=[0, 0])  # statuses not given
+    assert list(views.results_frame(dataclasses.replace(result, studies=studies))["sites"]) == ["1 site", "240 sites"]

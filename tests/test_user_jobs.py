@@ -93,7 +93,7 @@ def test_app_and_cli_list_the_same_trials_with_no_filters_set(app_env: Path, tab
     from_cli = cli_ids(app_env)
     assert sorted(from_app) == sorted(from_cli)
     assert len(from_cli) == len(F.search(tables, F.DEFAULT).studies) > 0
-    assert DEFAULTS_NOTE in [str(c.value) for c in at.caption]
+    assert DEFAULTS_NOTE in [str(c.value) for c in at.markdown]
     # a study whose setting is not stated is listed, and labelled so
     settings = at.dataframe[0].value["setting"]
     assert "setting not stated" in set(settings)
@@ -366,7 +366,7 @@ def test_updated_since_says_how_many_have_no_date(tables: Tables, app_env: Path)
                              env=env)
     assert f"note: {result.undated} trials have no update date" in out.stderr
     at = run_app({"since": "2024-01-01", "status": "all", "setting": "all"})
-    assert any(f"{result.undated} without an update date left out" in str(c.value) for c in at.caption)
+    assert any(f"{result.undated} without an update date left out" in str(c.value) for c in at.markdown)
 
 
 # --- 11. refresh with no network --------------------------------------------------------------------

@@ -42,6 +42,7 @@ from ..find.filters import (
 )
 from ..find.places import Place
 from ..find.profile import Profile, parse_days, parse_ecog, parse_lines, parse_markers, parse_prior
+from ..labels import SORT_LABELS
 
 #: the radius choices the app offers (None = any distance)
 RADII: tuple[float | None, ...] = (25.0, 50.0, 100.0, 250.0, 500.0, None)
@@ -404,3 +405,14 @@ def radius_options(current: Any = None) -> list[str]:
 
 def radius_label(choice: str) -> str:
     return "any distance" if choice == ANY_DISTANCE else choice
+
+
+def sort_choices(current: Any, has_place: bool) -> tuple[list[str], Callable[[str], str]]:
+    """The Sort widget's options and labels. "nearest first" is offered only with a place; without
+    one the default sort ("distance", which then orders by update) reads "recently updated", and
+    the separate "updated" choice is left out unless it is the current one (two choices, one effect)."""
+    if has_place:
+        return list(SORT_LABELS), lambda k: SORT_LABELS.get(k, k)
+    same = "updated" if current in (None, "distance") else "distance"
+    options = [k for k in SORT_LABELS if k != same]
+    return options, lambda k: SORT_LABELS["updated"] if k == "distance" else SORT_LABELS.get(k, k)

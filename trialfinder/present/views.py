@@ -1,4 +1,4 @@
-"""The small display tables the app shows: results, one trial's sites and evidence, counts, map points.
+"""The small display tables the app shows: results, one trial's sites and evidence, counts (charts and words).
 
 Pure functions of a :class:`~trialfinder.find.filters.SearchResult` (no Streamlit import), so they are
 unit-tested on their own. Labels come from :mod:`trialfinder.labels`.
@@ -7,11 +7,11 @@ unit-tested on their own. Labels come from :mod:`trialfinder.labels`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..find import places
 from ..find.filters import SearchResult
 from ..labels import (
     AGES_NOT_STATED,
@@ -49,6 +49,10 @@ def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> 
     out["status"] = df["status"].map(enrolment_label)
     out["categories"] = df["categories"].map(category_labels)
     out["setting"] = df["disease_setting"].map(setting_short)
+    none = pd.Series(None, index=df.index, dtype=object)
+    out["evidence"] = [evidence_text(cats, why) for cats, why in zip(df["categories"], df.get("evidence", none),
+                                                                        strict=True)]
+    out["biomarkers"] = df.get("biomarkers", none).map(lambda k: ", ".join(k) if isinstance(k, (tuple, list)) else "")
     if result.place is not None:
         near_open = df["nearest_is_open"].astype("boolean").fillna(False).astype(bool)
         site = df["nearest_site"].astype(object).where(df["nearest_site"].notna(), "")
@@ -59,6 +63,12 @@ def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> 
             np.where(near_open, status, np.where(status == "", SITE_STATUS_UNKNOWN, "no recruiting site; nearest is "
                                                  + status)),
         )
+    else:  # no place: its sites, counted (an absent site status is unknown, so only open ones are claimed)
+        zero = pd.Series(0, index=df.index)
+        out["sites"] = [(f"{n} site{'s' if n != 1 else ''}" + (f", {o} open to enrolment" if o else "")) if n
+                        else "no site listed" for o, n in zip(df.get("open_sites_count", zero).fillna(0).astype(int),
+                                                              df.get("sites_count", zero).fillna(0).astype(int),
+                                                              strict=True)]
     if result.spec.age is not None:  # the age asked for: say which trials do not state their ages
         out["ages"] = [age_range(low, high) if low == low or high == high else AGES_NOT_STATED
                        for low, high in zip(df["min_age_years"], df["max_age_years"], strict=True)]
@@ -66,6 +76,13 @@ def results_frame(result: SearchResult, studies: pd.DataFrame | None = None) -> 
     if "verdict" in df:  # the patient gave her details: the verdict for her, likely excluded last
         out["verdict"] = df["verdict"].map(lambda k: VERDICT_LABELS.get(k, ""))
     return out.reset_index(drop=True)
+
+
+def evidence_text(categories: Any, evidence: Any) -> str:
+    """Each category with why it applies: 'Targeted therapy: Ziftomenib — menin inhibitor' (one a line)."""
+    why = evidence if isinstance(evidence, dict) else {}
+    keys = tuple(categories) if isinstance(categories, (tuple, list)) else ()
+    return "\n".join(f"{CATEGORY_LABELS.get(k, k)}: {why.get(k, '')}".rstrip(": ") for k in keys)
 
 
 def eligibility_frame(view: TrialView) -> pd.DataFrame:
@@ -113,18 +130,17 @@ def category_counts(result: SearchResult) -> pd.Series:
     return counts
 
 
+def counts_text(counts: pd.Series) -> str:
+    """A chart's counts in words: 'Targeted therapy: 5 · Chemotherapy: 3' (its text alternative)."""
+    return " · ".join(f"{label}: {int(n)}" for label, n in counts.items())
+
+
+def of_them(n: int) -> str:
+    """'1 of them has' / '3 of them have' (the verb agrees)."""
+    return f"{n} of them {'has' if n == 1 else 'have'}"
+
+
 def phase_counts(result: SearchResult) -> pd.Series:
     counts = result.studies["phase"].replace("", "not given").value_counts()
     counts.index.name, counts.name = "phase", "trials"
     return counts
-
-
-def map_points(sites: pd.DataFrame, nct_ids: pd.Index, place: places.Place | None) -> pd.DataFrame:
-    """Located sites of the given trials (blue) and the user's location (red, larger)."""
-    located = sites[sites["nct_id"].isin(nct_ids) & sites["latitude"].notna() & sites["longitude"].notna()]
-    points = located[["latitude", "longitude"]].drop_duplicates().assign(color="#1f77b4", size=6000.0)
-    if place is not None:
-        you = pd.DataFrame({"latitude": [place.lat], "longitude": [place.lon], "color": ["#d62728"], "size": [30000.0]})
-        points = pd.concat([points, you], ignore_index=True)
-    return points.reset_index(drop=True)
-
