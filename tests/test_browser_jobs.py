@@ -5,8 +5,9 @@ this module. The data: the bundled snapshot's real records, stored as the curren
 edited COPY of them stored before it as the "previous refresh" (one Texas trial left out, another's
 overall status changed), so the navigator's "what changed" has something true to show.
 
-The walk-through saves docs/screenshots/<person>-<desktop|phone>.png (colour-reduced, small), which
-the README shows. axe-core's JavaScript comes from the `axe-playwright-python` wheel (package data,
+The walk-through takes a screenshot of each page (colour-reduced, small); with UPDATE_SCREENSHOTS=1 they
+are saved as docs/screenshots/<person>-<desktop|phone>.png, which the README shows (otherwise into a
+temporary folder, so that a test run leaves the work tree as it was). axe-core's JavaScript comes from the `axe-playwright-python` wheel (package data,
 no network); the Streamlit-owned violations it still finds are listed in STREAMLIT_OWNED with reasons.
 """
 
@@ -16,6 +17,7 @@ import copy
 import dataclasses
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -32,7 +34,8 @@ from trialfinder.source.settings import Settings
 from trialfinder.source.store import Dataset, DataStore
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+         else Path(tempfile.gettempdir()) / f"trialfinder-screenshots-{os.getpid()}")
 DESKTOP, PHONE = {"width": 1400, "height": 1000}, {"width": 390, "height": 844}
 
 #: the three people of DEVELOPERS.md and their searches, as links (the app keeps a search in its URL)
