@@ -388,3 +388,17 @@ def test_the_page_ceiling_at_its_limit(total: int | None, pages: int, refused: s
     else:
         with pytest.raises(InvalidResponse, match=refused):
             client._next_token(result, {"nextPageToken": "t2"}, "t1", set(), True)
+
+
+@pytest.mark.parametrize("studies, stored, refused", [
+    (188, 376, False), (187, 376, True),  # exactly half of an even count is not under half; one fewer is
+    (189, 377, False), (188, 377, True),  # an odd count: half rounds up
+    (0, None, False), (0, 0, False),  # nothing stored for this query: nothing to compare with
+])
+def test_a_listing_under_half_of_the_stored_count_is_refused(studies: int, stored: int | None, refused: bool) -> None:
+    result = FetchResult(studies=[{}] * studies, query=ALL)
+    if refused:
+        with pytest.raises(InvalidResponse, match=f"returned {studies} studies .* under half of the {stored} stored"):
+            C._check_size(result, stored)
+    else:
+        C._check_size(result, stored)
