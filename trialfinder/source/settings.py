@@ -34,6 +34,10 @@ ENV = {
     "refresh_deadline": "TRIALFINDER_REFRESH_DEADLINE",
     "max_pages": "TRIALFINDER_MAX_PAGES",
     "offline": "TRIALFINDER_OFFLINE",
+    # issue 17: running it for many people
+    "cache_url": "TRIALFINDER_CACHE_URL",
+    "allow_refresh": "TRIALFINDER_ALLOW_REFRESH",
+    "version_check": "TRIALFINDER_VERSION_CHECK",
 }
 
 #: the numbers read from the environment: (lowest, highest, what they count); all inclusive
@@ -44,6 +48,7 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "max_response_mb": (0.001, 10_000.0, "megabytes (1 MB = 1,000,000 bytes)"),
     "refresh_deadline": (0.1, 86_400.0, "seconds"),
     "max_pages": (1, 100_000, "pages (a whole number)"),
+    "version_check": (0.1, 60.0, "seconds"),
 }
 INTEGERS = frozenset({"max_pages"})
 
@@ -81,6 +86,12 @@ class Settings:
     #: never touch the network; serve the last data set or the snapshot
     offline: bool = False
     user_agent: str = f"TrialFinder/{__version__} (+https://github.com/trialfinder/trialfinder)"
+    #: the shared HTTP cache (``redis://host:port/db``, ``rediss://…``, ``unix:///path``); None: SQLite in cache_dir
+    cache_url: str | None = None
+    #: the app's "Refresh data" button; false on app replicas, where a scheduled ``trialfinder fetch`` refreshes
+    allow_refresh: bool = True
+    #: the app asks the store whether a new data set was written at most this often (seconds)
+    version_check: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("cache_dir", "snapshot_dir"):
@@ -89,6 +100,8 @@ class Settings:
                 object.__setattr__(self, name, Path(str(value)).expanduser())
         for name in BOUNDS:
             object.__setattr__(self, name, checked(name, getattr(self, name)))
+        if self.cache_url is not None:
+            object.__setattr__(self, "cache_url", checked_cache_url(self.cache_url))
 
     @property
     def api_base(self) -> str:
@@ -132,6 +145,10 @@ class Settings:
                 values[key] = checked(key, raw.strip())
         if env.get(ENV["offline"], "").lower() in {"1", "true", "yes"}:
             values["offline"] = True
+        if env.get(ENV["cache_url"], "").strip():
+            values["cache_url"] = env[ENV["cache_url"]].strip()
+        if env.get(ENV["allow_refresh"], "").strip():
+            values["allow_refresh"] = switch("allow_refresh", env[ENV["allow_refresh"]])
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "api_url" in values:
             values["api_url"] = str(values["api_url"]).rstrip("/")
@@ -147,6 +164,32 @@ def without_credentials(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+CACHE_SCHEMES = ("redis", "rediss", "unix")
+SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def checked_cache_url(url: str) -> str:
+    """``url`` if it names a Redis server (redis://, rediss://, unix://); else InvalidInput, one line
+    (never showing a password given in it)."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme not in CACHE_SCHEMES:
+        raise InvalidInput(f"{ENV['cache_url']}={without_credentials(url)!r} is not usable; give a Redis URL "
+                           "such as redis://127.0.0.1:6379/0 (or rediss://…, unix:///path), or unset it for "
+                           "the SQLite cache in the cache folder")
+    return url
+
+
+def switch(name: str, raw: str) -> bool:
+    """An on/off environment variable: 1/true/yes/on or 0/false/no/off (any case); else InvalidInput."""
+    value = SWITCH.get(raw.strip().lower())
+    if value is None:
+        raise InvalidInput(f"{ENV[name]}={raw!r} is not usable; give true or false (1/0, yes/no, on/off)")
+    return value
 
 
 def _accepted(name: str) -> str:
