@@ -39,9 +39,9 @@ from trialfinder.labels import (  # noqa: E402
 )
 from trialfinder.present import urlstate, views  # noqa: E402
 from trialfinder.present.trial import trial_view  # noqa: E402
+from trialfinder.source.database import open_store  # noqa: E402
 from trialfinder.source.dataset import refresh_dataset  # noqa: E402
 from trialfinder.source.settings import Settings  # noqa: E402
-from trialfinder.source.store import DataStore  # noqa: E402
 
 md = views.escape_markdown  # for our messages that quote user or data text
 
@@ -50,7 +50,7 @@ md = views.escape_markdown  # for our messages that quote user or data text
 
 def data_key(settings: Settings) -> tuple[str, str, int | None]:
     """Changes whenever the stored data set is replaced, so the cache follows."""
-    return str(settings.cache_dir), str(settings.snapshot_dir), DataStore(settings.dataset_dir).version()
+    return str(settings.cache_dir), str(settings.snapshot_dir), open_store(settings).version()
 
 
 @st.cache_resource(show_spinner="Loading trials…", max_entries=4)
