@@ -327,15 +327,17 @@ class DbStore:
         assert self.path is not None
         try:
             info = self.path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             if not create:
                 return False
-            private_dir(self.path.parent)
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
+            try:
+                private_dir(self.path.parent)
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
+            except OSError as exc:
+                raise self._unopenable(exc.strerror) from exc
             return True
         except OSError as exc:
-            raise StoreUnavailable(f"cannot open the data-set database {self.path} ({exc.strerror}); check that "
-                                   f"its folder is readable, or set {ENV['database_url']}") from exc
+            raise self._unopenable(exc.strerror) from exc
         if not stat.S_ISREG(info.st_mode):
             self._file_damaged = True
             raise DataError(f"cannot read the data-set database: {self.path} is not a regular file")
@@ -367,10 +369,13 @@ class DbStore:
             return StoreUnavailable(f"lost the connection to the database {self.where} while {doing} ({text}); "
                                     f"nothing was half-written — try again ({kept})")
         if self.path is not None:
-            return StoreUnavailable(f"cannot open the data-set database {self.path} ({text}); check that its folder "
-                                    f"exists and is writable, or set {ENV['database_url']} ({kept})")
+            return self._unopenable(text)
         return StoreUnavailable(f"cannot use the database {self.where} ({text}); check {ENV['database_url']} and "
                                 f"that the server is running, then try again ({kept})")
+
+    def _unopenable(self, reason: str) -> StoreUnavailable:
+        return StoreUnavailable(f"cannot open the data-set database {self.path} ({reason}); check that its folder "
+                                f"exists and is writable, or set {ENV['database_url']} (the last data set is kept)")
 
     # --- locks -----------------------------------------------------------------------------------
 
