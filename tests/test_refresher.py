@@ -1,6 +1,7 @@
 """The one refresher (issue 17): `trialfinder fetch` run on a schedule. When another refresher holds the
-store's writer lock (``DataStore.lock()``), `fetch` waits for it and then saves a whole data set: exit 0,
-no traceback; the data set it leaves is complete."""
+store's lock (``open_store(settings).lock()``: a file lock on SQLite, an advisory lock on PostgreSQL),
+`fetch` waits for it and then saves a whole data set: exit 0, no traceback; the data set it leaves is
+complete. On both backends (the ``database_url`` fixture of conftest)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 HOLDER = r"""
 import sys, time
 from pathlib import Path
+from trialfinder.source.database import open_store
 from trialfinder.source.settings import Settings
-from trialfinder.source.store import DataStore
-store = DataStore(Settings(cache_dir=Path(sys.argv[1])).dataset_dir)
+store = open_store(Settings.from_env(cache_dir=Path(sys.argv[1])))
 with store.lock():
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -36,16 +37,18 @@ def study_id(study: dict) -> str:
     return study["protocolSection"]["identificationModule"]["nctId"]
 
 
-def env_for(api: ApiServer, cache: Path) -> dict[str, str]:
+def env_for(api: ApiServer, cache: Path, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALFINDER_")}
     env.update(PYTHONPATH=str(ROOT), TRIALFINDER_API_URL=api.url, TRIALFINDER_CACHE_DIR=str(cache),
                TRIALFINDER_MAX_REQUESTS_PER_MINUTE="100000", TRIALFINDER_BACKOFF="0.01")
+    if database_url:
+        env["TRIALFINDER_DATABASE_URL"] = database_url
     return env
 
 
-def test_fetch_waits_for_another_refresher_then_saves(api: ApiServer, tmp_path: Path) -> None:
+def test_fetch_waits_for_another_refresher_then_saves(api: ApiServer, tmp_path: Path, database_url: str) -> None:
     cache = tmp_path / "store"
-    env = env_for(api, cache)
+    env = env_for(api, cache, database_url)
     hold = 4.0
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(cache), str(hold)], env=env,
                               stdout=subprocess.PIPE, text=True)
@@ -61,20 +64,21 @@ def test_fetch_waits_for_another_refresher_then_saves(api: ApiServer, tmp_path: 
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
     assert took >= hold - 1.0  # it waited for the lock (the download itself takes well under a second)
-    dataset = load_dataset(Settings(cache_dir=cache))
+    dataset = load_dataset(Settings(cache_dir=cache, database_url=database_url))
     assert dataset.meta.source == "cache" and dataset.meta.count == len(dataset.studies) > 0
 
 
-def test_two_refreshers_at_once_both_succeed_and_leave_one_whole_set(api: ApiServer, tmp_path: Path) -> None:
+def test_two_refreshers_at_once_both_succeed_and_leave_one_whole_set(api: ApiServer, tmp_path: Path,
+                                                                      database_url: str) -> None:
     cache = tmp_path / "store"
-    env = env_for(api, cache)
+    env = env_for(api, cache, database_url)
     runs = [subprocess.Popen([sys.executable, "-m", "trialfinder", "fetch", *extra], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for extra in ([], ["--status", "all"])]
     outcomes = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in runs]
     for code, err in outcomes:
         assert code == 0 and "Traceback" not in err, err
-    dataset = load_dataset(Settings(cache_dir=cache))
+    dataset = load_dataset(Settings(cache_dir=cache, database_url=database_url))
     # the stored set is one of the two complete downloads, whole (each made alone, for comparison)
     complete = {}
     for name, query in (("default", SearchQuery()), ("all", SearchQuery.from_user(statuses=["all"]))):

@@ -14,30 +14,39 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
+from ..errors import TrialFinderError
+from .database import open_store
 from .settings import Settings
-from .store import DataStore
 
 
 def dataset_version(settings: Settings) -> Hashable:
     """The store's version of the current data set: it changes whenever a new one is saved (None: none yet)."""
-    return DataStore(settings.dataset_dir).version()
+    return open_store(settings).version()
 
 
 class VersionWatch:
     """A value from ``ask``, asked again only when ``ttl`` seconds have passed since it was last asked
-    (thread-safe: one ask at a time, the others wait for its answer)."""
+    (thread-safe: one ask at a time, the others wait for its answer). When asking fails (the database
+    is down) after a first answer, the last answer stands until the next period (``error`` says why):
+    the app keeps showing the data set it has rather than failing every page."""
 
     def __init__(self, ask: Callable[[], Hashable], ttl: float, clock: Callable[[], float] = time.monotonic):
         self.ask, self.ttl, self.clock = ask, ttl, clock
         self._lock = threading.Lock()
         self._value: Hashable = None
         self._asked_at: float | None = None
+        self.error: TrialFinderError | None = None
 
     def get(self) -> Hashable:
         with self._lock:
             now = self.clock()
             if self._asked_at is None or now - self._asked_at >= self.ttl:
-                self._value = self.ask()
+                try:
+                    self._value, self.error = self.ask(), None
+                except TrialFinderError as exc:
+                    if self._asked_at is None:  # (no answer yet: nothing to stand in)
+                        raise
+                    self.error = exc
                 self._asked_at = self.clock()
             return self._value
 

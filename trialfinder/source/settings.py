@@ -34,6 +34,7 @@ ENV = {
     "refresh_deadline": "TRIALFINDER_REFRESH_DEADLINE",
     "max_pages": "TRIALFINDER_MAX_PAGES",
     "offline": "TRIALFINDER_OFFLINE",
+    "database_url": "TRIALFINDER_DATABASE_URL",
     # issue 17: running it for many people
     "cache_url": "TRIALFINDER_CACHE_URL",
     "allow_refresh": "TRIALFINDER_ALLOW_REFRESH",
@@ -57,8 +58,8 @@ INTEGERS = frozenset({"max_pages"})
 class Settings:
     """Everything configurable, with named defaults.
 
-    ``cache_dir`` holds both the HTTP cache (``http_cache.sqlite``) and the current data set
-    (``dataset/``); it is created readable by the user only.
+    ``cache_dir`` holds the HTTP cache (``http_cache.sqlite``) and, unless ``database_url`` names
+    another database, the data sets (``trialfinder.sqlite``); it is created readable by the user only.
     """
 
     api_url: str = DEFAULT_API_URL
@@ -85,6 +86,9 @@ class Settings:
     max_pages: int = 200
     #: never touch the network; serve the last data set or the snapshot
     offline: bool = False
+    #: the database holding the data sets (SQLAlchemy URL, e.g. ``postgresql://user@host/trialfinder``
+    #: for many app replicas on one shared store); "" means the embedded default, see :attr:`database`
+    database_url: str = ""
     user_agent: str = f"TrialFinder/{__version__} (+https://github.com/trialfinder/trialfinder)"
     #: the shared HTTP cache (``redis://host:port/db``, ``rediss://…``, ``unix:///path``); None: SQLite in cache_dir
     cache_url: str | None = None
@@ -127,7 +131,13 @@ class Settings:
 
     @property
     def dataset_dir(self) -> Path:
+        """Where versions before the database kept the data set as files (read once, to migrate)."""
         return self.cache_dir / "dataset"
+
+    @property
+    def database(self) -> str:
+        """``database_url``, or by default an SQLite file in the cache folder (nothing to install)."""
+        return self.database_url or f"sqlite:///{self.cache_dir / 'trialfinder.sqlite'}"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -143,6 +153,8 @@ class Settings:
             raw = env.get(ENV[key])
             if raw:
                 values[key] = checked(key, raw.strip())
+        if env.get(ENV["database_url"], "").strip():
+            values["database_url"] = env[ENV["database_url"]].strip()
         if env.get(ENV["offline"], "").lower() in {"1", "true", "yes"}:
             values["offline"] = True
         if env.get(ENV["cache_url"], "").strip():
