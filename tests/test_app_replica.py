@@ -15,7 +15,7 @@ import pytest
 from apiserver import ApiServer
 from streamlit.testing.v1 import AppTest
 
-from trialfinder.errors import InvalidInput
+from trialfinder.errors import InvalidInput, StoreUnavailable
 from trialfinder.source import freshness
 from trialfinder.source.freshness import VersionWatch
 from trialfinder.source.settings import Settings
@@ -104,6 +104,30 @@ def test_the_store_is_asked_at_most_once_a_period() -> None:
     assert watch.get() == 2 and asked == [100.0, 130.0]
     watch.forget()  # this process saved a data set: asked again at once
     assert watch.get() == 3
+
+
+def test_a_failing_check_keeps_the_last_answer_until_the_next_period() -> None:
+    """The database is down for a moment: the replica keeps the data set it has (no error on every page);
+    with no answer yet, the error is raised (the page says what is wrong)."""
+    now = [0.0]
+    answers: list[object] = [StoreUnavailable("cannot reach the database"), 7, StoreUnavailable("down"), 8]
+
+    def ask() -> object:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    watch = VersionWatch(ask, ttl=30, clock=lambda: now[0])  # type: ignore[arg-type]
+    with pytest.raises(StoreUnavailable):
+        watch.get()
+    assert watch.get() == 7  # (asked again at once: there was no answer to keep)
+    now[0] = 31.0
+    assert watch.get() == 7 and isinstance(watch.error, StoreUnavailable)
+    now[0] = 40.0
+    assert watch.get() == 7 and answers == [8]  # not asked again within the period
+    now[0] = 62.0
+    assert watch.get() == 8 and watch.error is None
 
 
 def test_current_version_follows_the_store(tmp_path: Path, api: ApiServer) -> None:

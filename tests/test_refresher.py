@@ -86,3 +86,23 @@ def test_two_refreshers_at_once_both_succeed_and_leave_one_whole_set(api: ApiSer
         complete[name] = sorted(study_id(s) for s in alone.studies)
     assert complete["default"] != complete["all"]
     assert sorted(study_id(s) for s in dataset.studies) in complete.values()
+
+
+def test_fetch_gives_up_in_one_line_when_the_lock_is_held_too_long(api: ApiServer, tmp_path: Path,
+                                                                   database_url: str) -> None:
+    """It waits at most TRIALFINDER_REFRESH_DEADLINE seconds for the lock, then says so (exit 1)."""
+    cache = tmp_path / "store"
+    env = env_for(api, cache, database_url)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(cache), "8"], env=env, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        run = subprocess.run([sys.executable, "-m", "trialfinder", "fetch"], env={**env,
+                             "TRIALFINDER_REFRESH_DEADLINE": "1.5"}, capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert run.returncode == 1, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another refresh" in lines[0] and "last data set is kept" in lines[0], run.stderr
+    assert load_dataset(Settings(cache_dir=cache, database_url=database_url)).meta.source == "snapshot"
