@@ -222,6 +222,7 @@ async def session(i: int, browser: Any, base: str, t0: float, until: float, thin
             except Exception as exc:  # a time-out, a crashed page: an error, and the session goes on
                 run.loads.append(Load(i, person, started, None, error=type(exc).__name__, first=first))
                 first = False
+                await asyncio.sleep(max(0.0, rng.uniform(0.5, 1.5) * think))  # (a person tries again later)
                 continue
             shown = (seen["found"], seen["total"], seen["changes"])
             load = Load(i, person, started, seconds, complete, shown, classify(shown, person, expected), first=first)
