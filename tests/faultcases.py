@@ -227,6 +227,14 @@ DAMAGE: dict[str, Callable[[Settings], None]] = {
 }
 
 
+def copy_schema(pg: Any, database: str, source: str, target: str) -> None:
+    """A copy of the store in schema ``source`` as schema ``target`` (PostgreSQL, tests/pgserver.py)."""
+    pg.sql(f"CREATE SCHEMA {target}; " + " ".join(
+        f"CREATE TABLE {target}.{t} (LIKE {source}.{t} INCLUDING ALL); "
+        f"INSERT INTO {target}.{t} SELECT * FROM {source}.{t};"
+        for t in ("datasets", "studies", "pointer")), database)  # (ids keep coming from the source's sequence)
+
+
 # -- the table ----------------------------------------------------------------------------------
 
 
@@ -443,10 +451,7 @@ class FaultLab:
             return ""
         self.schemas += 1
         schema = f"case{self.schemas}"
-        tables = ("datasets", "studies", "pointer")
-        self.pg.sql(f"CREATE SCHEMA {schema}; " + " ".join(
-            f"CREATE TABLE {schema}.{t} (LIKE base.{t} INCLUDING ALL); INSERT INTO {schema}.{t} SELECT * FROM base.{t};"
-            for t in tables), "faults")  # (the ids keep coming from base's sequence: never reused)
+        copy_schema(self.pg, "faults", "base", schema)
         if case.db_fault == "read-only":
             self.pg.create_readonly_role("faults")
             self.pg.sql(f"GRANT USAGE ON SCHEMA {schema} TO reader; "
