@@ -92,7 +92,7 @@ class PgServer:
         self.process = subprocess.Popen(
             self._as_user([str(self.bindir / "postgres"), "-D", str(self.data), "-h", "127.0.0.1",
                            "-p", str(self.port), "-k", str(self.folder), "-F",  # (fsync off: tests only)
-                           "-c", "max_connections=60", "-c", "shared_buffers=16MB"]),
+                           "-c", "max_connections=100", "-c", "shared_buffers=16MB"]),
             stdout=log, stderr=log, cwd=self.folder, start_new_session=True)
         log.close()
         deadline = time.monotonic() + 30

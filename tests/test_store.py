@@ -272,3 +272,21 @@ def test_the_sqlite_file_is_private_and_in_wal_mode(tmp_path: Path, fixture_stud
     for path in (settings.cache_dir, *settings.cache_dir.iterdir()):
         assert path.stat().st_mode & 0o077 == 0, path
     assert _sql(store, "PRAGMA journal_mode")[0][0] == "wal"
+
+
+def test_a_read_only_role_reads_and_cannot_save(pg, fixture_studies) -> None:
+    from conftest import pg_schema_url
+
+    url = pg_schema_url(pg, "readonly_case")
+    open_store(Settings(database_url=url)).save(Dataset(studies=fixture_studies[:3], meta=_meta()))
+    reader = pg.create_readonly_role("trialfinder", "reader_store")
+    pg.sql("GRANT USAGE ON SCHEMA readonly_case TO reader_store; "
+           "GRANT SELECT ON ALL TABLES IN SCHEMA readonly_case TO reader_store", "trialfinder")
+    store = open_store(Settings(database_url=reader + "?options=-csearch_path%3Dreadonly_case"))
+    assert store.load().studies == fixture_studies[:3]
+    with pytest.raises(StoreUnavailable) as caught:
+        store.save(Dataset(studies=fixture_studies[3:5], meta=_meta()))
+    message = str(caught.value)
+    assert message.startswith(f"the database postgresql://127.0.0.1:{pg.port}/trialfinder refused saving the data set")
+    assert "read-only for this role; check TRIALFINDER_DATABASE_URL" in message and "reader" not in message
+    assert store.load().studies == fixture_studies[:3]

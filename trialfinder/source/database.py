@@ -33,11 +33,12 @@ import json
 import os
 import sqlite3
 import stat
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -86,8 +87,24 @@ def _url(text: str) -> URL:
     return url
 
 
-@lru_cache(maxsize=64)
+#: one engine (and its connection pool) per database, the least recently used disposed beyond ``KEEP``
+_ENGINES: OrderedDict[URL, Engine] = OrderedDict()
+_ENGINES_LOCK = threading.Lock()
+KEEP = 4
+
+
 def _engine(url: URL) -> Engine:
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = _new_engine(url)
+            while len(_ENGINES) > KEEP:
+                _ENGINES.popitem(last=False)[1].dispose()
+        _ENGINES.move_to_end(url)
+        return engine
+
+
+def _new_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         # a connection per use (NullPool): nothing stays open, a damaged file can be moved aside
         engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": BUSY_MS / 1000})
@@ -137,7 +154,8 @@ class DbStore:
     def __init__(self, url: str, *, wait: float = 600.0):
         self.url = _url(url)
         #: the URL as messages show it: no user, password or query parameters
-        self.where = self.url.set(username=None, password=None, query={}).render_as_string()
+        self.where = URL.create(make_url(url).drivername, host=self.url.host, port=self.url.port,
+                                database=self.url.database).render_as_string()
         self.wait = wait
         database = self.url.database if self.url.get_backend_name() == "sqlite" else None
         self.path = Path(database) if database and database != ":memory:" else None
@@ -361,8 +379,9 @@ class DbStore:
             self._file_damaged = True  # not a database, or malformed
             return DataError(f"the data-set database {self.where} is damaged ({text})")
         if "readonly" in text or state in ("42501", "25006"):
-            return StoreUnavailable(f"the database {self.where} refused {doing} ({text}): it is read-only for us; "
-                                    f"give this role write access, or refresh with one that has it ({kept})")
+            return StoreUnavailable(f"the database {self.where} refused {doing} ({text}): it is read-only for this "
+                                    f"role; check {ENV['database_url']}: a refresh needs a role with write access "
+                                    f"({kept})")
         if "locked" in text or state in ("40001", "40P01", "55P03"):
             return StoreUnavailable(f"the database {self.where} is busy ({text}); try again ({kept})")
         if exc.connection_invalidated or state.startswith("57P"):
@@ -373,7 +392,7 @@ class DbStore:
         return StoreUnavailable(f"cannot use the database {self.where} ({text}); check {ENV['database_url']} and "
                                 f"that the server is running, then try again ({kept})")
 
-    def _unopenable(self, reason: str) -> StoreUnavailable:
+    def _unopenable(self, reason: str | None) -> StoreUnavailable:
         return StoreUnavailable(f"cannot open the data-set database {self.path} ({reason}); check that its folder "
                                 f"exists and is writable, or set {ENV['database_url']} (the last data set is kept)")
 
