@@ -220,7 +220,8 @@ async def session(i: int, browser: Any, base: str, t0: float, until: float, thin
             try:
                 seconds, complete, seen = await one_load(page, url)
             except Exception as exc:  # a time-out, a crashed page: an error, and the session goes on
-                run.loads.append(Load(i, person, started, None, error=type(exc).__name__, first=first))
+                kind = f"{type(exc).__name__}: {str(exc).splitlines()[0][:60] if str(exc) else ''}"
+                run.loads.append(Load(i, person, started, None, error=kind, first=first))
                 first = False
                 await asyncio.sleep(max(0.0, rng.uniform(0.5, 1.5) * think))  # (a person tries again later)
                 continue
@@ -246,8 +247,26 @@ async def refresher(env: dict[str, str], api: ApiServer, b: list[dict], at: floa
                        output=(out.decode().strip() or err.decode().strip()))
 
 
+async def serial_cost(browser: Any, base: str, pid: int, repeat: int) -> dict[str, float | None]:
+    """One person at a time on one replica: the replica's CPU seconds per page load (CPU time, so other
+    work on the machine does not inflate it), for a first visit and for a returning one."""
+    first: list[float] = []
+    again: list[float] = []
+    for params in SEARCHES.values():
+        context = await browser.new_context()
+        page = await context.new_page()
+        for k in range(repeat):
+            before = proc_cpu(pid)
+            await one_load(page, f"{base}/?{urlencode(params, doseq=True)}")
+            await asyncio.sleep(0.3)  # (the run's last messages)
+            (first if k == 0 else again).append(proc_cpu(pid) - before)
+        await context.close()
+    return {"first_visit": statistics.median(first) if first else None,
+            "returning": statistics.median(again) if again else None}
+
+
 async def drive(bases: list[str], env: dict[str, str], api: ApiServer, b: list[dict], args: argparse.Namespace,
-                expected: dict[str, dict[str, tuple]]) -> Run:
+                expected: dict[str, dict[str, tuple]], pid: int) -> Run:
     from playwright.async_api import async_playwright
 
     run = Run()
@@ -258,6 +277,8 @@ async def drive(bases: list[str], env: dict[str, str], api: ApiServer, b: list[d
                 page = await browser.new_page()
                 await one_load(page, f"{base}/")
                 await page.close()
+            if args.serial:
+                run.refresh["server_cpu_per_load_s"] = await serial_cost(browser, bases[0], pid, args.serial)
             t0 = time.perf_counter()
             until = t0 + args.duration
             tasks = [session(i, browser, bases[i % len(bases)], t0, until, args.think, expected, run)
@@ -329,6 +350,7 @@ def summarize(run: Run, sessions: int) -> dict[str, Any]:
         "refresh": {k: v for k, v in run.refresh.items() if k != "output"},
         "cpu_s": run.refresh.get("cpu_s", {}),  # over the whole drive (its warm-up loads too)
         "wall_s": run.refresh.get("wall_s"),
+        "server_cpu_per_load_s": run.refresh.get("server_cpu_per_load_s", {}),
         "refresh_output": run.refresh.get("output", ""),
         "partial_examples": [(load.person, load.shown) for load in ok if load.version == "partial"][:5],
         "loads_each": [[load.session, load.person, round(load.started, 2), load.seconds and round(load.seconds, 3),
@@ -356,13 +378,15 @@ def report(summary: dict[str, Any], store: str, cache: str) -> None:
          f"<= {TARGET_P95:g} s — {'met' if met else 'missed'}"],
         ["… returning visitors only", fmt(summary["returning_p50_s"]) + " p50",
          f"p95 {fmt(summary['returning_p95_s'])} ({summary['returning_loads']} loads; browser cache warm)", ""],
-        ["errors", summary["errors"], ", ".join(summary["error_kinds"]),
+        ["errors", summary["errors"], ", ".join(sorted({k.split(":")[0] for k in summary["error_kinds"]})),
          f"0 — {'met' if not summary['errors'] else 'missed'}"],
         ["partial views", summary["partial"], f"went back B→A: {summary['went_back']}",
          f"0 — {'met' if not summary['partial'] and not summary['went_back'] else 'missed'}"],
         ["CPU used (all loads)", fmt(summary["cpu_s"].get("replicas")) + " replicas",
          f"{fmt(summary['cpu_s'].get('browser_and_fetch'))} browser and fetch, in {fmt(summary['wall_s'])} "
          f"(2 cores = {fmt(2 * (summary['wall_s'] or 0))})", ""],
+        ["replica CPU per load, alone", fmt(summary["server_cpu_per_load_s"].get("first_visit")) + " first visit",
+         f"{fmt(summary['server_cpu_per_load_s'].get('returning'))} returning (median, one session at a time)", ""],
         ["B shown after the refresh", f"{summary['sessions_that_saw_B']}/{summary['sessions']} sessions",
          "first {} · last {}".format(*(fmt(x) for x in summary["B_shown_after_refresh_s"])), ""],
     ]
@@ -379,6 +403,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--database-url", default=os.environ.get("TRIALFINDER_DATABASE_URL"))
     parser.add_argument("--postgres", action="store_true", help="start a PostgreSQL (tests/pgserver.py) for the store")
     parser.add_argument("--no-redis", action="store_true", help="no shared Redis HTTP cache")
+    parser.add_argument("--serial", type=int, default=2, metavar="K",
+                        help="first, each person's link K times alone: the replica's CPU per load (0: skip)")
     args = parser.parse_args(argv)
     if shutil.which("chromium") is None:
         sys.exit("benchmarks/load.py needs Debian's chromium (apt-get install chromium)")
@@ -401,7 +427,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server, timeout=60.0)
                 bases.append(f"http://127.0.0.1:{port}")
             before = ([proc_cpu(server.pid) for server, _ in servers], children_cpu(), time.perf_counter())
-            run = asyncio.run(drive(bases, env, api, b, args, expected))
+            run = asyncio.run(drive(bases, env, api, b, args, expected, servers[0][0].pid))
             run.refresh["wall_s"] = time.perf_counter() - before[2]
             run.refresh["cpu_s"] = {"replicas": sum(proc_cpu(server.pid) for server, _ in servers) - sum(before[0]),
                                     "browser_and_fetch": children_cpu() - before[1]}
