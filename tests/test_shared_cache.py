@@ -151,3 +151,14 @@ def test_without_cache_url_the_sqlite_cache_is_kept(settings: Settings) -> None:
     refresh_dataset(settings)
     assert settings.http_cache_path.is_file()
 
+
+
+def test_a_missing_redis_server_skips_here_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from redisserver import require_binary
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install redis-server"):
+        require_binary("redis-server-not-here", "redis-server")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run this test"):
+        require_binary("redis-server-not-here", "redis-server")
