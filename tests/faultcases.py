@@ -51,11 +51,11 @@ from typing import Any, Callable
 from apiserver import ApiServer, load_fixture_studies
 
 from trialfinder.errors import TrialFinderError
+from trialfinder.source.database import DbStore, _engine, open_store
 from trialfinder.source.dataset import load_dataset, refresh_dataset
 from trialfinder.source.query import SearchQuery
 from trialfinder.source.session import build_session
 from trialfinder.source.settings import Settings
-from trialfinder.source.database import DbStore, _engine, open_store
 
 #: every study the server holds (no condition, no terms, no status filter)
 ALL = SearchQuery(condition="", term=None, statuses=())
@@ -468,6 +468,9 @@ class FaultLab:
 
     def run(self, case: FaultCase) -> Outcome:
         out = Outcome(case)
+        if self.backend not in case.backends:
+            out.skipped = f"a fault of the {'/'.join(case.backends)} store only"
+            return out
         if case.skip:
             out.skipped = case.skip
             return out
