@@ -41,22 +41,26 @@ from trialfinder.labels import (  # noqa: E402
 from trialfinder.present import sitemap, urlstate, views  # noqa: E402
 from trialfinder.present.results import results_html  # noqa: E402
 from trialfinder.present.trial import trial_view  # noqa: E402
+from trialfinder.source import freshness  # noqa: E402
 from trialfinder.source.dataset import refresh_dataset  # noqa: E402
 from trialfinder.source.settings import Settings  # noqa: E402
-from trialfinder.source.store import DataStore  # noqa: E402
 
 md = views.escape_markdown  # for our messages that quote user or data text
 
 
 # --- cached library calls ---------------------------------------------------------------------
 
-def data_key(settings: Settings) -> tuple[str, str, int | None]:
-    """Changes whenever the stored data set is replaced, so the cache follows."""
-    return str(settings.cache_dir), str(settings.snapshot_dir), DataStore(settings.dataset_dir).version()
+DataKey = tuple[str, str, Any]
+
+
+def data_key(settings: Settings) -> DataKey:
+    """Changes whenever the stored data set is replaced (by this app or another process: seen within
+    TRIALFINDER_VERSION_CHECK seconds), so the caches follow."""
+    return str(settings.cache_dir), str(settings.snapshot_dir), freshness.current_version(settings)
 
 
 @st.cache_resource(show_spinner="Loading trials…", max_entries=4)
-def get_tables(key: tuple[str, str, int | None]) -> Tables:
+def get_tables(key: DataKey) -> Tables:
     cache_dir, snapshot_dir, _ = key
     settings = Settings.from_env(cache_dir=Path(cache_dir), snapshot_dir=Path(snapshot_dir))
     return load_tables(settings)
@@ -68,13 +72,13 @@ def locate(text: str) -> places.Place:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def choices(key: tuple[str, str, int | None]) -> dict[str, list[str]]:
+def choices(key: DataKey) -> dict[str, list[str]]:
     sites = get_tables(key).sites
     return {"country": sorted({v for v in sites["country"].dropna() if v}), "state": regions.region_choices(sites)}
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
-def what_changed(key: tuple[str, str, int | None]) -> tuple[Any, str, str] | None:
+def what_changed(key: DataKey) -> tuple[Any, str, str] | None:
     """(the changes table, what was compared, CSV) since the last refresh; None before the second one."""
     from trialfinder.find.changes import changes_since_last_refresh, to_csv
 
@@ -129,6 +133,7 @@ def refresh(settings: Settings) -> None:
         except Exception as exc:  # a bug of ours must not cost the user the data on screen
             st.error(f"Refresh failed unexpectedly ({md(type(exc).__name__)}); still showing the previous data.")
             return
+    freshness.forget(settings)
     get_tables.clear()
     choices.clear()
     st.success(f"Data refreshed: {md(dataset.meta.describe())} · {len(dataset.studies)} studies.")
@@ -149,7 +154,9 @@ if "pending_unit" in st.session_state:  # set before the unit widget exists (see
 st.title("TrialFinder", anchor=False)
 note("Clinical trials for relapsed or refractory acute myeloid leukemia (AML), from ClinicalTrials.gov")
 banner, button = st.columns([5, 1], vertical_alignment="center")
-if button.button("Refresh", help="Refresh data: download the current trials from ClinicalTrials.gov"):
+if not settings.allow_refresh:  # a replica: a scheduled `trialfinder fetch` refreshes the shared store
+    button.markdown("Refreshed on a schedule")
+elif button.button("Refresh", help="Refresh data: download the current trials from ClinicalTrials.gov"):
     refresh(settings)
 try:
     tables = get_tables(data_key(settings))

@@ -9,6 +9,7 @@ long the attempt took. The cases are the table in ``tests/faultcases.py`` (the s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import tempfile
 import time
@@ -27,14 +28,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chaos-attempts", type=int, default=300)
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--markdown", action="store_true", help="also print the matrix as a Markdown table")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the data-set store: the SQLite file, or a PostgreSQL started on loopback (tests/pgserver.py)")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)  # urllib3 logs every retry; the table says what happened
 
     print_machine()
     rows, md = [], []
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="tf-faults-") as tmp:
-        lab = FaultLab(Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="tf-faults-") as tmp, contextlib.ExitStack() as stack:
+        pg = None
+        if args.backend == "postgresql":
+            from pgserver import PgServer, pg_bin
+
+            if pg_bin() is None:
+                parser.error("PostgreSQL is not installed (apt-get install postgresql)")
+            pg = stack.enter_context(PgServer(pg_bin()))  # type: ignore[arg-type]
+        lab = FaultLab(Path(tmp), backend=args.backend, pg=pg)
         try:
             outcomes = [lab.run(case) for case in CASES]
         finally:

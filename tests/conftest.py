@@ -14,6 +14,7 @@ skipped unless ``--network`` is given.
 from __future__ import annotations
 
 import copy
+import os
 import socket
 from pathlib import Path
 
@@ -84,3 +85,40 @@ def closed_port() -> int:
 @pytest.fixture
 def offline_settings(tmp_path: Path) -> Settings:
     return fast_settings(f"http://127.0.0.1:{closed_port()}/api/v2", tmp_path / "cache")
+
+
+# --- the data-set store on both backends ---------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg():
+    """A real PostgreSQL on loopback for this test session (tests/pgserver.py); skipped without the
+    binaries, except in CI (CI=true), where that fails."""
+    from pgserver import PgServer, require_pg
+
+    with PgServer(require_pg()) as server:
+        server.create_database("trialfinder")
+        yield server
+
+
+_schemas = iter(range(1, 1_000_000))
+
+
+def pg_schema_url(server, name: str | None = None) -> str:
+    """A fresh, empty schema in the test server's ``trialfinder`` database, and the URL that uses it
+    (``options=-csearch_path=…``): a new store per test without the cost of a new database."""
+    name = name or f"t{os.getpid()}_{next(_schemas)}"
+    server.sql(f"CREATE SCHEMA {name}", "trialfinder")
+    return server.url("trialfinder") + f"?options=-csearch_path%3D{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, request, tmp_path: Path) -> str:
+    """"" (the embedded SQLite default in the test's cache folder) or a fresh PostgreSQL schema."""
+    if backend == "sqlite":
+        return ""
+    return pg_schema_url(request.getfixturevalue("pg"))

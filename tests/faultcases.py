@@ -10,7 +10,12 @@ injected, and one attempt is made:
 
 * ``refresh``: ``refresh_dataset(..., refresh=True)`` (what ``trialfinder fetch --refresh`` does);
 * ``refresh_cached``: a plain ``refresh_dataset`` (the cache may answer);
-* ``load``: ``load_dataset`` after damaging a local file.
+* ``load``: ``load_dataset`` after damaging the stored data (a stored set's rows, or the SQLite file).
+
+The matrix runs on both stores (``FaultLab(backend=…)``): the embedded SQLite file and a real
+PostgreSQL (tests/pgserver.py), where each case gets its own copy of the baseline schema. A case names
+the backends it applies to; the faults of the database server itself (killed mid-save, the connection
+dropped, a read-only role) are PostgreSQL's.
 
 Then the data set is checked by content hash: after a success it must be exactly the new complete
 set, after an error exactly A — never a mix. Finally a *recovery* refresh without faults (no
@@ -37,6 +42,8 @@ import socket
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -44,11 +51,11 @@ from typing import Any, Callable
 from apiserver import ApiServer, load_fixture_studies
 
 from trialfinder.errors import TrialFinderError
+from trialfinder.source.database import DbStore, _engine, open_store
 from trialfinder.source.dataset import load_dataset, refresh_dataset
 from trialfinder.source.query import SearchQuery
 from trialfinder.source.session import build_session
 from trialfinder.source.settings import Settings
-from trialfinder.source.store import DataStore
 
 #: every study the server holds (no condition, no terms, no status filter)
 ALL = SearchQuery(condition="", term=None, statuses=())
@@ -178,40 +185,54 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/api/v2"
 
 
-# -- local damage -------------------------------------------------------------------------------
+# -- damage to the stored data -----------------------------------------------------------------
 
 
 def _rewrite(path: Path, change: Callable[[bytes], bytes]) -> None:
     path.write_bytes(change(path.read_bytes()))
 
 
-def _flip(data: bytes, at: int) -> bytes:
-    b = bytearray(data)
-    b[at] ^= 0x10
-    return bytes(b)
+def _db(settings: Settings, statement: str) -> None:
+    """Run ``statement`` on the stored sets of ``settings``' database (``{current}``/``{previous}``: ids)."""
+    from sqlalchemy import text
+
+    store = DbStore(settings.database)
+    with _engine(store.url).begin() as conn:
+        ids = conn.execute(text("SELECT current_id, previous_id FROM pointer")).one()
+        conn.execute(text(statement.format(current=ids[0], previous=ids[1])))
 
 
-def _body_start(data: bytes) -> int:
-    return data.index(b"\n") + 1
+def _sqlite(settings: Settings) -> Path:
+    return settings.cache_dir / "trialfinder.sqlite"
 
 
 DAMAGE: dict[str, Callable[[Settings], None]] = {
-    "truncate": lambda s: _rewrite(s.dataset_dir / "current.json", lambda d: d[: len(d) // 2]),
-    "flip_body": lambda s: _rewrite(s.dataset_dir / "current.json",
-                                    lambda d: _flip(d, (_body_start(d) + len(d)) // 2)),
-    "flip_header": lambda s: _rewrite(s.dataset_dir / "current.json", lambda d: _flip(d, 10)),
-    "garbage": lambda s: (s.dataset_dir / "current.json").write_bytes(random.Random(0).randbytes(4096)),
-    "nested": lambda s: (s.dataset_dir / "current.json").write_bytes(b"[" * 100_000),
-    "empty": lambda s: (s.dataset_dir / "current.json").write_bytes(b""),
-    "unreadable": lambda s: os.chmod(s.dataset_dir / "current.json", 0),
-    "directory": lambda s: ((s.dataset_dir / "current.json").unlink(), (s.dataset_dir / "current.json").mkdir()),
-    "both": lambda s: (DAMAGE["garbage"](s), _rewrite(s.dataset_dir / "previous.json", lambda d: d[:100])),
-    "fifo": lambda s: ((s.dataset_dir / "current.json").unlink(), os.mkfifo(s.dataset_dir / "current.json")),
-    "dev_zero": lambda s: ((s.dataset_dir / "current.json").unlink(), (s.dataset_dir / "current.json").symlink_to("/dev/zero")),
+    "record_edited": lambda s: _db(s, "UPDATE studies SET record = record || ' ' "
+                                      "WHERE dataset_id = {current} AND position = 7"),
+    "record_missing": lambda s: _db(s, "DELETE FROM studies WHERE dataset_id = {current} AND position = 0"),
+    "set_checksum": lambda s: _db(s, "UPDATE datasets SET sha256 = 'f00d' WHERE id = {current}"),
+    "record_not_json": lambda s: _db(s, "UPDATE studies SET record = '[[[', sha256 = "
+                                        "'" + hashlib.sha256(b"[[[").hexdigest() + "' "
+                                        "WHERE dataset_id = {current} AND position = 3"),
+    "both_sets": lambda s: _db(s, "UPDATE studies SET record = record || ' ' WHERE position = 1"),
+    "db_garbage": lambda s: _sqlite(s).write_bytes(random.Random(0).randbytes(64 * 1024)),
+    "db_zero_tail": lambda s: _rewrite(_sqlite(s), lambda d: d[:4096] + bytes(len(d) - 4096)),
+    "db_empty": lambda s: _sqlite(s).write_bytes(b""),
+    "db_directory": lambda s: (_sqlite(s).unlink(), _sqlite(s).mkdir()),
+    "db_fifo": lambda s: (_sqlite(s).unlink(), os.mkfifo(_sqlite(s))),
+    "db_dev_zero": lambda s: (_sqlite(s).unlink(), _sqlite(s).symlink_to("/dev/zero")),
     "cache_fifo": lambda s: (s.http_cache_path.unlink(), os.mkfifo(s.http_cache_path)),
     "cache_garbage": lambda s: s.http_cache_path.write_bytes(b"this is not an SQLite database\n" * 300),
     "cache_zero_tail": lambda s: _rewrite(s.http_cache_path, lambda d: d[: len(d) // 2] + bytes(len(d) - len(d) // 2)),
 }
+
+
+def copy_schema(pg: Any, database: str, source: str, target: str) -> None:
+    """A copy of the store in schema ``source`` as schema ``target`` (PostgreSQL, tests/pgserver.py)."""
+    pg.sql(f"CREATE SCHEMA {target}; " + " ".join(
+        f"CREATE TABLE {target}.{t} (LIKE {source}.{t} INCLUDING ALL); "
+        f"INSERT INTO {target}.{t} SELECT * FROM {source}.{t};"
+        for t in ("datasets", "studies", "pointer")), database)  # (ids keep coming from the source's sequence)
 
 
 # -- the table ----------------------------------------------------------------------------------
@@ -233,6 +254,8 @@ class FaultCase:
     accept_smaller: bool = False  # the user confirmed a much smaller data set (fetch --accept-smaller)
     stores: str | None = None  # the version a success stores, when it is not ``data`` (e.g. "empty")
     check: str | None = None  # key of STORED_CHECKS, run on what a success stored
+    backends: tuple[str, ...] = ("sqlite", "postgresql")  # the stores this case applies to
+    db_fault: str | None = None  # a fault of the database server during the save: kill | drop | read-only
 
 
 def _s(status: int, **opts: Any) -> tuple[str, dict[str, Any]]:
@@ -312,27 +335,33 @@ CASES: list[FaultCase] = [
               warning="/version", check="inert-timestamp"),
     FaultCase("error-body-escapes", "HTTP 400 whose body carries terminal escape sequences", "ApiError",
               (_s(400, body="\x1b]0;pwned\x07\x1b[31mbad request\x9b1m", times=PERSIST),)),
-    # local files
-    FaultCase("data-truncated", "current.json cut in half", "A", attempt="load", damage="truncate", warning="damaged"),
-    FaultCase("data-bitflip-body", "one bit flipped in current.json's studies", "A", attempt="load",
-              damage="flip_body", warning="checksum mismatch"),
-    FaultCase("data-bitflip-header", "one bit flipped in current.json's header", "A", attempt="load",
-              damage="flip_header", warning="damaged"),
-    FaultCase("data-garbage", "current.json replaced by 4 KB of random bytes", "A", attempt="load",
-              damage="garbage", warning="damaged header"),
-    FaultCase("data-nested", "current.json replaced by 100,000 '['", "A", attempt="load", damage="nested",
-              warning="damaged header"),
-    FaultCase("data-empty", "current.json empty", "A", attempt="load", damage="empty", warning="damaged"),
-    FaultCase("data-unreadable", "current.json chmod 000", "A", attempt="load", damage="unreadable",
-              warning="cannot read", skip="running as root: chmod 000 does not stop root reading" if IS_ROOT else None),
-    FaultCase("data-directory", "current.json is a directory (unreadable, even for root)", "A", attempt="load",
-              damage="directory", warning="cannot read"),
-    FaultCase("data-both", "current.json garbage and previous.json truncated", "snapshot", attempt="load",
-              damage="both", warning="previous.json"),
-    FaultCase("data-fifo", "current.json replaced by a FIFO (nothing writes to it)", "A", attempt="load",
-              damage="fifo", warning="not a regular file"),
-    FaultCase("data-dev-zero", "current.json replaced by a symlink to /dev/zero", "A", attempt="load",
-              damage="dev_zero", warning="not a regular file"),
+    # damage to the stored data (the SQLite file, or a stored set's rows on either store)
+    FaultCase("set-record-edited", "one study's stored text changed (one space added) in the current set", "A",
+              attempt="load", damage="record_edited", warning="checksum mismatch in study 8"),
+    FaultCase("set-record-missing", "one study row of the current set deleted", "A", attempt="load",
+              damage="record_missing", warning="wrong study count"),
+    FaultCase("set-checksum", "the current set's SHA-256 changed", "A", attempt="load", damage="set_checksum",
+              warning="checksum mismatch"),
+    FaultCase("set-record-not-json", "one study's text replaced by '[[[' with a matching row checksum", "A",
+              attempt="load", damage="record_not_json", warning="checksum mismatch"),
+    FaultCase("set-both", "a study changed in both the current and the previous set", "snapshot", attempt="load",
+              damage="both_sets", warning="damaged"),
+    *[FaultCase(f"sqlite-{name}", f"trialfinder.sqlite {what}", "snapshot", attempt="load", damage="db_" + name.replace("-", "_"),
+                warning=warning, backends=("sqlite",)) for name, what, warning in [
+        ("garbage", "replaced by 64 KB of random bytes", "damaged"),
+        ("zero-tail", "zeroed after its first page", "damaged"),
+        ("empty", "empty (0 bytes: SQLite reads it as a new database)", None),
+        ("directory", "is a directory", "not a regular file"),
+        ("fifo", "replaced by a FIFO (nothing writes to it)", "not a regular file"),
+        ("dev-zero", "replaced by a symlink to /dev/zero", "not a regular file")]],
+    # the database server itself (PostgreSQL)
+    FaultCase("db-server-killed", "the PostgreSQL server SIGKILLed during the save (before the pointer switch); "
+              "restarted after", "StoreUnavailable", backends=("postgresql",), db_fault="kill"),
+    FaultCase("db-connection-dropped", "the connection terminated by the server during the save "
+              "(pg_terminate_backend)", "StoreUnavailable", backends=("postgresql",), db_fault="drop"),
+    FaultCase("db-read-only", "the refresh runs as a role that may only read", "StoreUnavailable",
+              backends=("postgresql",), db_fault="read-only"),
+    # the HTTP cache (an SQLite file in the cache folder, whatever the store)
     FaultCase("http-cache-fifo", "http_cache.sqlite replaced by a FIFO", "success", attempt="refresh_cached",
               damage="cache_fifo", warning="HTTP cache"),
     FaultCase("http-cache-garbage", "http_cache.sqlite replaced by garbage", "success", attempt="refresh_cached",
@@ -370,10 +399,19 @@ class Outcome:
 
 class FaultLab:
     """One loopback server, the reference hash of each data version, and a baseline cache
-    directory holding A; each case runs in its own copy of that directory."""
+    directory holding A; each case runs in its own copy of that directory. On PostgreSQL (``pg``: a
+    tests/pgserver.py server) the baseline store is the schema ``base`` of the database ``faults``,
+    and each case runs in its own copy of that schema."""
 
-    def __init__(self, workdir: Path, fixtures: list[dict] | None = None):
+    def __init__(self, workdir: Path, fixtures: list[dict] | None = None, backend: str = "sqlite",
+                 pg: Any = None):
         self.workdir = Path(workdir)
+        self.backend, self.pg = backend, pg
+        self.schemas = 0
+        if backend == "postgresql":
+            self.pg.sql("DROP DATABASE IF EXISTS faults")
+            self.pg.create_database("faults")
+            self.pg.sql("CREATE SCHEMA base", "faults")
         self.versions = data_versions(fixtures if fixtures is not None else load_fixture_studies())
         self.server = ApiServer(copy.deepcopy(self.versions["A"])).start()
         #: another host (127.0.0.2) serving B: a redirect there must never be followed
@@ -390,7 +428,7 @@ class FaultLab:
         self.refs["snapshot"] = content_hash(load_snapshot(Settings().snapshot_dir).studies)
         self.server.set_studies(copy.deepcopy(self.versions["A"]))
         self.baseline = self.workdir / "baseline"
-        st = self.settings(self.baseline)
+        st = self.settings(self.baseline, database_url=self._schema_url("base"))
         refresh_dataset(st, ALL, session=build_session(st))
         refresh_dataset(st, ALL, session=build_session(st), refresh=True)  # previous.json = A too
         assert self.stored_hash(st) == self.refs["A"]
@@ -402,24 +440,47 @@ class FaultLab:
     def settings(self, cache_dir: Path, **changes: Any) -> Settings:
         return fault_settings(self.server.url, cache_dir, **changes)
 
+    def _schema_url(self, schema: str, user: str = "postgres") -> str:
+        if self.backend != "postgresql":
+            return ""
+        return self.pg.url("faults", user) + f"?options=-csearch_path%3D{schema}"
+
+    def _copy_baseline(self, case: FaultCase) -> str:
+        """A copy of the baseline store for ``case`` ("" on SQLite: the file was copied with the folder)."""
+        if self.backend != "postgresql":
+            return ""
+        self.schemas += 1
+        schema = f"case{self.schemas}"
+        copy_schema(self.pg, "faults", "base", schema)
+        if case.db_fault == "read-only":
+            self.pg.create_readonly_role("faults")
+            self.pg.sql(f"GRANT USAGE ON SCHEMA {schema} TO reader; "
+                        f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO reader", "faults")
+        return self._schema_url(schema)
+
     def name_of(self, digest: str | None) -> str:
         return next((k for k, v in self.refs.items() if v == digest), "a MIX" if digest else "nothing")
 
     @staticmethod
     def stored_hash(settings: Settings) -> str | None:
-        dataset = DataStore(settings.dataset_dir).load("current")
+        dataset = open_store(settings).load("current")
         return content_hash(dataset.studies) if dataset is not None else None
 
     def run(self, case: FaultCase) -> Outcome:
         out = Outcome(case)
+        if self.backend not in case.backends:
+            out.skipped = f"a fault of the {'/'.join(case.backends)} store only"
+            return out
         if case.skip:
             out.skipped = case.skip
             return out
         cache_dir = self.workdir / case.name / "cache"
         shutil.rmtree(cache_dir.parent, ignore_errors=True)
         shutil.copytree(self.baseline, cache_dir)
-        home = self.settings(cache_dir)
+        home = self.settings(cache_dir, database_url=self._copy_baseline(case))
         changes = {k: (closed_port_url() if v == "closed-port" else v) for k, v in case.settings}
+        if case.db_fault == "read-only":
+            changes["database_url"] = home.database_url.replace("postgres@", "reader@")
         st = replace(home, **changes)
         self.server.clear_faults()
         self.server.set_studies(copy.deepcopy(self.versions[case.data]))
@@ -431,20 +492,48 @@ class FaultLab:
         self.other.reset_log()
         start = time.perf_counter()
         try:
-            if case.attempt == "load":
-                self._load(case, st, out)
-            else:
-                self._refresh(case, st, out)
+            with self._server_fault(case, st):
+                if case.attempt == "load":
+                    self._load(case, st, out)
+                else:
+                    self._refresh(case, st, out)
         finally:
             out.seconds = time.perf_counter() - start
             self.server.clear_faults()
-            if case.damage == "unreadable":
-                for p in st.dataset_dir.glob("current.json*"):
-                    os.chmod(p, 0o600)
+            if self.pg is not None and self.pg.process is None:
+                self.pg.start()  # (after a kill: the server recovers from its WAL)
         if self.other.requests:
             out.problems.append(f"another host was contacted: {len(self.other.requests)} requests to 127.0.0.2")
         self._recover(home, out)
         return out
+
+    @contextmanager
+    def _server_fault(self, case: FaultCase, st: Settings) -> Iterator[None]:
+        """For a kill / drop case: when the save is about to switch the pointer (every study written,
+        nothing committed), SIGKILL the server, or terminate that connection from another."""
+        if case.db_fault not in ("kill", "drop"):
+            yield
+            return
+        from sqlalchemy import event
+
+        engine = _engine(DbStore(st.database).url)
+        fired: list[bool] = []
+
+        def hook(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if fired or not statement.lstrip().upper().startswith("UPDATE POINTER"):
+                return
+            fired.append(True)
+            if case.db_fault == "kill":
+                self.pg.kill()
+            else:
+                self.pg.sql(f"SELECT pg_terminate_backend({conn.connection.dbapi_connection.info.backend_pid})")
+
+        event.listen(engine, "before_cursor_execute", hook)
+        try:
+            yield
+        finally:
+            event.remove(engine, "before_cursor_execute", hook)
+        assert fired, "the save never reached the pointer switch"
 
     def _refresh(self, case: FaultCase, st: Settings, out: Outcome) -> None:
         studies = None
@@ -460,7 +549,10 @@ class FaultLab:
         except Exception as exc:  # anything else is a crash: a bug
             out.actual, out.message = f"CRASH {type(exc).__name__}", str(exc)
             out.problems.append(f"crashed with {type(exc).__name__}")
-        stored = self.stored_hash(st)
+        if self.pg is not None and self.pg.process is None:
+            self.pg.start()  # (the server was killed: what it stored is checked after its restart)
+        stored = self.stored_hash(replace(st, database_url=self._schema_url(f"case{self.schemas}"))
+                                  if case.db_fault else st)
         if CONTROL.search(out.message):
             out.problems.append(f"control characters in what would be printed: {out.message!r}")
         if out.actual == "success":
@@ -499,15 +591,29 @@ class FaultLab:
         out.message = "; ".join(out.warnings)
         out.actual = self.name_of(served)
         if dataset.meta.source == "cache":
-            out.actual += " (previous.json)" if not (st.dataset_dir / "current.json").exists() else " (current.json)"
+            out.actual += " (previous set)" if open_store(st).load_meta("current") is None else " (current set)"
         else:
             out.actual += f" ({dataset.meta.source})"
         out.intact = served == self.refs[case.expected]
-        moved = list(st.dataset_dir.glob("current.json.corrupt-*"))
-        out.intact_detail = f"served {self.name_of(served)}; damaged file set aside: {'yes' if moved else 'NO'}"
-        if not moved:
-            out.problems.append("the damaged current.json was not set aside")
+        moved = self._set_aside(st)
+        out.intact_detail = f"served {self.name_of(served)}; damaged data set aside: {moved or 'NO'}"
+        if not moved and case.warning is not None:
+            out.problems.append("the damaged data was not set aside")
         self._judge(case, out)
+
+    @staticmethod
+    def _set_aside(st: Settings) -> str:
+        """What was set aside: the SQLite file moved, or sets marked damaged ("" when nothing)."""
+        if list(st.cache_dir.glob("trialfinder.sqlite.corrupt-*")):
+            return "the file"
+        from sqlalchemy import exc, text
+
+        try:
+            with _engine(DbStore(st.database).url).connect() as conn:
+                marked = conn.execute(text("SELECT count(*) FROM datasets WHERE damaged_at IS NOT NULL")).scalar()
+        except exc.OperationalError:  # (no tables: an empty file)
+            return ""
+        return f"{marked} set(s) marked damaged" if marked else ""
 
     def _judge(self, case: FaultCase, out: Outcome) -> None:
         got = out.actual.split(" ")[0]
@@ -606,7 +712,7 @@ def chaos_run(
             return fault_settings(server.url, cache, page_size=20, timeout=0.2, max_retries=1, max_retry_after=0.5,
                                   max_pages=12, max_response_mb=1.0)
 
-        # identity of a stored data set: the SHA-256 of its study list as written (DataStore
+        # identity of a stored data set: the SHA-256 of its study list as written (DbStore
         # verifies it on every load); refs: that of each complete version, downloaded cleanly
         refs = {}
         for name, studies in versions.items():
@@ -641,7 +747,7 @@ def chaos_run(
                 summary.successes += 1
                 got = dataset.meta.sha256
             server.clear_faults()
-            current = DataStore(st.dataset_dir).load("current")
+            current = open_store(st).load("current")
             now = current.meta.sha256 if current is not None else None
             summary.versions_stored[refs.get(now, "MIX") if now else "none"] += 1
             if now is None and stored is None and got is None:

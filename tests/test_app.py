@@ -266,7 +266,7 @@ def test_a_successful_refresh_replaces_the_data_and_the_banner(api, monkeypatch:
     assert "from the local cache" in banner and "fetched" in banner and "offline" not in banner
     assert "bundled snapshot" not in banner
     assert shown_count(at) > 0
-    assert (tmp_path / "cache" / "dataset" / "current.json").exists()
+    assert (tmp_path / "cache" / "trialfinder.sqlite").exists()
 
 
 def test_a_refused_refresh_says_so_and_keeps_the_data(api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

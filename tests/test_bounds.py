@@ -18,7 +18,7 @@ from trialfinder.source.client import CtGovClient
 from trialfinder.source.dataset import refresh_dataset
 from trialfinder.source.query import SearchQuery
 from trialfinder.source.session import build_session, same_host
-from trialfinder.source.store import DataStore
+from trialfinder.source.database import open_store
 
 
 @pytest.mark.parametrize("origin, target, same", [
@@ -58,7 +58,7 @@ def test_the_plausibility_rule_is_under_half_of_the_same_query(api, settings, fi
     stored = len(fixture_studies)
     session = build_session(settings)
     refresh_dataset(settings, ALL, session=session)
-    store = DataStore(settings.dataset_dir)
+    store = open_store(settings)
     half_up = (stored + 1) // 2
     api.set_studies(edited(fixture_studies[: half_up - 1], "(fewer)"))
     with pytest.raises(InvalidResponse, match=f"returned {half_up - 1} studies for this search, under half of the "

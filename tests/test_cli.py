@@ -757,8 +757,8 @@ def test_fetch_api_url_and_cache_dir_options(api, tmp_path: Path) -> None:
     cache = tmp_path / "by-option"
     m = summary(ok(["fetch", "--status", "all", "--api-url", api.url, "--cache-dir", str(cache)], env))
     assert m.group(4) == "live" and api.studies_requests()
-    assert (cache / "dataset" / "current.json").exists()
-    assert not (tmp_path / "unused" / "dataset").exists()
+    assert (cache / "trialfinder.sqlite").exists()
+    assert not (tmp_path / "unused").exists()
     listed = ok(["search", "--format", "csv", "--cache-dir", str(cache), *EVERY_STUDY], env)
     assert len(rows_of(listed)) == int(m.group(1))
     assert "from the local cache" in listed.stderr

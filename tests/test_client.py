@@ -10,14 +10,15 @@ from dataclasses import replace
 import pytest
 import requests
 from apiserver import replicate
+from sqlalchemy import text
 
 from trialfinder.errors import ApiError, ApiUnreachable, InvalidResponse, RateLimited
 from trialfinder.source.client import CtGovClient
+from trialfinder.source.database import _engine, open_store
 from trialfinder.source.dataset import load_dataset, refresh_dataset
 from trialfinder.source.query import SearchQuery, to_params
 from trialfinder.source.session import build_session
 from trialfinder.source.settings import Settings
-from trialfinder.source.store import DataStore
 
 ALL = SearchQuery(condition="", term=None, statuses=())  # everything the server holds
 
@@ -197,21 +198,21 @@ def test_never_fetched_machine_falls_back_to_the_snapshot(offline_settings):
 
 def test_corrupt_data_file_is_set_aside(api, session, settings):
     refresh_dataset(settings, ALL, session=session)
-    refresh_dataset(settings, ALL, session=session, refresh=True)  # now there is a previous.json too
-    store = DataStore(settings.dataset_dir)
-    raw = store.current.read_bytes()
-    store.current.write_bytes(raw[: len(raw) // 2])
+    refresh_dataset(settings, ALL, session=session, refresh=True)  # now there is a previous set too
+    store = open_store(settings)
+    current = store.version()
+    with _engine(store.url).begin() as conn:  # half of the current set's studies lost
+        conn.execute(text(f"DELETE FROM studies WHERE dataset_id = {current} AND position % 2 = 0"))
     dataset = load_dataset(settings)
-    assert len(dataset.studies) == len(api.studies)  # served from previous.json
-    assert any("damaged" in w for w in dataset.meta.warnings)
-    assert list(settings.dataset_dir.glob("current.json.corrupt-*"))
+    assert len(dataset.studies) == len(api.studies)  # served from the previous set
+    assert any("damaged (wrong study count)" in w and "set aside" in w for w in dataset.meta.warnings)
+    assert store.load_meta("current") is None and store.load_meta("previous") is not None
 
 
 def test_cache_and_data_are_private(api, session, settings):
     refresh_dataset(settings, ALL, session=session)
     assert settings.cache_dir.stat().st_mode & 0o077 == 0
-    assert settings.dataset_dir.stat().st_mode & 0o077 == 0
-    assert (settings.dataset_dir / "current.json").stat().st_mode & 0o077 == 0
+    assert (settings.cache_dir / "trialfinder.sqlite").stat().st_mode & 0o077 == 0
 
 
 def test_single_study_and_404(api, session, settings):

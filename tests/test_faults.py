@@ -1,5 +1,7 @@
 """The fault matrix (tests/faultcases.py): every fault ends in success or a one-line error of the
-expected class, and the stored data set is always the last complete one — never a mix.
+expected class, and the stored data set is always the last complete one — never a mix. It runs on
+both stores: the embedded SQLite file and a real PostgreSQL (one database for the module, a copy of
+the baseline schema per case).
 
 This subsumes the end-to-end fault tests of test_client.py with a systematic table; the same table
 is printed by ``benchmarks/faults.py``.
@@ -11,18 +13,19 @@ import pytest
 from faultcases import CASES, FaultLab
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory, fixture_studies):
-    lab = FaultLab(tmp_path_factory.mktemp("faults"), fixture_studies)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def lab(request, tmp_path_factory, fixture_studies):
+    pg = request.getfixturevalue("pg") if request.param == "postgresql" else None
+    lab = FaultLab(tmp_path_factory.mktemp("faults"), fixture_studies, backend=request.param, pg=pg)
     yield lab
     lab.close()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_fault(lab: FaultLab, case) -> None:
-    if case.skip:
-        pytest.skip(case.skip)
     outcome = lab.run(case)
+    if outcome.skipped:
+        pytest.skip(outcome.skipped)
     assert outcome.problems == [], outcome.verdict
     assert outcome.intact
     if outcome.gap_hit:

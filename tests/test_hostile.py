@@ -39,6 +39,14 @@ UNSET = ("TRIALFINDER_API_URL", "TRIALFINDER_SNAPSHOT_DIR", "TRIALFINDER_OFFLINE
          "TRIALFINDER_REFRESH_DEADLINE", "TRIALFINDER_MAX_PAGES")
 
 
+def stored_studies(env: dict) -> list:
+    """The studies of the data set the commands run with ``env`` stored."""
+    from trialfinder.source.database import open_store
+    from trialfinder.source.settings import Settings
+
+    return open_store(Settings(cache_dir=Path(env["TRIALFINDER_CACHE_DIR"]))).load().studies
+
+
 def run(args: list[str], env: dict[str, str | None]) -> Result:
     result = CliRunner().invoke(cli, args, env={**{name: None for name in UNSET}, **env})
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
@@ -176,7 +184,7 @@ def test_a_skipped_record_warning_is_given_by_fetch_only(api, net_env, fixture_s
 
     first = run(["fetch", "--status", "all", "--all-settings"], net_env)
     count = int(first.stdout.split()[0])
-    found = json.loads(Path(net_env["TRIALFINDER_CACHE_DIR"], "dataset", "current.json").read_text().split("\n", 1)[1])
+    found = stored_studies(net_env)
     impostor = copy.deepcopy(next(s for s in fixture_studies if s["protocolSection"]["identificationModule"]["nctId"]
                                   == found[0]["protocolSection"]["identificationModule"]["nctId"]))
     impostor["protocolSection"]["identificationModule"]["nctId"] += "\n"
@@ -215,7 +223,7 @@ def test_changes_prints_registry_text_inert(api, net_env, fixture_studies, tmp_p
     import copy
 
     assert run(["fetch", "--status", "all"], net_env).exit_code == 0
-    found = json.loads(Path(net_env["TRIALFINDER_CACHE_DIR"], "dataset", "current.json").read_text().split("\n", 1)[1])
+    found = stored_studies(net_env)
     nct = found[0]["protocolSection"]["identificationModule"]["nctId"]
     studies = copy.deepcopy(fixture_studies)
     record = next(s for s in studies if s["protocolSection"]["identificationModule"]["nctId"] == nct)
@@ -309,13 +317,13 @@ def test_a_data_file_replaced_by_a_fifo_or_dev_zero_is_refused(api, net_env, kin
     assert run(["fetch", "--status", "all"], net_env).exit_code == 0
     assert run(["search", "--format", "csv"], net_env).exit_code == 0  # the built tables are cached too
     cache = Path(net_env["TRIALFINDER_CACHE_DIR"])
-    current = cache / "dataset" / "current.json"
+    current = cache / "trialfinder.sqlite"
     current.unlink()
     os.mkfifo(current) if kind == "fifo" else current.symlink_to("/dev/zero")
     result = run(["search", "--format", "csv"], net_env)  # was: hung (FIFO) or ate all memory (/dev/zero)
     assert result.exit_code == 0, result.output
     assert "is not a regular file" in result.stderr and "moved aside" in result.stderr
-    assert "data: bundled snapshot" in result.stderr  # no previous.json yet: the snapshot serves
+    assert "data: bundled snapshot" in result.stderr  # (the previous set was in that file): the snapshot serves
     for table in cache.glob("tables-*"):  # a cache file in a FIFO's or device's place: rebuilt, not read
         table.unlink()
         os.mkfifo(table) if kind == "fifo" else table.symlink_to("/dev/zero")

@@ -23,7 +23,7 @@ from faultcases import ALL, fault_settings
 from trialfinder.cli import cli
 from trialfinder.source.dataset import load_dataset, refresh_dataset
 from trialfinder.source.session import build_session
-from trialfinder.source.store import DataStore
+from trialfinder.source.database import open_store
 
 RECORDING: list[tuple[str, Any]] | None = None
 
@@ -93,8 +93,8 @@ def test_only_the_configured_api_host_is_contacted(recording, api, tmp_path) -> 
 
 
 def test_every_file_the_refresh_creates_is_private(api, tmp_path) -> None:
-    """Under umask 000 (the worst case): refreshes (so previous.json exists), a damaged HTTP cache
-    and a damaged data file set aside, the tables cache. Every folder is 0700 and every file 0600."""
+    """Under umask 000 (the worst case): refreshes (so a previous set exists), a damaged HTTP cache
+    and a damaged data-set database set aside, the tables cache. Every folder is 0700 and every file 0600."""
     old = os.umask(0)
     try:
         settings = fault_settings(api.url, tmp_path / "cache")
@@ -103,8 +103,9 @@ def test_every_file_the_refresh_creates_is_private(api, tmp_path) -> None:
         settings.http_cache_path.write_bytes(b"garbage" * 1000)  # keeps the file's mode
         _, result = refresh_dataset(settings, ALL, session=build_session(settings), refresh=True)
         assert any("HTTP cache was damaged" in w for w in result.warnings)
-        current = DataStore(settings.dataset_dir).current
-        current.write_bytes(b"garbage")
+        current = settings.cache_dir / "trialfinder.sqlite"
+        assert open_store(settings).version() is not None
+        current.write_bytes(b"garbage" * 1000)  # keeps the file's mode
         assert load_dataset(settings).meta.warnings
         refresh_dataset(settings, ALL, session=build_session(settings))
         from trialfinder.find.tablecache import load_tables
@@ -118,5 +119,5 @@ def test_every_file_the_refresh_creates_is_private(api, tmp_path) -> None:
         seen[str(path.relative_to(settings.cache_dir))] = oct(mode)
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
     names = {Path(p).name.split(".corrupt-")[0] for p in seen}
-    assert {"dataset", "http_cache.sqlite", "current.json", "previous.json", ".lock"} <= names
+    assert {"http_cache.sqlite", "trialfinder.sqlite", "trialfinder.sqlite.lock"} <= names
     assert any(".corrupt-" in p for p in seen) and any(p.startswith("tables-") for p in seen)

@@ -1,8 +1,9 @@
 """Killed mid-refresh: a refresh in a child process is SIGKILLed — while it downloads, at random
-moments, and at each step of ``DataStore.save`` (held there by a patched ``os.fsync`` /
-``os.replace``). The next ``load_dataset`` in this process serves a complete data set: the previous
-one (content hash equal) unless the kill came after the final ``os.replace``; left-over temporary
-files break nothing and the next save removes them."""
+moments, and at each step of ``DbStore.save`` (held there by a hook on the statements it sends), on
+both stores (SQLite; PostgreSQL, tests/pgserver.py). The next ``load_dataset`` in this process serves
+a complete data set: the previous one (content hash equal) unless the kill came after the commit; what
+the killed transaction wrote is never seen, and the next save works (the refresh lock, a file lock or
+a PostgreSQL session lock, died with the child)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from apiserver import ApiServer, replicate
-from faultcases import ALL, content_hash, fault_settings
+from faultcases import ALL, content_hash, copy_schema, fault_settings
 
 from trialfinder.source.dataset import load_dataset, refresh_dataset
 from trialfinder.source.session import build_session
@@ -26,63 +27,101 @@ from trialfinder.source.session import build_session
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 
-# argv: api_url cache_dir hold   (hold: "" | fsync-tmp | replace-previous | replace-current | after-replace)
+# argv: api_url cache_dir hold tests root database_url
+#   (hold: "" | write-studies: before the first study row | switch: before the pointer switch |
+#    commit: the transaction's last statement sent, not committed | committed: save returned)
 CHILD = r"""
-import os, sys, time
+import sys, time
 from pathlib import Path
 sys.path[:0] = [sys.argv[4], sys.argv[5]]
-url, cache, hold = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+url, cache, hold, database_url = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[6]
+from sqlalchemy import Engine, event
 from faultcases import ALL, fault_settings
+from trialfinder.source.database import DbStore
 from trialfinder.source.dataset import refresh_dataset
 from trialfinder.source.session import build_session
-import trialfinder.source.store as store
-
-real_fsync, real_replace = os.fsync, os.replace
-fsyncs = []
 
 def wait_here():
     print("HOLD", flush=True)
     time.sleep(120)
 
-def fsync(fd):
-    fsyncs.append(fd)
-    if (hold == "fsync-tmp" and len(fsyncs) == 1) or (hold == "after-replace" and len(fsyncs) == 2):
-        wait_here()
-    real_fsync(fd)
+FIRST = {"write-studies": "INSERT INTO STUDIES", "switch": "UPDATE POINTER"}
 
-def replace(src, dst):
-    name = Path(dst).name
-    if hold == "replace-" + name.split(".")[0]:
+switched = []
+
+def before(conn, cursor, statement, *args):
+    if hold in FIRST and statement.lstrip().upper().startswith(FIRST[hold]):
         wait_here()
-    real_replace(src, dst)
+    switched.append(statement.lstrip().upper().startswith("UPDATE POINTER"))
+
+def commit(conn):
+    if hold == "commit" and any(switched):  # (the save's commit, not a read's)
+        wait_here()
+
+real_save = DbStore.save
+
+def save(self, dataset):
+    meta = real_save(self, dataset)
+    if hold == "committed":
+        wait_here()
+    return meta
 
 if hold:
-    os.fsync, os.replace = fsync, replace
+    event.listen(Engine, "before_cursor_execute", before)
+    event.listen(Engine, "commit", commit)
+    DbStore.save = save
 print("START", flush=True)
-st = fault_settings(url, cache, page_size=250, timeout=10.0)
+st = fault_settings(url, cache, page_size=250, timeout=10.0, database_url=database_url)
 refresh_dataset(st, ALL, session=build_session(st), refresh=True)
 print("DONE", flush=True)
 """
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory, fixture_studies):
-    """A server holding B, a baseline cache dir holding A, and the hash of each."""
+class World:
+    """A server holding B, a baseline cache dir holding A (and its store: the SQLite file in it, or on
+    PostgreSQL the schema ``kill_base``), and the hash of each."""
+
+    def __init__(self, server: ApiServer, baseline: Path, refs: dict[str, str], pg=None):
+        self.server, self.baseline, self.refs, self.pg = server, baseline, refs, pg
+        self.copies = 0
+
+    def fresh_copy(self, tmp_path: Path) -> tuple[Path, str]:
+        """A copy of the baseline: its cache folder, and its database URL ("": the SQLite file in it)."""
+        cache = tmp_path / "cache"
+        shutil.copytree(self.baseline, cache)
+        if self.pg is None:
+            return cache, ""
+        self.copies += 1
+        copy_schema(self.pg, "trialfinder", "kill_base", f"kill{os.getpid()}_{self.copies}")
+        return cache, schema_url(self.pg, f"kill{os.getpid()}_{self.copies}")
+
+
+def schema_url(pg, schema: str) -> str:
+    return pg.url("trialfinder") + f"?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request, tmp_path_factory, fixture_studies):
     root = tmp_path_factory.mktemp("kill")
+    pg = None
+    if request.param == "postgresql":
+        pg = request.getfixturevalue("pg")
+        pg.sql("DROP SCHEMA IF EXISTS kill_base CASCADE; CREATE SCHEMA kill_base", "trialfinder")
     a, b = replicate(fixture_studies, 1500, seed=1), replicate(fixture_studies, 1500, seed=2)
     with ApiServer(a) as server:
         refs = {}
         for name, studies in (("A", a), ("B", b)):
             server.set_studies(studies)
-            st = fault_settings(server.url, root / name, page_size=250, timeout=10.0)
+            st = fault_settings(server.url, root / name, page_size=250, timeout=10.0,
+                                database_url=schema_url(pg, "kill_base") if pg and name == "A" else "")
             refs[name] = content_hash(refresh_dataset(st, ALL, session=build_session(st))[0].studies)
         # server holds B; "A" dir holds A (its HTTP cache has A's pages)
-        yield server, root / "A", refs
+        yield World(server, root / "A", refs, pg)
 
 
-def start_child(server: ApiServer, cache: Path, hold: str = "") -> subprocess.Popen:
+def start_child(server: ApiServer, cache: Path, hold: str = "", database_url: str = "") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, server.url, str(cache), hold, str(TESTS), str(ROOT)],
+        [sys.executable, "-c", CHILD, server.url, str(cache), hold, str(TESTS), str(ROOT), database_url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
 
@@ -108,53 +147,48 @@ def kill(proc: subprocess.Popen) -> None:
     proc.stderr.close()
 
 
-def fresh_copy(baseline: Path, tmp_path: Path) -> Path:
-    cache = tmp_path / "cache"
-    shutil.copytree(baseline, cache)
-    return cache
-
-
-def served(server: ApiServer, cache: Path) -> tuple[str, list[str]]:
-    dataset = load_dataset(fault_settings(server.url, cache))
+def served(server: ApiServer, cache: Path, database_url: str = "") -> tuple[str, list[str]]:
+    dataset = load_dataset(fault_settings(server.url, cache, database_url=database_url))
     assert dataset.meta.source == "cache"
     return content_hash(dataset.studies), dataset.meta.warnings
 
 
-def check_recovers(server: ApiServer, cache: Path, refs: dict[str, str]) -> None:
-    """The killed child's leftovers break nothing: a plain refresh in this process works (the
-    HTTP cache may still answer A if the child was killed before it cached any page of B, else a
-    mix of cached pages would be refetched), stores a complete set and removes orphaned temp files."""
-    st = fault_settings(server.url, cache, page_size=250, timeout=10.0)
+def check_recovers(server: ApiServer, cache: Path, refs: dict[str, str], database_url: str = "") -> None:
+    """The killed child's leftovers break nothing: a plain refresh in this process works at once (the
+    refresh lock died with the child; the HTTP cache may still answer A if the child was killed before
+    it cached any page of B, else a mix of cached pages would be refetched) and stores a complete set."""
+    st = fault_settings(server.url, cache, page_size=250, timeout=10.0, database_url=database_url,
+                        refresh_deadline=60.0)
+    start = time.monotonic()
     dataset, _ = refresh_dataset(st, ALL, session=build_session(st))
     digest = content_hash(dataset.studies)
     assert digest in (refs["A"], refs["B"])
-    assert served(server, cache) == (digest, [])
-    assert not list(st.dataset_dir.glob(".current-*.tmp"))
+    assert served(server, cache, database_url) == (digest, [])
+    assert time.monotonic() - start < 30  # (not a wait for a lock the dead child held)
 
 
 @pytest.mark.parametrize("hold,expect", [
-    ("fsync-tmp", "A"),  # the new file is written but not yet in place
-    ("replace-previous", "A"),  # previous.json is being replaced
-    ("replace-current", "A"),  # the last step, not yet done
-    ("after-replace", "B"),  # current.json replaced; the folder not yet fsynced
+    ("write-studies", "A"),  # the new set's row written, its studies not yet
+    ("switch", "A"),  # every study written, the pointer not yet switched
+    ("commit", "A"),  # everything sent, not committed
+    ("committed", "B"),  # committed, the refresh not yet finished
 ])
 def test_killed_inside_save(world, tmp_path, hold, expect) -> None:
-    server, baseline, refs = world
-    cache = fresh_copy(baseline, tmp_path)
-    proc = start_child(server, cache, hold)
+    cache, database_url = world.fresh_copy(tmp_path)
+    proc = start_child(world.server, cache, hold, database_url)
     wait_for(proc, "HOLD")
     kill(proc)
-    digest, warnings = served(server, cache)
-    assert digest == refs[expect] and warnings == []
-    if hold == "fsync-tmp":
-        assert list((cache / "dataset").glob(".current-*.tmp"))  # the orphan is there...
-    check_recovers(server, cache, refs)  # ...and harmless
+    digest, warnings = served(world.server, cache, database_url)
+    assert digest == world.refs[expect] and warnings == []
+    check_recovers(world.server, cache, world.refs, database_url)
 
 
 def test_killed_at_random_moments(world, tmp_path) -> None:
-    server, baseline, refs = world
+    if world.pg is not None:
+        pytest.skip("random kills run on SQLite only (the held kills above cover PostgreSQL's save)")
+    server, refs = world.server, world.refs
     # how long a whole child run takes, with two slow pages so downloading takes a while
-    cache = fresh_copy(baseline, tmp_path / "timing")
+    cache, _ = world.fresh_copy(tmp_path / "timing")
     server.inject("slow", delay=0.3, skip=1, times=2)
     proc = start_child(server, cache)
     wait_for(proc, "START")
@@ -168,7 +202,7 @@ def test_killed_at_random_moments(world, tmp_path) -> None:
     rng = random.Random(1126)
     seen = []
     for trial in range(6):
-        cache = fresh_copy(baseline, tmp_path / f"trial{trial}")
+        cache, _ = world.fresh_copy(tmp_path / f"trial{trial}")
         server.clear_faults()
         server.inject("slow", delay=0.3, skip=1, times=2)
         proc = start_child(server, cache)

@@ -63,7 +63,7 @@ def test_fetch_imports_no_pandas(fixture_studies: list[dict], tmp_path: Path) ->
     with ApiServer(fixture_studies) as server:
         result = probe(["fetch", "--status", "all"], tmp_path, TRIALFINDER_API_URL=server.url)
     assert result["code"] == 0, result["stderr"]
-    assert (tmp_path / "cache" / "dataset" / "current.json").exists()
+    assert (tmp_path / "cache" / "trialfinder.sqlite").exists()
     assert result["heavy"] == []
 
 

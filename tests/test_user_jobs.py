@@ -25,7 +25,7 @@ from trialfinder.source.settings import Settings
 from trialfinder.source.vocab import ENROLLING_STATUSES
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
-UNSET = ("TRIALFINDER_API_URL", "TRIALFINDER_SNAPSHOT_DIR", "TRIALFINDER_OFFLINE")
+UNSET = ("TRIALFINDER_API_URL", "TRIALFINDER_SNAPSHOT_DIR", "TRIALFINDER_OFFLINE", "TRIALFINDER_DATABASE_URL")
 
 
 @pytest.fixture(scope="module")
@@ -492,10 +492,11 @@ def test_compare_lists_each_change_with_before_and_after() -> None:
 
 
 def test_changes_command_and_csv_from_two_stored_refreshes(tmp_path: Path) -> None:
-    from trialfinder.source.store import Dataset, DatasetMeta, DataStore
+    from trialfinder.source.database import open_store
+    from trialfinder.source.store import Dataset, DatasetMeta
 
     settings = Settings(cache_dir=tmp_path / "cache")
-    store = DataStore(settings.dataset_dir)
+    store = open_store(settings)
     env: dict[str, str | None] = {name: None for name in UNSET}
     env["TRIALFINDER_CACHE_DIR"] = str(settings.cache_dir)
     none_yet = CliRunner().invoke(cli, ["changes"], env=env)
@@ -515,14 +516,15 @@ def test_changes_command_and_csv_from_two_stored_refreshes(tmp_path: Path) -> No
 
 
 def test_app_lists_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trialfinder.source.store import Dataset, DatasetMeta, DataStore
+    from trialfinder.source.database import open_store
+    from trialfinder.source.store import Dataset, DatasetMeta
 
     for name in UNSET:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRIALFINDER_CACHE_DIR", str(tmp_path / "cache"))
     at = run_app()
     assert any("second refresh" in str(t.value) for t in at.text)
-    store = DataStore(Settings(cache_dir=tmp_path / "cache").dataset_dir)
+    store = open_store(Settings(cache_dir=tmp_path / "cache"))
     before, after, _ = _edited_pair()
     store.save(Dataset(before, DatasetMeta(source="live", data_timestamp="2026-11-01", fetched_at="2026-11-01")))
     store.save(Dataset(after, DatasetMeta(source="live", data_timestamp="2026-11-08", fetched_at="2026-11-08")))

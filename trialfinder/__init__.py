@@ -51,6 +51,7 @@ _EXPORTS = {
     "ApiUnreachable": ("errors", "ApiUnreachable"),
     "InvalidResponse": ("errors", "InvalidResponse"),
     "DataError": ("errors", "DataError"),
+    "StoreUnavailable": ("errors", "StoreUnavailable"),
     "InvalidInput": ("errors", "InvalidInput"),
 }
 

@@ -9,6 +9,8 @@
     │   └── InvalidResponse          an answer we cannot trust (not JSON, truncated, HTML, bad paging,
     │                                too large, a redirect to another host, implausibly small)
     ├── DataError                    the local data set is missing, unreadable or corrupt
+    │   └── StoreUnavailable         the data-set database cannot be used now (unreachable, cannot be
+    │                                opened, read-only for us, the connection dropped): nothing is lost
     └── InvalidInput                 a user's input we cannot use (bad ZIP, unknown category, ...)
 
 Every message says what to do next. The edges (CLI, app) turn these into one line of text;
@@ -45,6 +47,10 @@ class InvalidResponse(ApiError):
 
 class DataError(TrialFinderError):
     pass
+
+
+class StoreUnavailable(DataError):
+    """The database holding the data sets cannot be used now; what it holds is unchanged."""
 
 
 class InvalidInput(TrialFinderError, ValueError):

@@ -3,7 +3,7 @@ weekly list): trials new since the last refresh, trials whose overall status cha
 opened, closed or started recruiting — each with its value before and after.
 
 The store keeps the data set before the last refresh as ``previous.json``
-(:class:`~trialfinder.source.store.DataStore`); :func:`compare` is pure (two lists of raw records in,
+(:class:`~trialfinder.source.database.DbStore`); :func:`compare` is pure (two lists of raw records in,
 one table out) and :func:`changes_since_last_refresh` reads the two files.
 """
 
@@ -17,9 +17,10 @@ import pandas as pd
 
 from ..errors import TrialFinderError
 from ..labels import status_label
+from ..source.database import open_store
 from ..source.normalize import site_tuples, study_row
 from ..source.settings import Settings
-from ..source.store import DatasetMeta, DataStore
+from ..source.store import DatasetMeta
 from ..source.vocab import OPEN_SITE_STATUSES
 
 #: the kinds of change, in the order they are listed
@@ -109,7 +110,7 @@ def compare(before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -
 def changes_since_last_refresh(settings: Settings) -> Changes:
     """Compare the stored previous data set with the current one; a one-line error when there is no
     previous one yet (it appears with the second refresh)."""
-    store = DataStore(settings.dataset_dir)
+    store = open_store(settings)
     current = store.load("current")
     previous = store.load("previous")
     if current is None or previous is None:

@@ -15,10 +15,10 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from ..source.database import open_store
 from ..source.dataset import load_dataset
 from ..source.files import read_cache, write_cache
 from ..source.settings import Settings
-from ..source.store import DataStore
 from . import places
 from .tablefile import FORMAT, Unstorable, decode_tables, encode_tables
 from .tables import Tables, build_tables
@@ -70,8 +70,8 @@ def load_tables(settings: Settings) -> Tables:
     """Tables of the current data set (see :func:`trialfinder.source.dataset.load_dataset`).
 
     Fast path: when tables built from the stored data set's checksum exist, only the data
-    file's header is read. Otherwise the data set is loaded (and verified) in full."""
-    meta = DataStore(settings.dataset_dir).load_meta("current")
+    set's meta row is read. Otherwise the data set is loaded (and verified) in full."""
+    meta = open_store(settings).load_meta("current")
     if meta is not None and meta.sha256:
         tables = _cached(_path(settings, meta.sha256))
         if tables is not None:

@@ -13,31 +13,39 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ApiUnreachable, DataError
+from ..errors import ApiUnreachable, DataError, StoreUnavailable, TrialFinderError
+from .database import open_store
 from .settings import Settings
-from .store import Dataset, DatasetMeta, DataStore, load_snapshot
+from .store import Dataset, DatasetMeta, load_snapshot
 
 if TYPE_CHECKING:  # (imported by refresh_dataset: loading the data set offline needs no HTTP stack)
     import requests
 
     from .client import FetchResult, Progress
+    from .database import DbStore
     from .query import SearchQuery
 
 
 def load_dataset(settings: Settings) -> Dataset:
-    """The last complete download, else the bundled snapshot. Damaged files are set aside
-    (the reason is in ``meta.warnings``) and the next best data set is used."""
-    store = DataStore(settings.dataset_dir)
+    """The last complete download, else the bundled snapshot. A damaged data set is set aside
+    (the reason is in ``meta.warnings``) and the next best one is used. A database that cannot be
+    used now (StoreUnavailable) is an error: nothing there is damaged, and an old snapshot is no stand-in."""
+    store = open_store(settings)
     warnings: list[str] = []
     for which in ("current", "previous"):
         try:
             dataset = store.load(which)
+        except StoreUnavailable:
+            raise
         except DataError as exc:
             try:
                 moved = store.set_aside(which)
-                where = f"moved aside to {moved}" if moved else "it could not be found to move aside"
+                where = (f"moved aside to {moved}" if isinstance(moved, Path) else f"set aside: {moved}") \
+                    if moved else "it could not be found to move aside"
             except OSError as move_error:
                 where = f"it could not be moved aside ({move_error.strerror})"
+            except TrialFinderError as move_error:
+                where = f"it could not be set aside ({move_error})"
             warnings.append(f"{exc}; {where}. Run `trialfinder fetch` to rebuild it.")
             continue
         if dataset is not None:
@@ -77,16 +85,25 @@ def refresh_dataset(
     unless ``accept_smaller``."""
     if settings.offline:
         raise ApiUnreachable("offline mode is on (TRIALFINDER_OFFLINE); unset it to download new data")
-    from .client import CtGovClient
     from .query import SearchQuery
-    from .session import notes
 
     if session is None:
         from .session import build_session
 
         session = build_session(settings)
     query = query or SearchQuery()
-    store = DataStore(settings.dataset_dir)
+    store = open_store(settings)
+    with store.lock():  # one refresher at a time, from the stored count it compares with to its save
+        return _refresh_locked(settings, store, query, session, refresh=refresh, progress=progress,
+                               record_dir=record_dir, accept_smaller=accept_smaller)
+
+
+def _refresh_locked(settings: Settings, store: DbStore, query: SearchQuery, session: requests.Session, *,
+                    refresh: bool, progress: Progress | None, record_dir: Path | None,
+                    accept_smaller: bool) -> tuple[Dataset, FetchResult]:
+    from .client import CtGovClient
+    from .session import notes
+
     stored = None if accept_smaller else store.load_meta("current")
     stored_count = stored.count if stored is not None and stored.query == query.describe() else None
 
@@ -109,7 +126,7 @@ def refresh_dataset(
         fetched_at=result.fetched_at,
         query=query.describe(),
         api_url=settings.api_base,  # never the credentials
-        warnings=list(result.warnings),  # this download's: shown now, not stored (see DataStore.save)
+        warnings=list(result.warnings),  # this download's: shown now, not stored (see DbStore.save)
     )
     dataset = Dataset(studies=result.studies, meta=meta)
     store.save(dataset)

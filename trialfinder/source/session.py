@@ -1,5 +1,6 @@
-"""Build the HTTP session: requests-cache on SQLite, retries on the transport, a polite rate limit,
-and the bounds that keep a broken or hostile server from costing unbounded time or memory.
+"""Build the HTTP session: requests-cache on SQLite (or the shared Redis, :mod:`.sharedcache`), retries
+on the transport, a polite rate limit, and the bounds that keep a broken or hostile server from costing
+unbounded time or memory.
 
 Nothing here connects; the client receives the session (and tests hand it one pointed at the
 loopback replay server).
@@ -380,11 +381,14 @@ def make_retry(settings: Settings, limiter: RateLimiter | None, deadline: Deadli
 
 
 def build_session(settings: Settings) -> CachedSession:
-    """A CachedSession (SQLite in ``settings.cache_dir``) with retries, rate limit, User-Agent.
+    """A CachedSession (SQLite in ``settings.cache_dir``, or the shared Redis of ``settings.cache_url``)
+    with retries, rate limit, User-Agent.
 
     A damaged cache database is moved aside (``http_cache.sqlite.corrupt-<time>``) and a new one
     started; :func:`notes` says so. The cache only speeds things up: nothing is lost.
     """
+    if settings.cache_url:
+        return _shared_session(settings)
     private_dir(settings.cache_dir)
     note = None
     path = settings.http_cache_path
@@ -407,15 +411,38 @@ def build_session(settings: Settings) -> CachedSession:
     return session
 
 
+def _shared_session(settings: Settings) -> CachedSession:
+    """The session on the shared Redis cache (:mod:`.sharedcache`); when Redis cannot be used, one on a
+    cache that lives only in this process, with one warning line in :func:`notes`."""
+    from .sharedcache import redis_cache
+
+    warnings: list[str] = []
+    backend = redis_cache(settings, warnings)
+    session = ApiSession(
+        backend=backend if backend is not None else "memory",
+        **_CACHE_POLICY,
+        expire_after=settings.cache_expire_seconds,
+    )
+    adapter = _equip(session, settings)
+    adapter.notes = warnings  # (the same list: Redis lost during a refresh adds its line there)
+    return session
+
+
+#: how answers are cached, whichever the backend
+_CACHE_POLICY: dict[str, Any] = {
+    "stale_if_error": True,
+    "allowable_codes": (200,),
+    "allowable_methods": ("GET",),
+    "match_headers": False,
+}
+
+
 def _cached_session(settings: Settings) -> CachedSession:
     session = ApiSession(
         cache_name=str(settings.http_cache_path),
         backend="sqlite",
         expire_after=settings.cache_expire_seconds,
-        stale_if_error=True,
-        allowable_codes=(200,),
-        allowable_methods=("GET",),
-        match_headers=False,
+        **_CACHE_POLICY,
     )
     try:  # reading one row proves the database opens and is an SQLite file
         len(session.cache.responses)

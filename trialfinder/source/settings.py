@@ -34,6 +34,11 @@ ENV = {
     "refresh_deadline": "TRIALFINDER_REFRESH_DEADLINE",
     "max_pages": "TRIALFINDER_MAX_PAGES",
     "offline": "TRIALFINDER_OFFLINE",
+    "database_url": "TRIALFINDER_DATABASE_URL",
+    # issue 17: running it for many people
+    "cache_url": "TRIALFINDER_CACHE_URL",
+    "allow_refresh": "TRIALFINDER_ALLOW_REFRESH",
+    "version_check": "TRIALFINDER_VERSION_CHECK",
 }
 
 #: the numbers read from the environment: (lowest, highest, what they count); all inclusive
@@ -44,6 +49,7 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "max_response_mb": (0.001, 10_000.0, "megabytes (1 MB = 1,000,000 bytes)"),
     "refresh_deadline": (0.1, 86_400.0, "seconds"),
     "max_pages": (1, 100_000, "pages (a whole number)"),
+    "version_check": (0.1, 60.0, "seconds"),
 }
 INTEGERS = frozenset({"max_pages"})
 
@@ -52,8 +58,8 @@ INTEGERS = frozenset({"max_pages"})
 class Settings:
     """Everything configurable, with named defaults.
 
-    ``cache_dir`` holds both the HTTP cache (``http_cache.sqlite``) and the current data set
-    (``dataset/``); it is created readable by the user only.
+    ``cache_dir`` holds the HTTP cache (``http_cache.sqlite``) and, unless ``database_url`` names
+    another database, the data sets (``trialfinder.sqlite``); it is created readable by the user only.
     """
 
     api_url: str = DEFAULT_API_URL
@@ -80,7 +86,16 @@ class Settings:
     max_pages: int = 200
     #: never touch the network; serve the last data set or the snapshot
     offline: bool = False
+    #: the database holding the data sets (SQLAlchemy URL, e.g. ``postgresql://user@host/trialfinder``
+    #: for many app replicas on one shared store); "" means the embedded default, see :attr:`database`
+    database_url: str = ""
     user_agent: str = f"TrialFinder/{__version__} (+https://github.com/trialfinder/trialfinder)"
+    #: the shared HTTP cache (``redis://host:port/db``, ``rediss://…``, ``unix:///path``); None: SQLite in cache_dir
+    cache_url: str | None = None
+    #: the app's "Refresh data" button; false on app replicas, where a scheduled ``trialfinder fetch`` refreshes
+    allow_refresh: bool = True
+    #: the app asks the store whether a new data set was written at most this often (seconds)
+    version_check: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("cache_dir", "snapshot_dir"):
@@ -89,6 +104,8 @@ class Settings:
                 object.__setattr__(self, name, Path(str(value)).expanduser())
         for name in BOUNDS:
             object.__setattr__(self, name, checked(name, getattr(self, name)))
+        if self.cache_url is not None:
+            object.__setattr__(self, "cache_url", checked_cache_url(self.cache_url))
 
     @property
     def api_base(self) -> str:
@@ -114,7 +131,13 @@ class Settings:
 
     @property
     def dataset_dir(self) -> Path:
+        """Where versions before the database kept the data set as files (read once, to migrate)."""
         return self.cache_dir / "dataset"
+
+    @property
+    def database(self) -> str:
+        """``database_url``, or by default an SQLite file in the cache folder (nothing to install)."""
+        return self.database_url or f"sqlite:///{self.cache_dir / 'trialfinder.sqlite'}"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -130,8 +153,14 @@ class Settings:
             raw = env.get(ENV[key])
             if raw:
                 values[key] = checked(key, raw.strip())
+        if env.get(ENV["database_url"], "").strip():
+            values["database_url"] = env[ENV["database_url"]].strip()
         if env.get(ENV["offline"], "").lower() in {"1", "true", "yes"}:
             values["offline"] = True
+        if env.get(ENV["cache_url"], "").strip():
+            values["cache_url"] = env[ENV["cache_url"]].strip()
+        if env.get(ENV["allow_refresh"], "").strip():
+            values["allow_refresh"] = switch("allow_refresh", env[ENV["allow_refresh"]])
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "api_url" in values:
             values["api_url"] = str(values["api_url"]).rstrip("/")
@@ -147,6 +176,32 @@ def without_credentials(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+CACHE_SCHEMES = ("redis", "rediss", "unix")
+SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def checked_cache_url(url: str) -> str:
+    """``url`` if it names a Redis server (redis://, rediss://, unix://); else InvalidInput, one line
+    (never showing a password given in it)."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme not in CACHE_SCHEMES:
+        raise InvalidInput(f"{ENV['cache_url']}={without_credentials(url)!r} is not usable; give a Redis URL "
+                           "such as redis://127.0.0.1:6379/0 (or rediss://…, unix:///path), or unset it for "
+                           "the SQLite cache in the cache folder")
+    return url
+
+
+def switch(name: str, raw: str) -> bool:
+    """An on/off environment variable: 1/true/yes/on or 0/false/no/off (any case); else InvalidInput."""
+    value = SWITCH.get(raw.strip().lower())
+    if value is None:
+        raise InvalidInput(f"{ENV[name]}={raw!r} is not usable; give true or false (1/0, yes/no, on/off)")
+    return value
 
 
 def _accepted(name: str) -> str:
