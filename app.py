@@ -77,13 +77,15 @@ def choices(key: DataKey) -> dict[str, list[str]]:
     return {"country": sorted({v for v in sites["country"].dropna() if v}), "state": regions.region_choices(sites)}
 
 
-@st.cache_data(show_spinner=False, max_entries=2)
-def what_changed(key: DataKey) -> tuple[Any, str, str] | None:
-    """(the changes table, what was compared, CSV) since the last refresh; None before the second one."""
-    from trialfinder.find.changes import changes_since_last_refresh, to_csv
+@st.cache_data(show_spinner=False, max_entries=8)
+def what_changed(key: DataKey, countries: tuple[str, ...], states: tuple[str, ...]) -> tuple[Any, str, str] | None:
+    """(the changes table, what was compared, CSV) since the last refresh in the searched region (the
+    search's country/state filters); None before the second refresh."""
+    from trialfinder.find.changes import Region, changes_since_last_refresh, to_csv
 
     try:
-        found = changes_since_last_refresh(Settings.from_env(cache_dir=Path(key[0]), snapshot_dir=Path(key[1])))
+        found = changes_since_last_refresh(Settings.from_env(cache_dir=Path(key[0]), snapshot_dir=Path(key[1])),
+                                           Region(countries, states))
     except TrialFinderError:
         return None
     return found.table, found.describe(), to_csv(found)
@@ -346,8 +348,9 @@ else:
         st.text(f"Central contact: {view.central_contacts}")
 
 # What changed since the last refresh (issue 19: the trial navigator's weekly list)
-changed = what_changed(data_key(settings))
-with st.expander("What changed since the last refresh" + (f" ({len(changed[0])})" if changed else "")):
+changed = what_changed(data_key(settings), spec.countries, spec.states)
+where = " · sites in " + " or ".join(spec.states or spec.countries) if spec.states or spec.countries else ""
+with st.expander(f"What changed since the last refresh{where}" + (f" ({len(changed[0])})" if changed else "")):
     if changed is None:
         st.text("Nothing to compare yet: the list of changes starts with the second refresh.")
     else:

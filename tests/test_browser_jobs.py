@@ -253,6 +253,7 @@ def test_navigator_sees_what_changed_in_texas(served: Any) -> None:
         page = open_page(served, "navigator", viewport)
         assert "Texas" in page.locator("[role=status][aria-live=polite]").inner_text()  # the search, said above the results
         expander = page.get_by_text("What changed since the last refresh")
+        assert "sites in Texas" in expander.inner_text()  # the changes of the region searched
         expander.scroll_into_view_if_needed()
         expander.click()
         page.wait_for_function(  # the grid's accessible rows fill in after it shows

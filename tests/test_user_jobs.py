@@ -528,6 +528,9 @@ def test_app_lists_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     before, after, _ = _edited_pair()
     store.save(Dataset(before, DatasetMeta(source="live", data_timestamp="2026-11-01", fetched_at="2026-11-01")))
     store.save(Dataset(after, DatasetMeta(source="live", data_timestamp="2026-11-08", fetched_at="2026-11-08")))
+    from trialfinder.source import freshness
+
+    freshness.forget(Settings(cache_dir=tmp_path / "cache"))  # (the app sees a new set within TRIALFINDER_VERSION_CHECK s)
     at = run_app()
     expander = next(e for e in at.expander if e.label.startswith("What changed since the last refresh"))
     frames = [f.value for f in expander.dataframe]
@@ -639,3 +642,43 @@ def test_pdf_needs_an_output_file(app_env: Path) -> None:
     env["TRIALFINDER_CACHE_DIR"] = str(app_env)
     result = CliRunner().invoke(cli, ["search", "--format", "pdf"], env=env)
     assert result.exit_code == 2 and "--format pdf needs --output" in result.stderr
+
+
+@pytest.mark.parametrize("region, kinds, ids", [
+    # Utah: the trial with a site there changed its status and that site started recruiting; the other
+    # states' site changes, the new trial in China and the trial gone from Pennsylvania are elsewhere
+    ({"states": ("Utah",)}, {"trial status changed", "site started recruiting"}, {"NCT01251575"}),
+    # China: the edited trial opened its first site there (a site opened, not a new trial); a new trial
+    ({"countries": ("china",)}, {"new trial", "trial status changed", "site opened"}, {"NCT01251575", "NCT05722171"}),
+    ({"states": ("Pennsylvania",)}, {"trial no longer in the data set"}, {"NCT02204020"}),
+    ({"states": ("Texas",)}, set(), set()),
+])
+def test_changes_in_a_region(region: dict, kinds: set, ids: set) -> None:
+    from trialfinder.find.changes import Region, compare
+
+    before, after, _ = _edited_pair()
+    table = compare(before, after, Region(**region))
+    assert set(table["change"]) == kinds and set(table["nct_id"]) == ids
+    if region == {"states": ("Utah",)}:
+        assert all("Utah" in site for site in table.loc[table["site"] != "", "site"])
+    assert compare(before, after, Region()).equals(compare(before, after))
+
+
+def test_changes_command_in_a_region(tmp_path: Path) -> None:
+    from trialfinder.source.database import open_store
+    from trialfinder.source.store import Dataset, DatasetMeta
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    env: dict[str, str | None] = {name: None for name in UNSET}
+    env["TRIALFINDER_CACHE_DIR"] = str(settings.cache_dir)
+    before, after, _ = _edited_pair()
+    store = open_store(settings)
+    store.save(Dataset(before, DatasetMeta(source="live", data_timestamp="2026-11-01", fetched_at="2026-11-01")))
+    store.save(Dataset(after, DatasetMeta(source="live", data_timestamp="2026-11-08", fetched_at="2026-11-08")))
+    utah = CliRunner().invoke(cli, ["changes", "--state", "UT", "--format", "csv"], env=env)
+    assert utah.exit_code == 0, utah.stderr
+    rows = list(csv.DictReader(io.StringIO(utah.stdout)))
+    assert {r["change"] for r in rows} == {"trial status changed", "site started recruiting"}
+    assert "sites in Utah" in utah.stderr
+    typo = CliRunner().invoke(cli, ["changes", "--state", "Utha"], env=env)
+    assert typo.exit_code == 2 and "did you mean 'Utah'" in typo.stderr and "Traceback" not in typo.stderr

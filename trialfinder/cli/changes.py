@@ -16,17 +16,25 @@ FORMATS = ("table", "csv")
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default="table",
               show_default=True, help="table (terminal) or csv")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE instead of stdout")
+@click.option("--country", multiple=True, metavar="NAME",
+              help="only sites in this country (repeatable), e.g. 'United States'; as in `search`")
+@click.option("--state", multiple=True, metavar="NAME",
+              help="only sites in this US state (TX or Texas) or region (repeatable); as in `search`")
 @edge
-def changes(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path | None) -> None:
+def changes(api_url: str | None, cache_dir: Path | None, fmt: str, output: Path | None, country: tuple[str, ...],
+            state: tuple[str, ...]) -> None:
     """What changed since the last refresh: new trials, trials whose overall status changed, and
     sites that opened, closed or started recruiting, each with its value before and after.
 
     The data set before the last `trialfinder fetch` is kept for this; the list exists from the
-    second refresh on.
+    second refresh on. With --country/--state, only the changes of sites there, and of trials with a
+    site there (a navigator's region).
     """
-    from ..find.changes import changes_since_last_refresh, to_csv
+    from ..find.changes import Region, changes_since_last_refresh, to_csv
+    from ..find.filters import parse_country, parse_state
 
-    found = changes_since_last_refresh(make_settings(api_url, cache_dir))
+    region = Region(tuple(dict.fromkeys(map(parse_country, country))), tuple(dict.fromkeys(map(parse_state, state))))
+    found = changes_since_last_refresh(make_settings(api_url, cache_dir), region)
     counts = found.counts()
     say(f"{len(found.table)} changes · {found.describe()}", err=True)
     if counts:

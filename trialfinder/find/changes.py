@@ -30,14 +30,40 @@ COLUMNS = ["change", "nct_id", "title", "site", "before", "after", "url"]
 NOT_LISTED = "not listed"
 
 
+@dataclass(frozen=True)
+class Region:
+    """Where the changes are wanted (a navigator's region): sites in one of ``countries`` (if given) and
+    in one of ``states`` (if given), as the search's country and state filters read them. Empty: anywhere."""
+
+    countries: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.countries or self.states)
+
+    def holds(self, key: tuple[str, ...]) -> bool:
+        """Whether a site (facility, city, state, country) is in the region (names compared without case)."""
+        state, country = key[2] or "", key[3] or ""
+        return ((not self.countries or country.casefold() in {c.casefold() for c in self.countries})
+                and (not self.states or state.casefold() in {s.casefold() for s in self.states}))
+
+    def describe(self) -> str:
+        return " · ".join(filter(None, (" or ".join(self.states), " or ".join(self.countries))))
+
+
+ANYWHERE = Region()
+
+
 @dataclass
 class Changes:
     table: pd.DataFrame  # COLUMNS, one row a change
     before: DatasetMeta
     after: DatasetMeta
+    region: Region = ANYWHERE
 
     def describe(self) -> str:
-        return f"changes from {self.before.describe()} to {self.after.describe()}"
+        where = f" · sites in {self.region.describe()}" if self.region else ""
+        return f"changes from {self.before.describe()} to {self.after.describe()}{where}"
 
     def counts(self) -> dict[str, int]:
         """Kind -> how many, for the kinds that occur (in KINDS order)."""
@@ -80,16 +106,28 @@ def _site_change(old: str | None, new: str | None) -> tuple[str, str, str] | Non
     return "site status changed", _label(old), _label(new)
 
 
-def compare(before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Every change from ``before`` to ``after`` (raw API records), one row each, in KINDS order."""
+def compare(before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]], region: Region = ANYWHERE,
+            ) -> pd.DataFrame:
+    """Every change from ``before`` to ``after`` (raw API records), one row each, in KINDS order.
+
+    With a ``region``, only its sites count: a trial's own changes are listed when it has a site there
+    (before or after), a site's when the site is there; a trial that opens its first site in the region
+    is a site opened there, not a new trial."""
     old, new = _studies(before), _studies(after)
+
+    def here(sites: dict[tuple[str, ...], str]) -> dict[tuple[str, ...], str]:
+        return {k: v for k, v in sites.items() if region.holds(k)} if region else sites
+
     rows: list[tuple[str, ...]] = []
-    for nct, (row, sites) in new.items():
-        title, url = row.get("title") or "", row.get("url") or ""
+    for nct, (row, all_sites) in new.items():
+        title, url, sites = row.get("title") or "", row.get("url") or "", here(all_sites)
+        then, then_sites = old[nct] if nct in old else ({}, {})
+        then_sites = here(then_sites)
+        if region and not sites and not then_sites:
+            continue
         if nct not in old:
             rows.append(("new trial", nct, title, "", NOT_LISTED, _label(row.get("status") or ""), url))
             continue
-        then, then_sites = old[nct]
         if (then.get("status") or "") != (row.get("status") or ""):
             rows.append(("trial status changed", nct, title, "", _label(then.get("status") or ""),
                          _label(row.get("status") or ""), url))
@@ -97,8 +135,8 @@ def compare(before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -
             change = _site_change(then_sites.get(key), sites.get(key))
             if change is not None:
                 rows.append((change[0], nct, title, _site_name(key), change[1], change[2], url))
-    for nct, (row, _) in old.items():
-        if nct not in new:
+    for nct, (row, then_sites) in old.items():
+        if nct not in new and (not region or here(then_sites)):
             rows.append(("trial no longer in the data set", nct, row.get("title") or "", "",
                          _label(row.get("status") or ""), NOT_LISTED, row.get("url") or ""))
     table = pd.DataFrame(rows, columns=COLUMNS, dtype=object)
@@ -107,9 +145,9 @@ def compare(before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -
                              else col, kind="stable").reset_index(drop=True)
 
 
-def changes_since_last_refresh(settings: Settings) -> Changes:
-    """Compare the stored previous data set with the current one; a one-line error when there is no
-    previous one yet (it appears with the second refresh)."""
+def changes_since_last_refresh(settings: Settings, region: Region = ANYWHERE) -> Changes:
+    """Compare the stored previous data set with the current one (in ``region``, if given); a one-line
+    error when there is no previous one yet (it appears with the second refresh)."""
     store = open_store(settings)
     current = store.load("current")
     previous = store.load("previous")
@@ -117,7 +155,7 @@ def changes_since_last_refresh(settings: Settings) -> Changes:
         raise TrialFinderError(
             "no earlier data set to compare with yet: what changed is known from the second refresh on "
             "(`trialfinder fetch --refresh`, or Refresh data in the app)")
-    return Changes(compare(previous.studies, current.studies), previous.meta, current.meta)
+    return Changes(compare(previous.studies, current.studies, region), previous.meta, current.meta, region)
 
 
 def to_csv(changes: Changes) -> str:
