@@ -162,3 +162,42 @@ def test_a_missing_redis_server_skips_here_and_fails_in_ci(monkeypatch: pytest.M
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must run this test"):
         require_binary("redis-server-not-here", "redis-server")
+
+
+def test_a_redis_that_accepts_and_never_answers_costs_seconds_not_the_refresh(settings: Settings) -> None:
+    """A hung Redis (the port accepts connections, nothing ever answers: a stopped process, a full server):
+    the refresh goes on uncached after the answer time-out, with one warning, and stores a complete set."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_and_hold() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_and_hold, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        dataset, result = refresh_dataset(shared(settings, f"redis://127.0.0.1:{listener.getsockname()[1]}/0"))
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert len(dataset.studies) == dataset.meta.count > 0 and not result.from_cache
+    assert len(result.warnings) == 1 and "uncached" in result.warnings[0]
+    assert load_dataset(settings).meta.count == len(dataset.studies)
+    assert took < 30, took  # the Redis time-outs (2 s connect, 5 s answer), not a hang
