@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Callable
 
 from ..errors import InvalidInput
@@ -140,17 +141,28 @@ def profile_from_params(params: Mapping[str, Any], problems: list[str]) -> Profi
     """The profile a shared link carries (None if it carries none); bad values become problems."""
     values: dict[str, Any] = {}
     for key, (name, parse) in _PROFILE_KEYS.items():
-        text = _scalar(params[key]) if key in params else ""
-        if not text:
-            continue
-        if len(text) > MAX_PARAM_LENGTH:
-            problems.append(f"{key} ignored: longer than {MAX_PARAM_LENGTH} characters")
-            continue
-        try:
-            values[name] = parse(text)
-        except InvalidInput as exc:
-            problems.append(f"{key}={_short(text)!r} ignored: {exc}")
+        if key in params and (value := _checked(key, params[key], parse, problems)) is not _UNSET:
+            values[name] = value
     return Profile(**values) if values else None
+
+
+_UNSET = object()
+
+
+def _checked(key: str, raw: Any, parse: Callable[[str], Any], problems: list[str]) -> Any:
+    """One parameter's parsed value, or ``_UNSET`` when it is empty, too long or refused (the last two
+    are said in ``problems``)."""
+    text = _scalar(raw)
+    if not text:
+        return _UNSET
+    if len(text) > MAX_PARAM_LENGTH:
+        problems.append(f"{key} ignored: longer than {MAX_PARAM_LENGTH} characters")
+        return _UNSET
+    try:
+        return parse(text)
+    except InvalidInput as exc:
+        problems.append(f"{key}={_short(text)!r} ignored: {exc}")
+        return _UNSET
 
 
 def _raw_values(value: Any) -> list[str]:
@@ -225,18 +237,9 @@ def spec_from_params(
             if parsed is not None:
                 changes[field] = parsed
     for key, field in _SCALAR_KEYS.items():
-        if key not in keys:
-            continue
-        text = _scalar(params[key])
-        if not text:
-            continue
-        if len(text) > MAX_PARAM_LENGTH:
-            problems.append(f"{key} ignored: longer than {MAX_PARAM_LENGTH} characters")
-            continue
-        try:
-            changes[field] = _parse_scalar(field, text, locate)
-        except InvalidInput as exc:
-            problems.append(f"{key}={_short(text)!r} ignored: {exc}")
+        if key in keys and (value := _checked(key, params[key], partial(_parse_scalar, field, locate=locate),
+                                              problems)) is not _UNSET:
+            changes[field] = value
     profile = profile_from_params(params, problems)
     if profile is not None:  # a link with details was shared on purpose: keep sharing them
         changes.update(profile=profile, share_profile=True, hide_excluded=_scalar(params.get("me_hide")) == "1")
