@@ -13,6 +13,9 @@ schema's metadata. Column kinds:
 * eligibility facts (:class:`~trialfinder.classify.eligibility.Eligibility`) as the JSON of their
   ``to_json``, read back with ``from_json`` (plain values: reading runs no code of the file's).
 
+The studies document's metadata also holds each study's record digest and what built the tables
+(``Tables.digests``, ``Tables.built_by``), which an incremental refresh reads (:mod:`.incremental`).
+
 An object column holding anything else is not written (:class:`Unstorable`): the tables are then
 rebuilt each time, which is slow but right. Reading checks every column against the kinds recorded
 when writing; anything unexpected raises ValueError, and the caller rebuilds.
@@ -146,6 +149,8 @@ def encode_tables(tables: Tables) -> bytes:
     for name in FRAMES:
         table, kinds = _encode(getattr(tables, name))
         info = {"format": FORMAT, "frame": name, "kinds": kinds, "meta": asdict(tables.meta)}
+        if name == "studies":  # (for an incremental refresh: see incremental.py)
+            info.update(digests=tables.digests, built_by=tables.built_by)
         table = table.replace_schema_metadata({"trialfinder": json.dumps(info, ensure_ascii=False)})
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
@@ -160,6 +165,7 @@ def decode_tables(data: bytes) -> Tables:
         raise ValueError("not a tables file")
     frames: dict[str, pd.DataFrame] = {}
     meta: dict[str, Any] = {}
+    build: dict[str, Any] = {}
     at = len(MAGIC)
     view = memoryview(data)
     for name in FRAMES:
@@ -177,7 +183,12 @@ def decode_tables(data: bytes) -> Tables:
             raise ValueError(f"{name}: not a tables file of this version")
         frames[name] = _decode(table, info["kinds"])
         meta = info.get("meta") or {}
+        if name == "studies":
+            digests = info.get("digests") or {}
+            if not isinstance(digests, dict) or not all(type(v) is str for v in digests.values()):
+                raise ValueError("digests that are not text")
+            build = {"digests": digests, "built_by": str(info.get("built_by") or "")}
     if at != len(data):
         raise ValueError("a tables file with trailing bytes")
     return Tables(studies=frames["studies"], sites=frames["sites"], interventions=frames["interventions"],
-                  meta=DatasetMeta(**meta))
+                  meta=DatasetMeta(**meta), **build)
