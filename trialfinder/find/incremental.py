@@ -57,9 +57,11 @@ def update_tables(dataset: Dataset, previous: Tables, digests: dict[str, str]) -
     kept = [nct for nct, digest in digests.items() if old.get(nct) == digest]
     if not kept:
         return build_tables(dataset)
-    known = dict(zip(previous.studies["eligibility_text"].tolist(), previous.studies["eligibility"].tolist()))
-    fresh = build_tables(Dataset(studies=changed, meta=dataset.meta, partial=dataset.partial), known) \
-        if changed else None
+    before = previous.studies
+    known = dict(zip(before["eligibility_text"].tolist(), before["eligibility"].tolist(), strict=True))
+    fresh = None
+    if changed:
+        fresh = build_tables(Dataset(studies=changed, meta=dataset.meta, partial=dataset.partial), known)
     order = {nct: k for k, nct in enumerate(digests)}  # (every record has a distinct id here)
 
     studies = previous.studies.loc[kept]

@@ -71,8 +71,7 @@ def _encode(frame: pd.DataFrame) -> tuple[pa.Table, dict[str, str]]:
             elif kind == "dict":
                 arrays.append(pa.array([json.dumps(v, ensure_ascii=False) for v in values], type=pa.string()))
             elif kind == "eligibility":
-                arrays.append(pa.array([None if v is None else json.dumps(v.to_json(), ensure_ascii=False)
-                                        for v in values], type=pa.string()))
+                arrays.append(pa.array(_eligibility_json(values), type=pa.string()))
             else:
                 arrays.append(pa.array(values, type=pa.string()))
         elif column.dtype.kind in "fiubM":
@@ -113,8 +112,7 @@ def _decode(table: pa.Table, kinds: dict[str, str]) -> pd.DataFrame:
             columns[name] = _objects([json.loads(v) for v in chunked.to_pylist()])
         elif kind == "eligibility":
             _expect(chunked, pa.string())
-            columns[name] = _objects([None if v is None else Eligibility.from_json(json.loads(v))
-                                      for v in chunked.to_pylist()])
+            columns[name] = _objects(_eligibility_from_json(chunked.to_pylist()))
         else:
             values = chunked.to_numpy()
             if str(values.dtype) != kind:
@@ -127,6 +125,38 @@ def _decode(table: pa.Table, kinds: dict[str, str]) -> pd.DataFrame:
     elif kinds["__index__"] != "range":
         raise ValueError("unknown index")
     return frame
+
+
+def _eligibility_json(values: list[Eligibility | None]) -> list[str | None]:
+    """Each value's ``to_json`` as JSON text, made once per distinct object (studies that share a
+    criteria text share its facts)."""
+    memo: dict[int, str] = {}
+    out: list[str | None] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        text = memo.get(id(v))
+        if text is None:
+            text = memo[id(v)] = json.dumps(v.to_json(), ensure_ascii=False)
+        out.append(text)
+    return out
+
+
+def _eligibility_from_json(texts: list[str | None]) -> list[Eligibility | None]:
+    """:meth:`Eligibility.from_json` once per distinct text; equal texts share one (frozen) value, as
+    in a build."""
+    memo: dict[str, Eligibility] = {}
+    out: list[Eligibility | None] = []
+    for text in texts:
+        if text is None:
+            out.append(None)
+            continue
+        value = memo.get(text)
+        if value is None:
+            value = memo[text] = Eligibility.from_json(json.loads(text))
+        out.append(value)
+    return out
 
 
 def _expect(column: pa.ChunkedArray, kind: pa.DataType) -> None:
