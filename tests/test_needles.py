@@ -84,3 +84,26 @@ def test_a_pattern_without_needles_is_always_searched(monkeypatch):
     other = eligibility.Rule("therapy", "y", "any", re.compile(r"[a-z]+|[0-9]"), "")
     monkeypatch.setitem(eligibility._RULE_NEEDLES, id(other.regex), needles(other.regex.pattern))
     assert eligibility._may_match(other, set())
+
+
+def test_every_match_of_every_treatment_form_holds_one_of_its_needles(fixture_studies):
+    """The forms table (classify/rules/forms.csv), searched by categories.find only where a needle is."""
+    from trialfinder.classify.categories import _form_needles
+    from trialfinder.classify.rules import norm_text
+    from trialfinder.classify.rules.vocabulary import vocabulary
+
+    texts = set()
+    for record in fixture_studies:
+        facts = study_facts(record)
+        texts |= {norm_text(t) for t in (facts.title, facts.official_title, facts.brief_summary)}
+        texts |= {norm_text(f"{i.name} ; {i.description}") for i in facts.interventions}
+        texts |= {norm_text(a.description) for a in facts.arm_groups}
+    _, found = _form_needles()
+    matched = 0
+    for form, needed in zip(vocabulary().forms, found, strict=True):
+        assert needed is not None, form.regex.pattern  # (else it is always searched: right, but slow)
+        for text in texts:
+            for m in form.regex.finditer(text):
+                matched += 1
+                assert any(n in m.group() for n in needed), (form.regex.pattern, m.group())
+    assert matched > 100
