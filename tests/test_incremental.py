@@ -168,3 +168,29 @@ def test_the_fingerprint_covers_the_rule_tables_and_the_place_index(tmp_path, mo
         changed.write_bytes(changed.read_bytes() + b"\n")
         seen.add(fingerprint())
     assert len(seen) == 4
+
+
+def test_a_new_machine_reads_the_packaged_snapshot_tables(tmp_path, monkeypatch):
+    """The bundled snapshot's tables shipped with the package (scripts/build_snapshot.py --tables) are
+    used when this code built them from this snapshot, and never otherwise."""
+    from trialfinder.source.settings import DEFAULT_SNAPSHOT_DIR, Settings
+    from trialfinder.source.store import load_snapshot
+
+    snapshot = load_snapshot(DEFAULT_SNAPSHOT_DIR)
+    tables = build_tables(snapshot)
+    tables.digests, tables.built_by = incremental.record_digests(snapshot) or {}, tablecache.built_by()
+    packaged = tmp_path / "snapshot-tables.parquets"
+    packaged.write_bytes(encode_tables(tables))
+    monkeypatch.setattr(tablecache, "PACKAGED_TABLES", packaged)
+    built: list[int] = []
+    real = tablecache.build_tables
+    monkeypatch.setattr(tablecache, "build_tables", lambda ds, *a: built.append(len(ds.studies)) or real(ds, *a))
+
+    got = tablecache.load_tables(Settings(cache_dir=tmp_path / "new-machine"))
+    assert built == [] and got.meta.source == "snapshot"
+    _assert_same_tables(got, tables)
+    assert list((tmp_path / "new-machine").glob("tables-*"))  # (kept in the user's cache as any other)
+
+    monkeypatch.setattr(tablecache, "code_fingerprint", lambda: "other code")
+    tablecache.load_tables(Settings(cache_dir=tmp_path / "another-machine"))
+    assert built == [len(snapshot.studies)]

@@ -7,7 +7,8 @@ rule or an upgrade rebuilds them; a new data set built by the same code and libr
 the studies whose record did not change from the tables of the one before (:mod:`.incremental`). An
 entry is a data file (Parquet, see :mod:`.tablefile`), never a pickle: reading one that someone else
 wrote runs no code. The cache lives in the user's private cache dir; a damaged, unreadable or foreign
-entry is simply rebuilt.
+entry is simply rebuilt. On a new machine the bundled snapshot's tables come with the package
+(``PACKAGED_TABLES``), used only if built from that snapshot by this code.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from pathlib import Path
 from ..source.dataset import load_dataset
 from ..source.files import read_cache, write_cache
 from ..source.settings import Settings
-from ..source.store import DataStore
+from ..source.store import Dataset, DataStore
 from . import places
 from .incremental import record_digests, update_tables
 from .tablefile import FORMAT, Unstorable, decode_tables, encode_tables
 from .tables import Tables, build_tables
 
 PACKAGE = Path(__file__).resolve().parent.parent  # all of trialfinder/: code and rule tables
+#: the bundled snapshot's tables, made when the package is set up (git-ignored: they depend on the code)
+PACKAGED_TABLES = PACKAGE / "data" / "snapshot-tables.parquets"
 
 
 @cache
@@ -94,6 +97,10 @@ def load_tables(settings: Settings) -> Tables:
         if tables is not None:
             tables.meta = dataset.meta
             return tables
+    packaged = _packaged(dataset) if dataset.meta.source == "snapshot" else None
+    if packaged is not None:  # (a new machine: the bundled snapshot's tables, built when it was installed)
+        _save(path, packaged)
+        return packaged
     places.load_index()
     digests = record_digests(dataset) if dataset.meta.sha256 else None
     previous = _previous(path) if digests else None
@@ -104,6 +111,16 @@ def load_tables(settings: Settings) -> Tables:
     if dataset.meta.sha256:
         tables.digests, tables.built_by = digests or {}, built_by()
         _save(path, tables)
+    return tables
+
+
+def _packaged(dataset: Dataset) -> Tables | None:
+    """The tables of the bundled snapshot shipped beside it (``scripts/build_snapshot.py --tables``
+    writes them when the package is set up), if they were built from this very snapshot by this code."""
+    tables = _cached(PACKAGED_TABLES)
+    if tables is None or tables.meta.sha256 != dataset.meta.sha256 or tables.built_by != built_by():
+        return None
+    tables.meta = dataset.meta
     return tables
 
 
