@@ -30,7 +30,8 @@ from pathlib import Path
 
 import common  # noqa: E402,F401,I001  (first: it puts tests/ on sys.path, for apphost)
 from apphost import CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402,I001
-from common import ROOT, Figure, fmt_s, load_average, median, print_figures, print_machine, print_table, save_figures
+from common import (ROOT, Figure, fmt_s, load_average, median, print_figures, print_machine, print_table, save_figures,
+                    temp_dir)
 
 HELLO = '''import pandas as pd
 import streamlit as st
@@ -84,8 +85,6 @@ def main(argv: list[str] | None = None) -> list[Figure]:
         print("chromium is not installed (apt-get install chromium): nothing to measure")
         return []
     from playwright.sync_api import sync_playwright
-
-    from common import temp_dir
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALFINDER_")}
     env.update(PYTHONPATH=str(ROOT), TRIALFINDER_API_URL=f"http://127.0.0.1:{free_port()}/api/v2")
