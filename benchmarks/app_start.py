@@ -30,8 +30,18 @@ from pathlib import Path
 
 import common  # noqa: E402,F401,I001  (first: it puts tests/ on sys.path, for apphost)
 from apphost import CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402,I001
-from common import (ROOT, Figure, fmt_s, load_average, median, print_figures, print_machine, print_table, save_figures,
-                    temp_dir)
+from common import (
+    ROOT,
+    Figure,
+    fmt_s,
+    load_average,
+    median,
+    print_figures,
+    print_machine,
+    print_table,
+    save_figures,
+    temp_dir,
+)
 
 HELLO = '''import pandas as pd
 import streamlit as st

@@ -25,8 +25,18 @@ import shutil
 import time
 from pathlib import Path
 
-from common import (Figure, child_reply, fmt_s, load_average, print_figures, print_machine, run_child, save_figures,
-                    studies, temp_dir)
+from common import (
+    Figure,
+    child_reply,
+    fmt_s,
+    load_average,
+    print_figures,
+    print_machine,
+    run_child,
+    save_figures,
+    studies,
+    temp_dir,
+)
 
 
 def _setup(records: list) -> None:
@@ -85,7 +95,8 @@ def changed_copy(records: list[dict], share: float, seed: int = 1) -> list[dict]
     for k in rnd.sample(range(len(out)), round(share * len(out))):
         record = out[k] = copy.deepcopy(out[k])
         status = record["protocolSection"].setdefault("statusModule", {})
-        status["overallStatus"] = "ACTIVE_NOT_RECRUITING" if status.get("overallStatus") == "RECRUITING" else "RECRUITING"
+        was = status.get("overallStatus")
+        status["overallStatus"] = "ACTIVE_NOT_RECRUITING" if was == "RECRUITING" else "RECRUITING"
         status["lastUpdatePostDateStruct"] = {"date": "2026-12-01", "type": "ACTUAL"}
     return out
 
