@@ -64,9 +64,17 @@ def test_every_match_of_every_rule_holds_one_of_its_needles(joined):
     assert matched > 1000
 
 
-def test_live_rules_are_those_of_searching_every_rule(joined):
-    assert all(eligibility.live_rules(text) == eligibility.live_rules_plain(text) for text in joined)
-    assert sum(len(rules) for text in joined for rules in eligibility.live_rules(text).values()) > len(joined)
+def test_the_live_rules_of_a_clause_are_those_of_searching_every_rule(joined):
+    """Live(text)(field, clause) is exactly: the rules matching the whole text that match the clause."""
+    tried = 0
+    for text in joined:
+        live, reference = eligibility.Live(text), eligibility.live_rules(text)
+        for clause in text.split(" ; "):
+            for name, rules in reference.items():
+                want = [rule for rule in rules if rule.regex.search(clause)]
+                assert live(name, clause) == want, (name, clause)
+                tried += len(want)
+    assert tried > len(joined)
 
 
 def test_the_needles_leave_most_rules_unsearched(joined):
