@@ -5,6 +5,8 @@ Three kinds of launch, interleaved round by round (so a busy machine slows all t
 launch is a first visit), timed from just before the command starts until the first ``stDataFrame``
 is visible with data rows:
 
+The order of the three kinds rotates from round to round (each is first, second and third in turn).
+
 * **hello world** — the floor: a 7-line page (``set_page_config``, a title, one ``st.dataframe`` of
   20 rows) written to a temporary folder;
 * **app, tables cached** — ``app.py`` with a cache folder where the bundled snapshot's tables were
@@ -113,13 +115,15 @@ def main(argv: list[str] | None = None) -> list[Figure]:
         try:
             launch(browser, hello, env, tmp / "log")  # (untimed: the first start of anything reads files cold)
             for k in range(args.rounds):
-                times["hello world"].append(launch(browser, hello, env, tmp / "log"))
-                times["app, tables cached"].append(
-                    launch(browser, ROOT / "app.py", {**env, "TRIALFINDER_CACHE_DIR": str(warm)}, tmp / "log"))
-                times["app, first-ever start"].append(
-                    launch(browser, ROOT / "app.py", {**env, "TRIALFINDER_CACHE_DIR": str(tmp / f"new-{k}")},
-                           tmp / "log"))
-                print("  round", k + 1, {kind: fmt_s(v[-1]) for kind, v in times.items()}, flush=True)
+                runs = {"hello world": (hello, env),
+                        "app, tables cached": (ROOT / "app.py", {**env, "TRIALFINDER_CACHE_DIR": str(warm)}),
+                        "app, first-ever start": (ROOT / "app.py",
+                                                  {**env, "TRIALFINDER_CACHE_DIR": str(tmp / f"new-{k}")})}
+                order = KINDS[k % 3:] + KINDS[:k % 3]  # (each kind first, second and third in turn)
+                for kind in order:
+                    script, run_env = runs[kind]
+                    times[kind].append(launch(browser, script, run_env, tmp / "log"))
+                print("  round", k + 1, {kind: fmt_s(times[kind][-1]) for kind in order}, flush=True)
         finally:
             browser.close()
     med = {kind: median(v) for kind, v in times.items()}
