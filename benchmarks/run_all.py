@@ -20,7 +20,8 @@ import time
 
 from common import BENCH_DIR, OUT_DIR, ROOT, Figure, fmt_s, load_average, machine, print_figures
 
-SCRIPTS = ("startup", "requests_bytes", "refresh_load", "throughput", "filter_distance", "app_browser")
+SCRIPTS = ("startup", "requests_bytes", "refresh_load", "throughput", "incremental", "filter_distance", "app_start",
+           "app_browser")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,3 +8,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# the bundled snapshot's built tables (a first search reads them; rebuilt only when the code changed)
+.venv/bin/python scripts/build_snapshot.py --tables

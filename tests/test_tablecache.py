@@ -11,6 +11,7 @@ from trialfinder.source.settings import Settings
 @pytest.fixture
 def cold(tmp_path, monkeypatch):
     settings = Settings(cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(tablecache, "PACKAGED_TABLES", tmp_path / "none")  # (no snapshot tables shipped either)
     calls = []
     real = tablecache.build_tables
 

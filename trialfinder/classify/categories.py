@@ -18,12 +18,13 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import pandas as pd
 
 from ..source.facts import Intervention, StudyFacts
-from .rules import norm, norm_text
+from .rules import KeywordSet, norm, norm_text
+from .rules.needles import Needles, needles
 from .rules.vocabulary import CATEGORY_KEYS, ContextRule, Rule, vocabulary
 from .texts import texts
 
@@ -95,8 +96,11 @@ def find(text: str, forms: frozenset[str] | None = None, stems: bool = True, fre
     words = [(m.group(), m.start(), m.end()) for m in re.finditer(r"[a-z0-9]+|[α-ω]+", text)]
     spans = [_Span(term.rule, words[i][1], words[j - 1][2], term.text if not term.is_name else "")
              for i, j, term in vocab.terms.find([w for w, _, _ in words], split_codes=not free_text)]
-    spans += [_Span(form.rule, m.start(), m.end(), "") for form in vocab.forms
-              if forms is None or form.rule.kind in forms for m in form.regex.finditer(text) if m.end() > m.start()]
+    index, form_needles = _form_needles()
+    present = index.positions(text).keys()  # (a form none of whose needles is in the text cannot match)
+    spans += [_Span(form.rule, m.start(), m.end(), "") for form, needed in zip(vocab.forms, form_needles, strict=True)
+              if (forms is None or form.rule.kind in forms) and (needed is None or not needed.isdisjoint(present))
+              for m in form.regex.finditer(text) if m.end() > m.start()]
     spans = _longest(spans)
     if stems:
         covered = [(s.start, s.end) for s in spans]
@@ -107,6 +111,14 @@ def find(text: str, forms: frozenset[str] | None = None, stems: bool = True, fre
             if stem is not None:
                 spans.append(_Span(stem.rule, start, end, word))
     return tuple(sorted(spans, key=lambda s: (s.start, -s.end)))
+
+
+@cache
+def _form_needles() -> tuple[KeywordSet, tuple[Needles, ...]]:
+    """The needles of each form's pattern (literals every match contains: :mod:`.rules.needles`), and
+    one index of them all."""
+    found = tuple(needles(form.regex.pattern) for form in vocabulary().forms)
+    return KeywordSet(n for f in found if f for n in sorted(f)), found
 
 
 def _longest(spans: list[_Span]) -> list[_Span]:

@@ -31,7 +31,8 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from ..source.facts import StudyFacts
-from .rules import load, norm_text
+from .rules import KeywordSet, load, norm_text
+from .rules.needles import needles
 
 FIELDS = ("max_ecog", "prior_allo_hct", "required_markers", "excluded_markers", "required_prior_therapies",
           "excluded_prior_therapies", "max_prior_lines")
@@ -392,13 +393,66 @@ def _has(cue: str, clause: str) -> bool:
     return bool(CUES[cue].search(clause))
 
 
-Live = Mapping[str, list[Rule]]
+class Live:
+    """The rules to try on one clause of a study's criteria: ``live(field, clause)`` is, in table order,
+    the rules of ``field`` that match somewhere in the study's whole text (``text``: its criteria
+    normalised, clauses joined with " ; ") and have a match in ``clause`` — the only rules whose
+    findings there are not empty (the same findings as trying every rule, found several times faster).
+
+    A rule none of whose needles (literals every match contains, read from its pattern) is in the
+    clause is not searched there; the whole text is searched for a rule only once one of its clauses
+    matched (tests/test_needles.py compares this with searching every rule)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._whole: dict[int, bool] = {}  # id(rule.regex) -> the rule matches somewhere in the text
+        self._candidates: dict[str, dict[str, list[Rule]]] = {}  # clause -> field -> rules with a needle there
+
+    def __call__(self, field: str, clause: str) -> list[Rule]:
+        candidates = self._candidates.get(clause)
+        if candidates is None:
+            candidates = self._candidates[clause] = _candidates(_NEEDLES.positions(clause).keys())
+        return [rule for rule in candidates.get(field, ()) if rule.regex.search(clause) and self._in_text(rule)]
+
+    def _in_text(self, rule: Rule) -> bool:
+        found = self._whole.get(id(rule.regex))
+        if found is None:
+            found = self._whole[id(rule.regex)] = rule.regex.search(self.text) is not None
+        return found
 
 
-def live_rules(text: str) -> Live:
-    """The rules, by field, that match somewhere in ``text`` (a study's criteria, normalised): only
-    these are tried clause by clause (the same findings, found several times faster)."""
+def live_rules(text: str) -> dict[str, list[Rule]]:
+    """The rules, by field, that match somewhere in ``text`` (every rule searched: the reference for
+    :class:`Live`)."""
     return {name: [rule for rule in rules if rule.regex.search(text)] for name, rules in _BY_FIELD.items()}
+
+
+_RULE_NEEDLES = {id(rule.regex): needles(rule.regex.pattern) for rule in RULES}
+_NEEDLES = KeywordSet(n for found in _RULE_NEEDLES.values() if found for n in sorted(found))
+
+
+_ALWAYS = frozenset(k for k, rule in enumerate(RULES) if _RULE_NEEDLES[id(rule.regex)] is None)
+_BY_NEEDLE: dict[str, list[int]] = {}
+for _k, _rule in enumerate(RULES):
+    for _needle in _RULE_NEEDLES[id(_rule.regex)] or ():
+        _BY_NEEDLE.setdefault(_needle, []).append(_k)
+del _k, _rule, _needle
+
+
+def _candidates(present: Iterable[str]) -> dict[str, list[Rule]]:
+    """The rules, by field and in table order, that may match a text holding the needles ``present``."""
+    chosen = set(_ALWAYS)
+    for needle in present:
+        chosen.update(_BY_NEEDLE[needle])
+    out: dict[str, list[Rule]] = {}
+    for k in sorted(chosen):
+        out.setdefault(RULES[k].field, []).append(RULES[k])
+    return out
+
+
+def _may_match(rule: Rule, present: Iterable[str]) -> bool:
+    found = _RULE_NEEDLES[id(rule.regex)]
+    return found is None or not found.isdisjoint(present)
 
 
 # --- reading one criterion --------------------------------------------------------------------
@@ -406,7 +460,7 @@ def live_rules(text: str) -> Live:
 def _ecog(c: Criterion, live: Live) -> list[Finding]:
     found = []
     for clause in c.clauses:
-        for rule in live["max_ecog"]:
+        for rule in live("max_ecog", clause):
             if _applies(rule, c.section):
                 for m in rule.regex.finditer(clause):
                     scale, value = _ecog_value(rule.value, m)
@@ -417,14 +471,14 @@ def _ecog(c: Criterion, live: Live) -> list[Finding]:
 
 def _lines(c: Criterion, live: Live) -> list[Finding]:
     return [Finding("max_prior_lines", _lines_value(rule.value, m), c.text)
-            for clause in c.clauses for rule in live["lines"] if _applies(rule, c.section)
+            for clause in c.clauses for rule in live("lines", clause) if _applies(rule, c.section)
             for m in rule.regex.finditer(clause)]
 
 
 def _allo(c: Criterion, live: Live) -> list[Finding]:
     found, mentioned = [], []
     for clause in c.clauses:
-        for m in (m for rule in live["allo"] for m in rule.regex.finditer(clause)):
+        for m in (m for rule in live("allo", clause) for m in rule.regex.finditer(clause)):
             mentioned.append(clause)
             value = _allo_value(c.section, clause, m)
             if value == "required" and not _every_alternative(c, m.re):
@@ -434,7 +488,7 @@ def _allo(c: Criterion, live: Live) -> list[Finding]:
             elif value:
                 found.append(Finding("prior_allo_hct", value, c.text))
         found += [Finding("prior_allo_hct", _gvhd_value(clause, m), c.text)
-                  for rule in live["gvhd"] if c.section == "inclusion" for m in rule.regex.finditer(clause)
+                  for rule in live("gvhd", clause) if c.section == "inclusion" for m in rule.regex.finditer(clause)
                   if not (_negated(clause, m) or CUES["excluded_after"].search(clause, m.end()))]
     if found:  # the window may be in another clause of the criterion ("allowed if:" / "- >= 60 days from transplant")
         windows = {_allo_window(c.section, clause) for clause in dict.fromkeys(mentioned)} - {(None, None)}
@@ -539,7 +593,7 @@ def _markers(c: Criterion, live: Live) -> list[Finding]:
     found = []
     for k, clause in enumerate(c.clauses):
         earlier = " ; ".join(c.clauses[:k])  # a risk list may begin in an earlier clause
-        for rule in live["marker"]:
+        for rule in live("marker", clause):
             for m in rule.regex.finditer(clause):
                 kind = _marker_kind(c.section, clause, m, earlier)
                 if kind and c.section == "inclusion" and (c.cohort or _one_cohort(clause)):
@@ -553,7 +607,7 @@ def _markers(c: Criterion, live: Live) -> list[Finding]:
 def _marker_in_every_alternative(c: Criterion, live: Live) -> bool:
     """Whether each "or" alternative of the criterion (if any) names a marker ("FLT3-ITD, or" / "IDH1
     mutation": both listed; "secondary AML, or" / "FLT3 mutation": neither is required)."""
-    return all(any(rule.regex.search(alt) for rule in live["marker"]) for alt in _aml_alternatives(c))
+    return all(live("marker", alt) for alt in _aml_alternatives(c))
 
 
 _DRUG_AFTER = re.compile(r"(?:-? (?:or|and|/) [a-z0-9-]+?)?"
@@ -609,7 +663,7 @@ def _one_cohort(clause: str) -> bool:
 def _therapies(c: Criterion, live: Live) -> list[Finding]:
     found = []
     for clause in c.clauses:
-        for rule in live["therapy"]:
+        for rule in live("therapy", clause):
             for m in rule.regex.finditer(clause):
                 kind = _therapy_kind(c.section, clause, m)
                 if kind == "required_prior_therapies" and _other_treatment_or(clause, m, rule):
@@ -683,7 +737,7 @@ def _required_in_every_alternative(c: Criterion, rule: Rule) -> bool:
 
 
 def _routes(c: Criterion, live: Live) -> list[Finding]:
-    return [f for clause in c.clauses for rule in live["route"] if _applies(rule, c.section)
+    return [f for clause in c.clauses for rule in live("route", clause) if _applies(rule, c.section)
             for m in rule.regex.finditer(clause) for f in _route(c, clause, rule, m)]
 
 
@@ -849,7 +903,7 @@ def extract(text: str) -> Eligibility:
     on the text alone: a text met again — the same protocol in several records — is read once)."""
     text = text or ""
     read = [c for c in criteria(text) if c.section not in {"donor", "later"}]
-    live = live_rules(" ; ".join(clause for c in read for clause in c.clauses))
+    live = Live(" ; ".join(clause for c in read for clause in c.clauses))
     findings = [f for c in read for reader in READERS for f in reader(c, live)]
     ecog, ecog_findings = _resolve_ecog(findings)
     allo = _resolve_allo(findings)

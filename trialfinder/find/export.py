@@ -57,7 +57,7 @@ def export_frame(result: SearchResult, labels: bool = False) -> pd.DataFrame:
     columns = list(COLUMNS)
     if result.place is not None:
         columns += NEAR_COLUMNS + [result.distance_column] + NEAR_EXTRA_COLUMNS
-    out = pd.DataFrame(index=df.index)
+    data: dict[str, pd.Series] = {}
     for col in columns:
         source = SOURCE_COLUMNS.get(col, col)
         series = df[source] if source in df else pd.Series("", index=df.index)
@@ -67,7 +67,8 @@ def export_frame(result: SearchResult, labels: bool = False) -> pd.DataFrame:
             series = series.map(lambda v: _joined(v) or "other")
         elif col.startswith("distance_"):
             series = series.round(1)
-        out[col] = series
+        data[col] = series
+    out = pd.DataFrame(data, index=df.index)  # (one frame at once: adding ~40 columns one by one costs more)
     if labels:
         out = readable(out, df)
     _add_eligibility(out, df, result)

@@ -252,9 +252,8 @@ class Scope:
             sites = self.tables.sites
             kept = self.keep.to_numpy(dtype=bool)
             rows = sites["study_row"].to_numpy()
-            nearest = places.nearest_sites(sites, self.spec.place, unit=self.spec.unit,
-                                           mask=(rows >= 0) & kept[np.maximum(rows, 0)])
-            self._nearest = nearest.reindex(self.studies.index)
+            self._nearest = places.nearest_by_row(sites, self.spec.place, self.studies.index, unit=self.spec.unit,
+                                                  mask=(rows >= 0) & kept[np.maximum(rows, 0)])
         return self._nearest
 
 
@@ -410,13 +409,13 @@ def search(tables: Tables, spec: FilterSpec) -> SearchResult:
             counts.append(FilterCount(flt.name, flt.describe(spec), int(scope.keep.sum())))
     distance_col = f"distance_{spec.unit}"
     how = spec.sort or ("distance" if spec.place is not None else "updated")
-    out = _sort(_annotate(tables.studies[scope.keep].copy(), scope, distance_col), how, distance_col)
+    out = _sort(_annotate(tables.studies, scope.keep, scope, distance_col), how, distance_col)
     if spec.age is not None:
         out = _stated_ages_first(out)
     if spec.profile is not None:
         out = _with_verdicts(out, spec)
     if unlocated_keep is not None:
-        apart = _annotate(tables.studies[unlocated_keep].copy(), scope, distance_col)
+        apart = _annotate(tables.studies, unlocated_keep, scope, distance_col)
         if spec.profile is not None:
             apart = _with_verdicts(apart, spec)
         return SearchResult(studies=out, spec=spec, counts=counts, unlocated=len(apart), undated=undated,
@@ -431,10 +430,13 @@ def _stated_ages_first(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df[~unstated], df[unstated]]) if unstated.any() else df
 
 
-def _annotate(out: pd.DataFrame, scope: Scope, distance_col: str) -> pd.DataFrame:
-    """Add the nearest site, its status and the distance (when the search has a place)."""
+def _annotate(studies: pd.DataFrame, keep: pd.Series, scope: Scope, distance_col: str) -> pd.DataFrame:
+    """The kept studies (a copy), with the nearest site, its status and the distance (when the search
+    has a place)."""
+    rows = keep.to_numpy(dtype=bool)
+    out = studies[rows].copy()
     if scope.spec.place is not None:
-        nearest = scope.nearest().reindex(out.index)
+        nearest = scope.nearest()[rows]  # (indexed like the studies: the same rows, no lookup by id)
         for col in ("nearest_site", "nearest_site_status", "nearest_is_open", "nearest_site_contact"):
             out[col] = nearest[col].to_numpy()
         out[distance_col] = nearest["distance"].to_numpy(dtype=float)

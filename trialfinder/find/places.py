@@ -626,6 +626,28 @@ def nearest_sites(
     ``mask`` (bool per site) limits the sites considered without copying the table; the
     ``study_row``/``site_open`` columns of :func:`trialfinder.tables.build_tables`, when present,
     save re-deriving them."""
+    selected, codes, rows, dist, is_open = _nearest_rows(sites, place, unit, open_statuses, mask)
+    chosen = sites.iloc[selected[rows]]
+    label = chosen["site_label"] if "site_label" in chosen else site_labels(chosen)
+    status = chosen["site_status"].to_numpy(dtype=object)
+    out = pd.DataFrame(
+        {
+            "nearest_site": label.to_numpy(dtype=object),
+            "nearest_site_status": np.where(pd.isna(status), "", status).astype(object),
+            "distance": dist[rows],
+            "nearest_is_open": is_open[rows],
+            "nearest_site_contact": (chosen["contacts"].fillna("").to_numpy(dtype=object) if "contacts" in chosen
+                                     else np.full(len(rows), "", dtype=object)),
+        },
+        index=pd.Index(chosen["nct_id"].to_numpy(dtype=object), name="nct_id"),
+    )
+    return out.sort_index()
+
+
+def _nearest_rows(sites: pd.DataFrame, place: Place, unit: str, open_statuses: tuple[str, ...],
+                  mask: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """(the sites considered, their study codes, the chosen one of each study among them — ascending
+    codes —, the distances, the open flags) for :func:`nearest_sites` and :func:`nearest_by_row`."""
     selected = np.arange(len(sites)) if mask is None else np.flatnonzero(mask)
     lat, lon = _coords(sites)
     dist = haversine(place.lat, place.lon, lat[selected], lon[selected], unit)
@@ -644,21 +666,41 @@ def nearest_sites(
     is_best = located & (score == best[np.maximum(codes, 0)])
     _, first = np.unique(codes[is_best], return_index=True)  # ties: the site listed first
     rows = np.flatnonzero(is_best)[first]
-    chosen = sites.iloc[selected[rows]]
-    label = chosen["site_label"] if "site_label" in chosen else site_labels(chosen)
-    status = chosen["site_status"].to_numpy(dtype=object)
-    out = pd.DataFrame(
-        {
-            "nearest_site": label.to_numpy(dtype=object),
-            "nearest_site_status": np.where(pd.isna(status), "", status).astype(object),
-            "distance": dist[rows],
-            "nearest_is_open": is_open[rows],
-            "nearest_site_contact": (chosen["contacts"].fillna("").to_numpy(dtype=object) if "contacts" in chosen
-                                     else np.full(len(rows), "", dtype=object)),
-        },
-        index=pd.Index(chosen["nct_id"].to_numpy(dtype=object), name="nct_id"),
-    )
-    return out.sort_index()
+    return selected, codes, rows, dist, is_open
+
+
+def nearest_by_row(sites: pd.DataFrame, place: Place, index: pd.Index, unit: str = "mi",
+                   mask: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`nearest_sites` for tables from ``build_tables`` (sites with ``study_row``, ``site_open``
+    and ``site_label``), as ``nearest_sites(...).reindex(index)`` gives it — ``index`` being the studies
+    table's — but placed by row number: no sort and no lookup by id (the filter path, on every change).
+    Studies without a site considered get NaN in every column (the columns are then of objects)."""
+    selected, codes, rows, dist, is_open = _nearest_rows(sites, place, unit, OPEN_SITE_STATUSES, mask)
+    at = codes[rows]  # (each chosen site's study row)
+    picked = selected[rows]
+    status = sites["site_status"].to_numpy(dtype=object)[picked]
+    values = {
+        "nearest_site": sites["site_label"].to_numpy(dtype=object)[picked],
+        "nearest_site_status": np.where(pd.isna(status), "", status).astype(object),
+        "distance": dist[rows],
+        "nearest_is_open": is_open[rows],
+        "nearest_site_contact": _filled(sites["contacts"].to_numpy(dtype=object)[picked]),
+    }
+    n = len(index)
+    if len(at) == n:  # (every study has one: nothing missing, the columns keep their types)
+        order = np.argsort(at)
+        return pd.DataFrame({k: v[order] for k, v in values.items()}, index=index)
+    columns = {}
+    for name, column in values.items():
+        full = np.full(n, np.nan, dtype=float if name == "distance" else object)
+        full[at] = column
+        columns[name] = full
+    return pd.DataFrame(columns, index=index)
+
+
+def _filled(values: np.ndarray) -> np.ndarray:
+    """Missing values (None, NaN) as "" (``Series.fillna("")`` on the chosen rows only)."""
+    return np.where(pd.isna(values), "", values).astype(object)
 
 
 _COMMAS = re.compile(r"(?:, )+")

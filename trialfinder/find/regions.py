@@ -72,16 +72,30 @@ def region_choices(sites: pd.DataFrame) -> list[str]:
 
 def close_matches(word: str, names: Iterable[str], n: int = SUGGESTIONS) -> list[str]:
     """The names closest to ``word`` (accents and case ignored), best first."""
+    return _closest(word, _keyed(names), n)
+
+
+def _keyed(names: Iterable[str]) -> dict[str, str]:
+    """normalised name -> the first name with that key."""
     by_key: dict[str, str] = {}
     for name in names:
         by_key.setdefault(places._norm(name), name)
+    return by_key
+
+
+def _closest(word: str, by_key: dict[str, str], n: int) -> list[str]:
     keys = difflib.get_close_matches(places._norm(word), list(by_key), n=n, cutoff=0.6)
     return [by_key[k] for k in keys]
 
 
+@cache
+def _region_keys() -> dict[str, str]:
+    return _keyed(_all_region_names())  # (some 5,000 names: normalised once, not on every suggestion)
+
+
 def suggest_region(word: str) -> list[str]:
     """Close region names for a state or region that is not one ('Tex' -> ['Texas', ...])."""
-    return close_matches(word, _all_region_names())
+    return _closest(word, _region_keys(), SUGGESTIONS)
 
 
 def known_region(word: str) -> bool:

@@ -3,9 +3,12 @@ a data set it has already seen.
 
 The key is the data set's checksum, a fingerprint of the code and rule tables that build the
 tables, and the versions of the libraries that write and read them, so a new download, a changed
-rule or an upgrade rebuilds them. An entry is a data file (Parquet, see :mod:`.tablefile`), never a
-pickle: reading one that someone else wrote runs no code. The cache lives in the user's private
-cache dir; a damaged, unreadable or foreign entry is simply rebuilt.
+rule or an upgrade rebuilds them; a new data set built by the same code and libraries takes the rows of
+the studies whose record did not change from the tables of the one before (:mod:`.incremental`). An
+entry is a data file (Parquet, see :mod:`.tablefile`), never a pickle: reading one that someone else
+wrote runs no code. The cache lives in the user's private cache dir; a damaged, unreadable or foreign
+entry is simply rebuilt. On a new machine the bundled snapshot's tables come with the package
+(``PACKAGED_TABLES``), used only if built from that snapshot by this code.
 """
 
 from __future__ import annotations
@@ -19,18 +22,23 @@ from ..source.database import open_store
 from ..source.dataset import load_dataset
 from ..source.files import read_cache, write_cache
 from ..source.settings import Settings
+from ..source.store import Dataset
 from . import places
+from .incremental import record_digests, update_tables
 from .tablefile import FORMAT, Unstorable, decode_tables, encode_tables
 from .tables import Tables, build_tables
 
 PACKAGE = Path(__file__).resolve().parent.parent  # all of trialfinder/: code and rule tables
+#: the bundled snapshot's tables, made when the package is set up (git-ignored: they depend on the code)
+PACKAGED_TABLES = PACKAGE / "data" / "snapshot-tables.parquets"
 
 
 @cache
 def code_fingerprint() -> str:
+    """The code, the rule tables and the place index that build the tables."""
     digest = hashlib.sha256()
     for path in sorted(PACKAGE.rglob("*")):
-        if path.suffix in {".py", ".csv"}:
+        if path.suffix in {".py", ".csv", ".npz"}:
             digest.update(path.relative_to(PACKAGE).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -39,6 +47,11 @@ def code_fingerprint() -> str:
 @cache
 def library_versions() -> str:
     return ";".join(f"{name}={metadata.version(name)}" for name in ("pandas", "numpy", "pyarrow"))
+
+
+def built_by() -> str:
+    """What builds the tables: a table built by anything else is not reused, in whole or in part."""
+    return f"{code_fingerprint()}:{library_versions()}:{FORMAT}"
 
 
 def _path(settings: Settings, sha256: str) -> Path:
@@ -85,8 +98,38 @@ def load_tables(settings: Settings) -> Tables:
         if tables is not None:
             tables.meta = dataset.meta
             return tables
+    packaged = _packaged(dataset) if dataset.meta.source == "snapshot" else None
+    if packaged is not None:  # (a new machine: the bundled snapshot's tables, built when it was installed)
+        _save(path, packaged)
+        return packaged
     places.load_index()
-    tables = build_tables(dataset)
+    digests = record_digests(dataset) if dataset.meta.sha256 else None
+    previous = _previous(path) if digests else None
+    if previous is not None and digests:
+        tables = update_tables(dataset, previous, digests)  # (only the studies whose record changed)
+    else:
+        tables = build_tables(dataset)
     if dataset.meta.sha256:
+        tables.digests, tables.built_by = digests or {}, built_by()
         _save(path, tables)
     return tables
+
+
+def _packaged(dataset: Dataset) -> Tables | None:
+    """The tables of the bundled snapshot shipped beside it (``scripts/build_snapshot.py --tables``
+    writes them when the package is set up), if they were built from this very snapshot by this code."""
+    tables = _cached(PACKAGED_TABLES)
+    if tables is None or tables.meta.sha256 != dataset.meta.sha256 or tables.built_by != built_by():
+        return None
+    tables.meta = dataset.meta
+    return tables
+
+
+def _previous(path: Path) -> Tables | None:
+    """The tables of an earlier data set in the cache, if this code and these libraries built them."""
+    for other in sorted(path.parent.glob("tables-*.parquets")):
+        if other != path:
+            tables = _cached(other)
+            if tables is not None and tables.digests and tables.built_by == built_by():
+                return tables
+    return None

@@ -13,6 +13,9 @@ schema's metadata. Column kinds:
 * eligibility facts (:class:`~trialfinder.classify.eligibility.Eligibility`) as the JSON of their
   ``to_json``, read back with ``from_json`` (plain values: reading runs no code of the file's).
 
+The studies document's metadata also holds each study's record digest and what built the tables
+(``Tables.digests``, ``Tables.built_by``), which an incremental refresh reads (:mod:`.incremental`).
+
 An object column holding anything else is not written (:class:`Unstorable`): the tables are then
 rebuilt each time, which is slow but right. Reading checks every column against the kinds recorded
 when writing; anything unexpected raises ValueError, and the caller rebuilds.
@@ -68,8 +71,7 @@ def _encode(frame: pd.DataFrame) -> tuple[pa.Table, dict[str, str]]:
             elif kind == "dict":
                 arrays.append(pa.array([json.dumps(v, ensure_ascii=False) for v in values], type=pa.string()))
             elif kind == "eligibility":
-                arrays.append(pa.array([None if v is None else json.dumps(v.to_json(), ensure_ascii=False)
-                                        for v in values], type=pa.string()))
+                arrays.append(pa.array(_eligibility_json(values), type=pa.string()))
             else:
                 arrays.append(pa.array(values, type=pa.string()))
         elif column.dtype.kind in "fiubM":
@@ -110,8 +112,7 @@ def _decode(table: pa.Table, kinds: dict[str, str]) -> pd.DataFrame:
             columns[name] = _objects([json.loads(v) for v in chunked.to_pylist()])
         elif kind == "eligibility":
             _expect(chunked, pa.string())
-            columns[name] = _objects([None if v is None else Eligibility.from_json(json.loads(v))
-                                      for v in chunked.to_pylist()])
+            columns[name] = _objects(_eligibility_from_json(chunked.to_pylist()))
         else:
             values = chunked.to_numpy()
             if str(values.dtype) != kind:
@@ -124,6 +125,38 @@ def _decode(table: pa.Table, kinds: dict[str, str]) -> pd.DataFrame:
     elif kinds["__index__"] != "range":
         raise ValueError("unknown index")
     return frame
+
+
+def _eligibility_json(values: list[Eligibility | None]) -> list[str | None]:
+    """Each value's ``to_json`` as JSON text, made once per distinct object (studies that share a
+    criteria text share its facts)."""
+    memo: dict[int, str] = {}
+    out: list[str | None] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        text = memo.get(id(v))
+        if text is None:
+            text = memo[id(v)] = json.dumps(v.to_json(), ensure_ascii=False)
+        out.append(text)
+    return out
+
+
+def _eligibility_from_json(texts: list[str | None]) -> list[Eligibility | None]:
+    """:meth:`Eligibility.from_json` once per distinct text; equal texts share one (frozen) value, as
+    in a build."""
+    memo: dict[str, Eligibility] = {}
+    out: list[Eligibility | None] = []
+    for text in texts:
+        if text is None:
+            out.append(None)
+            continue
+        value = memo.get(text)
+        if value is None:
+            value = memo[text] = Eligibility.from_json(json.loads(text))
+        out.append(value)
+    return out
 
 
 def _expect(column: pa.ChunkedArray, kind: pa.DataType) -> None:
@@ -146,6 +179,8 @@ def encode_tables(tables: Tables) -> bytes:
     for name in FRAMES:
         table, kinds = _encode(getattr(tables, name))
         info = {"format": FORMAT, "frame": name, "kinds": kinds, "meta": asdict(tables.meta)}
+        if name == "studies":  # (for an incremental refresh: see incremental.py)
+            info.update(digests=tables.digests, built_by=tables.built_by)
         table = table.replace_schema_metadata({"trialfinder": json.dumps(info, ensure_ascii=False)})
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
@@ -160,6 +195,7 @@ def decode_tables(data: bytes) -> Tables:
         raise ValueError("not a tables file")
     frames: dict[str, pd.DataFrame] = {}
     meta: dict[str, Any] = {}
+    build: dict[str, Any] = {}
     at = len(MAGIC)
     view = memoryview(data)
     for name in FRAMES:
@@ -177,7 +213,12 @@ def decode_tables(data: bytes) -> Tables:
             raise ValueError(f"{name}: not a tables file of this version")
         frames[name] = _decode(table, info["kinds"])
         meta = info.get("meta") or {}
+        if name == "studies":
+            digests = info.get("digests") or {}
+            if not isinstance(digests, dict) or not all(type(v) is str for v in digests.values()):
+                raise ValueError("digests that are not text")
+            build = {"digests": digests, "built_by": str(info.get("built_by") or "")}
     if at != len(data):
         raise ValueError("a tables file with trailing bytes")
     return Tables(studies=frames["studies"], sites=frames["sites"], interventions=frames["interventions"],
-                  meta=DatasetMeta(**meta))
+                  meta=DatasetMeta(**meta), **build)

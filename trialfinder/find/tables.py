@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 from ..classify.biomarkers import biomarkers
 from ..classify.categories import classify
 from ..classify.disease_setting import disease_setting
+from ..classify.eligibility import Eligibility
 from ..classify.eligibility import extract as eligibility_facts
 from ..labels import PHASE_ORDER, phase_display
 from ..source.files import gc_paused
@@ -32,6 +34,10 @@ class Tables:
     sites: pd.DataFrame
     interventions: pd.DataFrame
     meta: DatasetMeta
+    #: nct_id -> digest of the record its rows were built from, and what built them (code, rules and
+    #: libraries): what a later refresh needs to rebuild only the changed studies (see :mod:`.incremental`)
+    digests: dict[str, str] = field(default_factory=dict)
+    built_by: str = ""
 
 
 def _ages_from_groups(groups: tuple[str, ...]) -> tuple[float | None, float | None]:
@@ -47,13 +53,16 @@ def _evidence_text(evidence: dict[str, str], categories: tuple[str, ...]) -> str
     return " | ".join(f"{key}: {evidence[key]}" for key in categories if evidence.get(key))
 
 
-def build_tables(dataset: Dataset) -> Tables:
-    """Every study becomes one row; nothing is dropped (unclassifiable studies are 'other')."""
+def build_tables(dataset: Dataset, known_eligibility: Mapping[str, Eligibility] | None = None) -> Tables:
+    """Every study becomes one row; nothing is dropped (unclassifiable studies are 'other').
+
+    ``known_eligibility``: eligibility facts already read, by criteria text (they depend on the text
+    alone: an incremental refresh passes those of the previous tables)."""
     with gc_paused():  # (millions of short-lived objects, none in a cycle: see files.gc_paused)
-        return _build(dataset)
+        return _build(dataset, known_eligibility or {})
 
 
-def _build(dataset: Dataset) -> Tables:
+def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Tables:
     rows: list[dict[str, Any]] = []
     site_list: list[tuple[Any, ...]] = []
     int_rows: list[tuple[Any, ...]] = []
@@ -73,8 +82,9 @@ def _build(dataset: Dataset) -> Tables:
         row["disease_setting"] = disease_setting(facts)
         row["biomarkers"] = biomarkers(facts, result)
         # the criteria text as written, and the seven facts read from it (with their sentences)
-        row["eligibility_text"] = row.pop("eligibility")
-        row["eligibility"] = eligibility_facts(facts.eligibility)
+        row["eligibility_text"] = text = row.pop("eligibility")  # (the same text as facts.eligibility)
+        known = known_eligibility.get(text)
+        row["eligibility"] = known if known is not None else eligibility_facts(facts.eligibility)
         row["interventions"] = "; ".join(
             f"{i.type.title().replace('_', ' ')}: {i.name}" if i.type else i.name for i in facts.interventions
         )
@@ -112,7 +122,7 @@ def _build(dataset: Dataset) -> Tables:
                 stats[3].update(site[3] for site in listed)
 
     if not rows:  # no study (a registry that really has none, accepted): the frames of one placeholder, emptied
-        return _emptied(_build(Dataset(studies=[_PLACEHOLDER], meta=dataset.meta)))
+        return _emptied(_build(Dataset(studies=[_PLACEHOLDER], meta=dataset.meta), {}))
     if len(rows) > 1:  # one row per study: a repeated id keeps its last record (in that record's place)
         last = {row["nct_id"]: k for k, row in enumerate(rows)}
         if len(last) < len(rows):
