@@ -263,7 +263,7 @@ def test_a_successful_refresh_replaces_the_data_and_the_banner(api, monkeypatch:
     success = " ".join(texts(at, "success"))
     assert "Data refreshed" in success and "live from http" in success
     banner = " ".join(texts(at, "info"))  # the stored download is the data set now
-    assert "from the HTTP cache" in banner and "fetched" in banner and "offline" not in banner
+    assert "from a stored copy" in banner and "fetched" in banner and "offline" not in banner
     assert "bundled snapshot" not in banner
     assert shown_count(at) > 0
     assert (tmp_path / "cache" / "trialfinder.sqlite").exists()

@@ -82,7 +82,7 @@ def test_a_replica_picks_up_a_data_set_written_by_another_process(api: ApiServer
     fetch_elsewhere(env)  # the default search: the actionable R/R AML studies
     at = run_app()
     first = banner_count(at)
-    assert "from the HTTP cache" in " ".join(str(i.value) for i in at.info)
+    assert "from a stored copy" in " ".join(str(i.value) for i in at.info)
     fetch_elsewhere(env, "--status", "all", "--all-settings")  # another process writes a bigger data set
     time.sleep(1.1)  # one version-check period
     run_app(at)

@@ -53,7 +53,7 @@ def test_the_search_sheet_records_the_search(near) -> None:
     assert rows[0] == (None, "value")  # a blank key column, then "value"
     assert rows[1:] == [
         ("filters", "completed · phase 2 (includes 1/2, 2/3) · within 1500 mi of Tucson, AZ 85719"),
-        ("data source", "from the HTTP cache · data as of 2026-11-20T08:00:00 · fetched 2026-11-21T10:00:00+00:00"),
+        ("data source", "from a stored copy · data as of 2026-11-20T08:00:00 · fetched 2026-11-21T10:00:00+00:00"),
         ("data timestamp", "2026-11-20T08:00:00"),
         ("fetched at", "2026-11-21T10:00:00+00:00"),
         ("trials", str(len(near.studies))),

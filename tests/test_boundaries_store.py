@@ -85,7 +85,7 @@ def test_an_empty_snapshot_folder_says_what_to_do(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("meta, text", [
-    (_meta(), "from the HTTP cache · data as of 2026-11-20T08:00:00 · fetched 2026-11-21T10:00:00+00:00"),
+    (_meta(), "from a stored copy · data as of 2026-11-20T08:00:00 · fetched 2026-11-21T10:00:00+00:00"),
     (_meta(source="live", api_url="https://clinicaltrials.gov/api/v2"),
      "live from ClinicalTrials.gov · data as of 2026-11-20T08:00:00 · fetched 2026-11-21T10:00:00+00:00"),
     (_meta(source="live", api_url="http://127.0.0.1:8123/api/v2", fetched_at=None),

@@ -701,7 +701,7 @@ def test_fetch_then_search_lists_every_fetched_study(api, api_env, tmp_path: Pat
     # every study the API sent is searchable, from the local data set
     listed = ok(["search", "--format", "csv", *EVERY_STUDY], api_env)
     assert ids(rows_of(listed)) == fetched
-    assert f"data: from the HTTP cache · data as of {api.data_timestamp}" in listed.stderr
+    assert f"data: from a stored copy · data as of {api.data_timestamp}" in listed.stderr
     assert "data:" not in listed.stdout
     # the server was asked for every status
     assert all("filter.overallStatus" not in r.params for r in api.studies_requests())
@@ -727,7 +727,7 @@ def test_fetch_refresh_with_the_api_down_keeps_the_data_set(api, api_env) -> Non
     assert result.stdout == ""
     after = ok(["search", "--format", "csv", *EVERY_STUDY], api_env)
     assert ids(rows_of(after)) == before and before
-    assert "from the HTTP cache" in after.stderr
+    assert "from a stored copy" in after.stderr
 
 
 def test_fetch_default_status_asks_for_actionable_statuses(api, api_env) -> None:
@@ -761,7 +761,7 @@ def test_fetch_api_url_and_cache_dir_options(api, tmp_path: Path) -> None:
     assert not (tmp_path / "unused").exists()
     listed = ok(["search", "--format", "csv", "--cache-dir", str(cache), *EVERY_STUDY], env)
     assert len(rows_of(listed)) == int(m.group(1))
-    assert "from the HTTP cache" in listed.stderr
+    assert "from a stored copy" in listed.stderr
 
 
 def test_fetch_refresh_asks_the_api_again(api, api_env) -> None:

@@ -49,7 +49,7 @@ def test_fetch_in_one_process_and_search_in_another_list_the_same_complete_set(p
                              TRIALFINDER_DATABASE_URL=url, TRIALFINDER_OFFLINE="1")
         assert listed.returncode == 0, listed.stderr
         assert nct_ids(listed) == served
-        assert "from the HTTP cache" in listed.stderr and "bundled snapshot" not in listed.stderr
+        assert "from a stored copy" in listed.stderr and "bundled snapshot" not in listed.stderr
         assert not (tmp_path / replica / "trialfinder.sqlite").exists()  # nothing stored beside the shared one
     # the embedded default in that folder would have been empty: the replicas read the shared store
     assert open_store(Settings(cache_dir=tmp_path / "replica-1")).version() is None

@@ -28,7 +28,7 @@ from .settings import without_credentials
 #: the longest header line read (the meta of a data set is a few kB)
 MAX_HEADER = 1 << 20
 
-SOURCES = {"live": "live from ClinicalTrials.gov", "cache": "from the HTTP cache", "snapshot": "bundled snapshot"}
+SOURCES = {"live": "live from ClinicalTrials.gov", "cache": "from a stored copy", "snapshot": "bundled snapshot"}
 
 
 @dataclass
@@ -55,7 +55,7 @@ class DatasetMeta:
         return cls(**{**fields, "warnings": []})
 
     def describe(self) -> str:
-        """"bundled snapshot · data as of 2025-03" / "from the HTTP cache · data as of …, fetched …"."""
+        """"bundled snapshot · data as of 2025-03" / "from a stored copy · data as of …, fetched …"."""
         source = SOURCES.get(self.source, self.source)
         if self.source == "live" and self.api_url and "clinicaltrials.gov" not in self.api_url:
             source = f"live from {without_credentials(self.api_url)}"  # (a data set stored before 0.2 may hold them)
