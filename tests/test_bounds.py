@@ -65,7 +65,7 @@ def test_the_plausibility_rule_is_under_half_of_the_same_query(api, settings, fi
                                               f"{stored} stored.*--accept-smaller"):
         refresh_dataset(settings, ALL, session=session, refresh=True)
     assert store.load().meta.count == stored
-    # the refused listing was dropped from a stored copy: a plain refresh asks the API again
+    # the refused listing was dropped from the HTTP cache: a plain refresh asks the API again
     api.reset_log()
     with pytest.raises(InvalidResponse):
         refresh_dataset(settings, ALL, session=session)

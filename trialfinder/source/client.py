@@ -2,7 +2,7 @@
 
 It receives its session (see :mod:`trialfinder.session`); it never builds one. Transport
 failures become the exception tree of :mod:`trialfinder.errors`; an answer we cannot trust is
-removed from a stored copy so that it is not served again.
+removed from the HTTP cache so that it is not served again.
 
 What it refuses besides transport failures (the transport bounds size, time and redirects):
 JSON it cannot parse, however valid (nested too deep to read); a listing longer than
@@ -170,7 +170,7 @@ class CtGovClient:
         raise InvalidResponse(f"ClinicalTrials.gov {problem}; try again later", url=response.url)
 
     def _forget(self, response: requests.Response) -> None:
-        """Drop a bad answer from a stored copy so it is never served again."""
+        """Drop a bad answer from the HTTP cache so it is never served again."""
         cache = getattr(self.session, "cache", None)
         key = getattr(response, "cache_key", None)
         if cache is not None and key:
