@@ -141,6 +141,15 @@ def shot(page: Any, name: str) -> None:
 
 
 def no_sideways_scroll(page: Any) -> None:
+    """No sideways scroll in the page or the results list, once the layout has settled after a resize (up
+    to 5 s: the map's canvas and Streamlit's columns reflow a moment later on a busy machine)."""
+    try:
+        page.wait_for_function("""() => { const main = document.querySelector('[data-testid=stMain]');
+            const list = document.querySelector('.tf-results');
+            return main.scrollWidth <= main.clientWidth && (!list || list.scrollWidth <= list.clientWidth); }""",
+                               timeout=5000)
+    except Exception:  # (playwright's TimeoutError: the assertion below says what is too wide)
+        pass
     overflow = page.evaluate("""() => {
         const wide = [...document.querySelectorAll('[data-testid=stMain] *')].filter(
             e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
