@@ -15,6 +15,7 @@ A value the profile does not give (``None``) is never a conflict, only a questio
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -84,30 +85,30 @@ def _split(values: Any) -> list[str]:
 
 def parse_prior(values: Any) -> tuple[str, ...]:
     """'venetoclax,hma' / ['aza', '7+3'] -> ('venetoclax', 'hma', ...); 'none' -> ()."""
-    keys: list[str] = []
-    for value in _split(values):
-        word = value.lower().replace(" ", "_")
-        if word in NONE_WORDS:
-            continue
-        key = word if word in PRIOR_KEYS else _PRIOR_ALIASES.get(word.replace("_", "-"), _PRIOR_ALIASES.get(word))
-        if key is None:
-            raise InvalidInput(f"unknown prior treatment {value!r}; use one of: {', '.join(PRIOR_KEYS)} (or none)")
-        keys.append(key)
-    return tuple(k for k in PRIOR_KEYS if k in keys)
+    return _parse_keys(values, "prior treatment", PRIOR_KEYS, lambda value: value.lower().replace(" ", "_"),
+                       lambda word: _PRIOR_ALIASES.get(word.replace("_", "-"), _PRIOR_ALIASES.get(word)))
 
 
 def parse_markers(values: Any) -> tuple[str, ...]:
     """'FLT3,idh1' -> ('FLT3', 'IDH1'); 'none' -> ()."""
-    keys: list[str] = []
+    return _parse_keys(values, "marker", MARKER_KEYS, lambda value: value.upper().replace(" ", "").replace("_", "-"),
+                       lambda word: _MARKER_ALIASES.get(word.replace("-", ""), _MARKER_ALIASES.get(word)))
+
+
+def _parse_keys(values: Any, what: str, keys: tuple[str, ...], normalise: Callable[[str], str],
+                alias: Callable[[str], str | None]) -> tuple[str, ...]:
+    """Each value (comma-separated or listed) normalised, then a key itself or an alias of one; the 'none'
+    words give nothing; an unknown value is refused in one line listing the keys. In ``keys`` order."""
+    found: list[str] = []
     for value in _split(values):
-        word = value.upper().replace(" ", "").replace("_", "-")
+        word = normalise(value)
         if word.lower() in NONE_WORDS:
             continue
-        key = word if word in MARKER_KEYS else _MARKER_ALIASES.get(word.replace("-", ""), _MARKER_ALIASES.get(word))
+        key = word if word in keys else alias(word)
         if key is None:
-            raise InvalidInput(f"unknown marker {value!r}; use one of: {', '.join(MARKER_KEYS)} (or none)")
-        keys.append(key)
-    return tuple(k for k in MARKER_KEYS if k in keys)
+            raise InvalidInput(f"unknown {what} {value!r}; use one of: {', '.join(keys)} (or none)")
+        found.append(key)
+    return tuple(k for k in keys if k in found)
 
 
 def _integer(value: Any, name: str, low: int, high: int, example: str) -> int:
