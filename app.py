@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="TrialFinder · R/R AML trials", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="TrialFinder · R/R AML trials", page_icon=":material/search:", layout="wide")
+# The results list's style, first: the browser starts loading the code that draws st.html while this script
+# is still importing (else it waits for it after the results arrive)
+from trialfinder.present.results import CSS  # noqa: E402
+
+st.html(CSS)
 
 import datetime as dt  # noqa: E402
 from html import escape  # noqa: E402
@@ -121,6 +126,29 @@ def seed_widgets_from_url() -> None:
     st.session_state.seeded = True
 
 
+def region_filters(box: Any, key: DataKey, counts: dict[str, Any]) -> None:
+    """The country and state filters, with their count slots, in ``box`` (a sidebar container kept in its
+    place). Their values are in session state from the start of a run, so the search need not wait for
+    them: they are drawn after the results, as building their choices is the first run's slowest step."""
+    options = choices(key)
+    with box:
+        st.multiselect("Country", sorted({*options["country"], *st.session_state.get("countries", [])}),
+                       key="countries", placeholder="any country")
+        counts["country"] = st.empty()
+        st.multiselect("State / region", sorted({*options["state"], *st.session_state.get("states", [])}),
+                       key="states", placeholder="any state")
+        counts["state"] = st.empty()
+
+
+def show_counts(counts: dict[str, Any], result: Any) -> None:
+    """'→ N trials left' under each filter that has its slot already."""
+    for name, count in result.left_after().items():
+        if name in counts:
+            counts[name].markdown(f"→ {count} trials left"
+                                  + (f"; {result.undated} without an update date left out" if name == "updated"
+                                     and result.undated else ""))
+
+
 def pick_place(label: str) -> None:
     st.session_state.near = label
 
@@ -214,13 +242,7 @@ with st.sidebar:
     counts["sex"] = st.empty()
     st.multiselect("Biomarker", list(BIOMARKER_KEYS), key="biomarkers", placeholder="any biomarker")
     counts["biomarker"] = st.empty()
-    options = choices(data_key(settings))
-    st.multiselect("Country", sorted({*options["country"], *st.session_state.get("countries", [])}),
-                   key="countries", placeholder="any country")
-    counts["country"] = st.empty()
-    st.multiselect("State / region", sorted({*options["state"], *st.session_state.get("states", [])}),
-                   key="states", placeholder="any state")
-    counts["state"] = st.empty()
+    region_box = st.container()  # country and state: filled after the results (their choices take a moment)
     st.text_input("Search titles, drugs, drug classes, sponsor", key="text",
                   placeholder="e.g. menin, FLT3 (a comma means or)")
     counts["text"] = st.empty()
@@ -256,11 +278,7 @@ try:
     result = search(tables, spec)
 except TrialFinderError as exc:
     fail(md(exc))
-for name, count in result.left_after().items():
-    if name in counts:
-        counts[name].markdown(f"→ {count} trials left"
-                             + (f"; {result.undated} without an update date left out" if name == "updated"
-                                and result.undated else ""))
+show_counts(counts, result)
 
 # Results
 studies = result.studies
@@ -276,12 +294,7 @@ sort_options, sort_label = urlstate.sort_choices(st.session_state.get("sort"), p
 sort_col.selectbox("Sort by", sort_options, key="sort", format_func=sort_label)
 readable = labels_col.toggle("Readable labels", key="export_labels",
                              help="Downloads with 'Recruiting', 'Phase 1/2' instead of the registry's codes")
-downloads = st.container(horizontal=True)  # wraps instead of cutting the labels at 200 % zoom
-downloads.download_button("Download CSV", export.to_csv(result, readable), file_name="trialfinder.csv",
-                          mime="text/csv", on_click="ignore")
-downloads.download_button("Download Excel", lambda: export.to_xlsx(result, meta, readable),
-                          file_name="trialfinder.xlsx",
-                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore")
+downloads = st.container(horizontal=True)  # wraps instead of cutting the labels at 200 % zoom; filled below
 unit = UNITS.get(spec.unit, spec.unit)
 RESULT_COLUMNS = {
         "url": st.column_config.LinkColumn("Trial", display_text=r"https://clinicaltrials\.gov/study/(NCT\d+)",
@@ -306,6 +319,14 @@ frame = views.results_frame(result)
 if not studies.empty:
     order = ", nearest first" if place is not None and spec.sort is None else ""
     st.html(results_html(frame, list(studies.index), found + order))
+# (what the page shows first is above: from here on, what is drawn below or beside the results)
+region_filters(region_box, data_key(settings), counts)
+show_counts({k: counts[k] for k in ("country", "state")}, result)
+downloads.download_button("Download CSV", export.to_csv(result, readable), file_name="trialfinder.csv",
+                          mime="text/csv", on_click="ignore")
+downloads.download_button("Download Excel", lambda: export.to_xlsx(result, meta, readable),
+                          file_name="trialfinder.xlsx",
+                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore")
 with st.expander("The same trials as a sortable table (every column)"):
     st.dataframe(frame, hide_index=True, width="stretch", column_config=RESULT_COLUMNS, column_order=TABLE_ORDER)
 if result.unlocated_studies is not None and result.unlocated:
@@ -418,5 +439,5 @@ with chart_col:
         for title, counts_ in (("By category", views.category_counts(result)),
                                ("By phase", views.phase_counts(result))):
             st.subheader(title, anchor=False)
-            st.bar_chart(counts_, horizontal=True, height=220 if title == "By category" else 200)
+            st.vega_lite_chart(views.bar_spec(counts_, 220 if title == "By category" else 200), width="stretch")
             note(md(views.counts_text(counts_)))  # the chart in words

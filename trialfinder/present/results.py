@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # (no pandas at import: the app sends CSS before its heavy imports)
+    import pandas as pd
 
 _RECORD_URL = re.compile(r"https://clinicaltrials\.gov/study/NCT\d{8}")
 
