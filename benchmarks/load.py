@@ -88,7 +88,10 @@ READ_JS = r"""() => {
   const found = text.match(/(\d+) trials? found/);
   if (!found) return null;
   const total = text.match(/· (\d+) studies/);
-  const changes = text.match(/What changed since the last refresh(?: \((\d+)\))?/);
+  // the expander's label: "What changed since the last refresh[ · sites in <region>][ (N)]"
+  const label = [...document.querySelectorAll('[data-testid=stExpander] summary')]
+    .map(e => e.textContent).find(t => t.includes('What changed since the last refresh'));
+  const changes = label === undefined ? null : label.match(/\((\d+)\)\s*$/) || [label];
   const errors = document.querySelectorAll('[data-testid=stException], [data-testid=stAlertContentError]').length;
   return {found: +found[1], total: total ? +total[1] : -1,
           changes: changes ? (changes[1] === undefined ? 0 : +changes[1]) : -1,
@@ -127,7 +130,7 @@ def expected_views(api: ApiServer, a: list[dict], b: list[dict], scratch: Path) 
     from conftest import fast_settings
 
     from trialfinder.find import places
-    from trialfinder.find.changes import changes_since_last_refresh
+    from trialfinder.find.changes import Region, changes_since_last_refresh
     from trialfinder.find.filters import search
     from trialfinder.find.tables import build_tables
     from trialfinder.present.urlstate import spec_from_params
@@ -139,13 +142,14 @@ def expected_views(api: ApiServer, a: list[dict], b: list[dict], scratch: Path) 
         api.set_studies(records)
         dataset, _ = refresh_dataset(settings, refresh=True)
         tables = build_tables(dataset)
-        try:
-            changes = len(changes_since_last_refresh(settings).table) if name == "B" else 0
-        except Exception:  # (no previous set)
-            changes = 0
         for person, params in SEARCHES.items():
             spec, problems = spec_from_params(params, locate=places.geocode)
             assert not problems, problems
+            try:  # what the app's "what changed" counts: the searched region's changes (none before B)
+                region = Region(spec.countries, spec.states)
+                changes = len(changes_since_last_refresh(settings, region).table) if name == "B" else 0
+            except Exception:  # (no previous set)
+                changes = 0
             out.setdefault(person, {})[name] = (len(search(tables, spec).studies), len(tables.studies), changes)
     api.set_studies(a)
     return out
