@@ -151,18 +151,50 @@ def seed_widgets_from_url() -> None:
     st.session_state.seeded = True
 
 
-def region_filters(box: Any, key: DataKey, counts: dict[str, Any]) -> None:
-    """The country and state filters, with their count slots, in ``box`` (a sidebar container kept in its
-    place). Their values are in session state from the start of a run, so the search need not wait for
-    them: they are drawn after the results, as building their choices is the first run's slowest step."""
-    options = choices(key)
-    with box:
+def filters_sidebar(counts: dict[str, Any], key: DataKey) -> None:
+    """The filters, each followed by a slot (in ``counts``) for the number of trials it leaves. Drawn after
+    the results: a widget's value is in session state from the start of a run (seeded from the link on the
+    first), so the search need not wait for them, and the browser draws the results first."""
+    with st.sidebar:
+        st.header("Filters", anchor=False)
+        note("They apply top to bottom; under each, the number of trials left after it.")
+        note(DEFAULTS_NOTE)
+        st.multiselect("Overall status", list(STATUS_LABELS), key="statuses", format_func=enrolment_label,
+                       placeholder="any status (all)",
+                       help="Default: the statuses a patient can enrol in. Clear it to see every status.")
+        counts["status"] = st.empty()
+        st.multiselect("Disease setting", list(DISEASE_SETTING_KEYS), key="disease_settings",
+                       format_func=lambda k: DISEASE_SETTING_LABELS.get(k, k), placeholder="any setting (all)",
+                       help="Trials whose record states no setting are always included, labelled 'setting not stated'.")
+        counts["setting"] = st.empty()
+        st.multiselect("Treatment category", [*CATEGORY_KEYS, "other"], key="categories",
+                       format_func=lambda k: CATEGORY_LABELS.get(k, k), placeholder="any category",
+                       help="\n\n".join(f"**{CATEGORY_LABELS[k]}**: {d}" for k, d in CATEGORY_DESCRIPTIONS.items()))
+        counts["category"] = st.empty()
+        st.multiselect("Phase", list(PHASE_CHOICES), key="phases", format_func=PHASE_CHOICES.get,
+                       placeholder="any phase",
+                       help="Phase 1 includes phase 1/2 trials; Phase 1/2 means only trials of the combined phase 1/2.")
+        counts["phase"] = st.empty()
+        st.number_input("Patient age (years)", min_value=0.0, max_value=130.0, value=None, step=1.0, key="age",
+                        format="%g", placeholder="any age")
+        counts["age"] = st.empty()
+        st.selectbox("Sex", list(SEX_LABELS), key="sex", format_func=SEX_LABELS.get)
+        counts["sex"] = st.empty()
+        st.multiselect("Biomarker", list(BIOMARKER_KEYS), key="biomarkers", placeholder="any biomarker")
+        counts["biomarker"] = st.empty()
+        options = choices(key)
         st.multiselect("Country", sorted({*options["country"], *st.session_state.get("countries", [])}),
                        key="countries", placeholder="any country")
         counts["country"] = st.empty()
         st.multiselect("State / region", sorted({*options["state"], *st.session_state.get("states", [])}),
                        key="states", placeholder="any state")
         counts["state"] = st.empty()
+        st.text_input("Search titles, drugs, drug classes, sponsor", key="text",
+                      placeholder="e.g. menin, FLT3 (a comma means or)")
+        counts["text"] = st.empty()
+        st.date_input("Last updated since", value=None, key="updated_since", min_value=dt.date(1999, 1, 1),
+                      max_value=dt.date.today(), format="YYYY-MM-DD")
+        counts["updated"] = st.empty()
 
 
 def show_counts(counts: dict[str, Any], result: Any) -> None:
@@ -238,42 +270,7 @@ unit_col.radio("Unit", list(UNITS), key="unit", format_func=UNITS.get, horizonta
                on_change=lambda: st.session_state.update(unit_chosen=True))
 where_note = st.container()
 
-# Filters, each followed by a slot for the number of trials it leaves
-with st.sidebar:
-    st.header("Filters", anchor=False)
-    note("They apply top to bottom; under each, the number of trials left after it.")
-    note(DEFAULTS_NOTE)
-    counts: dict[str, Any] = {"distance": radius_col.empty()}
-    st.multiselect("Overall status", list(STATUS_LABELS), key="statuses", format_func=enrolment_label,
-                   placeholder="any status (all)",
-                   help="Default: the statuses a patient can enrol in. Clear it to see every status.")
-    counts["status"] = st.empty()
-    st.multiselect("Disease setting", list(DISEASE_SETTING_KEYS), key="disease_settings",
-                   format_func=lambda k: DISEASE_SETTING_LABELS.get(k, k), placeholder="any setting (all)",
-                   help="Trials whose record states no setting are always included, labelled 'setting not stated'.")
-    counts["setting"] = st.empty()
-    st.multiselect("Treatment category", [*CATEGORY_KEYS, "other"], key="categories",
-                   format_func=lambda k: CATEGORY_LABELS.get(k, k), placeholder="any category",
-                   help="\n\n".join(f"**{CATEGORY_LABELS[k]}**: {d}" for k, d in CATEGORY_DESCRIPTIONS.items()))
-    counts["category"] = st.empty()
-    st.multiselect("Phase", list(PHASE_CHOICES), key="phases", format_func=PHASE_CHOICES.get,
-                   placeholder="any phase",
-                   help="Phase 1 includes phase 1/2 trials; Phase 1/2 means only trials of the combined phase 1/2.")
-    counts["phase"] = st.empty()
-    st.number_input("Patient age (years)", min_value=0.0, max_value=130.0, value=None, step=1.0, key="age",
-                    format="%g", placeholder="any age")
-    counts["age"] = st.empty()
-    st.selectbox("Sex", list(SEX_LABELS), key="sex", format_func=SEX_LABELS.get)
-    counts["sex"] = st.empty()
-    st.multiselect("Biomarker", list(BIOMARKER_KEYS), key="biomarkers", placeholder="any biomarker")
-    counts["biomarker"] = st.empty()
-    region_box = st.container()  # country and state: filled after the results (their choices take a moment)
-    st.text_input("Search titles, drugs, drug classes, sponsor", key="text",
-                  placeholder="e.g. menin, FLT3 (a comma means or)")
-    counts["text"] = st.empty()
-    st.date_input("Last updated since", value=None, key="updated_since", min_value=dt.date(1999, 1, 1),
-                  max_value=dt.date.today(), format="YYYY-MM-DD")
-    counts["updated"] = st.empty()
+counts: dict[str, Any] = {"distance": radius_col.empty()}  # each filter's slot for the trials it leaves
 
 widgets = {key: st.session_state.get(key) for key in urlstate.WIDGETS}
 spec, problems, place_problem = urlstate.spec_from_widgets(widgets, locate=locate)
@@ -302,8 +299,8 @@ elif place_problem is not None:
 try:
     result = search(tables, spec)
 except TrialFinderError as exc:
+    filters_sidebar(counts, data_key(settings))  # (to change the filter at fault)
     fail(md(exc))
-show_counts(counts, result)
 
 # Results
 studies = result.studies
@@ -345,8 +342,8 @@ if not studies.empty:
     order = ", nearest first" if place is not None and spec.sort is None else ""
     st.html(results_list(data_key(settings), repr(spec), found + order, frame, list(studies.index)))
 # (what the page shows first is above: from here on, what is drawn below or beside the results)
-region_filters(region_box, data_key(settings), counts)
-show_counts({k: counts[k] for k in ("country", "state")}, result)
+filters_sidebar(counts, data_key(settings))
+show_counts(counts, result)
 downloads.download_button("Download CSV", results_csv(data_key(settings), repr(spec), readable, result),
                           file_name="trialfinder.csv",
                           mime="text/csv", on_click="ignore")
