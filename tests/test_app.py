@@ -299,3 +299,43 @@ def test_sort_offers_nearest_first_only_with_a_place(app_env: Path) -> None:
     assert not at.exception
     assert at.selectbox(key="sort").options[0] == "nearest first"
     assert at.selectbox(key="sort").value == "distance"
+
+
+def test_charts_are_vega_lite_bars_of_the_library_counts(app_env: Path) -> None:
+    """The two bar charts are plain Vega-Lite specs (no Altair on the page's path), largest first, and hold
+    exactly the counts the library gives for the same search, in the order of their text alternative."""
+    import pyarrow as pa
+
+    from trialfinder.present import views
+
+    params = {"near": "85719", "radius": "500"}
+    at = run_app(params)
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2
+    spec, problems = spec_from_params(params)
+    assert not problems
+    result = search(build_tables(load_dataset(Settings.from_env())), spec)
+    for chart, counts in zip(charts, (views.category_counts(result), views.phase_counts(result)), strict=True):
+        vega = json.loads(chart.proto.spec)
+        assert vega["mark"]["type"] == "bar" and vega["encoding"]["y"]["sort"] == "-x"
+        data = pa.ipc.open_stream(chart.proto.data.data).read_all().to_pandas()
+        assert dict(zip(data[counts.index.name], data[counts.name], strict=True)) == {
+            str(k): int(v) for k, v in counts.items()}
+        assert views.escape_markdown(views.counts_text(counts)) in texts(at, "markdown")  # (the chart in words)
+
+
+def test_filters_drawn_after_the_results_keep_the_link_and_their_counts(app_env: Path) -> None:
+    """The sidebar is drawn after the results list: a link's country and state still search, show in their
+    widgets, and each active filter's '→ N trials left' line is under it."""
+    params = {"country": "United States", "state": "Texas", "cat": "targeted"}
+    at = run_app(params)
+    assert at.multiselect(key="countries").value == ["United States"]
+    assert at.multiselect(key="states").value == ["Texas"]
+    assert at.multiselect(key="categories").value == ["targeted"]
+    spec, _ = spec_from_params(params)
+    result = search(build_tables(load_dataset(Settings.from_env())), spec)
+    assert shown_count(at) == len(result.studies)
+    left = [str(m.value) for m in at.sidebar.markdown if str(m.value).startswith("→ ")]
+    assert left == [f"→ {n} trials left" for name, n in result.left_after().items() if name != "distance"]
+    # the list itself (HTML) comes before the filters, and the page still has them all
+    assert "United States" in at.multiselect(key="countries").options
