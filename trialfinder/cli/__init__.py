@@ -60,6 +60,9 @@ def fetch(api_url: str | None, cache_dir: Path | None, refresh: bool, statuses: 
     with fetch_progress() as progress:
         dataset, _result = refresh_dataset(settings, query, refresh=refresh, progress=progress, record_dir=record_dir,
                                            accept_smaller=accept_smaller)
+    from ..find.tablecache import share_tables
+
+    share_tables(settings, dataset)  # (built once here, read by every app replica and command)
     report_source(dataset.meta)
     say(_result.summary())
 

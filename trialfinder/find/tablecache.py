@@ -9,6 +9,12 @@ entry is a data file (Parquet, see :mod:`.tablefile`), never a pickle: reading o
 wrote runs no code. The cache lives in the user's private cache dir; a damaged, unreadable or foreign
 entry is simply rebuilt. On a new machine the bundled snapshot's tables come with the package
 (``PACKAGED_TABLES``), used only if built from that snapshot by this code.
+
+Where tables come from, first found first: this user's cache file of the current data set; the rows
+the data-set database holds of them, built by this same code (:mod:`.tablerows`: stored by the
+refresher, or by the first process that built them, for every app replica and command); else they are
+built (only the changed studies, when an earlier set's tables are at hand) and stored in both places
+(in the database only if this role may write there; a read-only one just builds them in memory).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from ..source.database import open_store
+from ..source.database import DbStore, open_store
 from ..source.dataset import load_dataset
 from ..source.files import read_cache, write_cache
 from ..source.settings import Settings
@@ -26,6 +32,7 @@ from ..source.store import Dataset
 from . import places
 from .incremental import record_digests, update_tables
 from .tablefile import FORMAT, Unstorable, decode_tables, encode_tables
+from .tablerows import read_shared, write_shared
 from .tables import Tables, build_tables
 
 PACKAGE = Path(__file__).resolve().parent.parent  # all of trialfinder/: code and rule tables
@@ -83,15 +90,42 @@ def load_tables(settings: Settings) -> Tables:
     """Tables of the current data set (see :func:`trialfinder.source.dataset.load_dataset`).
 
     Fast path: when tables built from the stored data set's checksum exist, only the data
-    set's meta row is read. Otherwise the data set is loaded (and verified) in full."""
-    meta = open_store(settings).load_meta("current")
+    set's meta row is read. Next, the tables the database holds of the current set (read in one
+    transaction, built by this code). Otherwise the data set is loaded (and verified) in full."""
+    store = open_store(settings)
+    meta = store.load_meta("current")
     if meta is not None and meta.sha256:
         tables = _cached(_path(settings, meta.sha256))
         if tables is not None:
             meta.source = "cache"
             tables.meta = meta
             return tables
+    shared, damaged = read_shared(store, built_by())
+    if shared is not None:
+        if shared.meta.sha256:
+            _save(_path(settings, shared.meta.sha256), shared)
+        return shared
     dataset = load_dataset(settings)
+    tables = tables_of(settings, dataset)
+    _share(store, dataset, tables, replace=damaged)
+    return tables
+
+
+def share_tables(settings: Settings, dataset: Dataset) -> Tables:
+    """The tables of ``dataset``, just saved (``trialfinder fetch``), built and stored in the database for
+    every other process (unless there already)."""
+    tables = tables_of(settings, dataset)
+    _share(open_store(settings), dataset, tables)
+    return tables
+
+
+def _share(store: DbStore, dataset: Dataset, tables: Tables, *, replace: bool = False) -> None:
+    if dataset.stored_id is not None and tables.meta.sha256 == dataset.meta.sha256:
+        write_shared(store, dataset.stored_id, tables, built_by(), replace=replace)
+
+
+def tables_of(settings: Settings, dataset: Dataset) -> Tables:
+    """The tables of ``dataset``: from this user's cache, else built (and cached)."""
     path = _path(settings, dataset.meta.sha256)
     if dataset.meta.sha256:
         tables = _cached(path)
