@@ -27,6 +27,9 @@ PostgreSQL when many app replicas share one store (``TRIALFINDER_DATABASE_URL=po
   are deleted with their data set, in the transaction that drops it (see :mod:`.schema`).
 - **Reads create nothing.** A missing SQLite file or missing tables read as "no data set yet", so
   a read-only role (or a read-only cache folder) can read; the tables are created by the first save.
+  So does an SQLite file of 0 bytes (``touch``, a copy that crashed, or a first save killed between
+  creating the file and writing it — this module's own first step): it holds nothing to keep, so it
+  is not set aside (which could also move a first save's file from under it); the next save fills it.
 """
 
 from __future__ import annotations
