@@ -226,3 +226,27 @@ def test_a_zero_byte_database_file_is_no_data_set_yet_and_the_first_save_works(t
     _refresh(settings, fixture_studies[:3])
     assert store.load().studies == fixture_studies[:3] and path.stat().st_size > 0
     assert len(load_tables(settings).studies) == 3
+
+
+def test_a_refresher_on_a_new_machine_rebuilds_only_the_changed_studies(replica, fixture_studies,
+                                                                        monkeypatch) -> None:
+    """The tables stored of the previous set (with their record digests) stand in for the local copy an
+    incremental refresh needs: a refresher with an empty cache folder builds only the 5 new studies."""
+    _refresh(replica(), fixture_studies[:100], data_timestamp="A")
+    updates: list[int] = []
+    real_update = tablecache.update_tables
+
+    def full_build(*args, **kwargs):
+        raise AssertionError("a full build")
+
+    def counted_update(*args, **kwargs):
+        updates.append(1)
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(tablecache, "build_tables", full_build)
+    monkeypatch.setattr(tablecache, "update_tables", counted_update)
+    dataset = _refresh(replica(), fixture_studies[:105], data_timestamp="B")
+    assert updates == [1]
+    monkeypatch.undo()
+    expected = build_tables(Dataset(studies=fixture_studies[:105], meta=dataset.meta))
+    assert_same_tables(load_tables(replica()), expected)  # (what the next replica reads: equal to a build)

@@ -224,12 +224,12 @@ def _objects(values: list[Any]) -> pd.Series:
 
 # --- the store -----------------------------------------------------------------------------------
 
-def read_shared(store: DbStore, built_by: str) -> tuple[Tables | None, bool]:
-    """The current data set's tables built by ``built_by``, from the store: (tables, False); (None, True)
+def read_shared(store: DbStore, built_by: str, which: str = "current") -> tuple[Tables | None, bool]:
+    """The current (or previous) data set's tables built by ``built_by``, from the store: (tables, False); (None, True)
     when they are stored but damaged (rebuild them, and replace them); (None, False) when they are not
     there or cannot be read now (a role without access to them: the caller builds them)."""
     try:
-        found = store.load_built(built_by)
+        found = store.load_built(built_by, which)
     except (StoreUnavailable, DataError):
         return None, False
     if found is None:

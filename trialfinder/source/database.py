@@ -277,11 +277,11 @@ class DbStore:
                     conn.execute(insert(table), [{**row, **key} for row in rows[table.name]])
         return True
 
-    def load_built(self, built_by: str) -> Built | None:
-        """The current data set's description and the rows of its tables built by ``built_by``, read in
-        one transaction; None when there is no current set or no such tables."""
+    def load_built(self, built_by: str, which: str = "current") -> Built | None:
+        """The current (or previous) data set's description and the rows of its tables built by
+        ``built_by``, read in one transaction; None when there is no such set or no such tables."""
         def read(conn: Connection) -> Built | None:
-            row = self._row(conn, "current")
+            row = self._row(conn, which)
             head = None if row is None else conn.execute(
                 select(built.c.layout, built.c.sha256).where(built.c.dataset_id == row.id,
                                                              built.c.built_by == built_by)).first()
