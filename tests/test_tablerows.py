@@ -250,3 +250,13 @@ def test_a_refresher_on_a_new_machine_rebuilds_only_the_changed_studies(replica,
     monkeypatch.undo()
     expected = build_tables(Dataset(studies=fixture_studies[:105], meta=dataset.meta))
     assert_same_tables(load_tables(replica()), expected)  # (what the next replica reads: equal to a build)
+
+
+def test_the_embedded_default_keeps_no_rows_of_tables(tmp_path: Path, fixture_studies) -> None:
+    """One user's own SQLite file (no TRIALFINDER_DATABASE_URL) sits beside the Parquet copy, which serves:
+    neither fetch nor search writes the tables' rows there."""
+    settings = Settings(cache_dir=tmp_path / "cache")
+    dataset = _refresh(settings, fixture_studies[:20])
+    assert_same_tables(load_tables(settings), build_tables(Dataset(studies=fixture_studies[:20], meta=dataset.meta)))
+    assert _sql(open_store(settings), "SELECT count(*) FROM built")[0][0] == 0
+    assert list(settings.cache_dir.glob("tables-*.parquets"))

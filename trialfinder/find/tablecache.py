@@ -14,7 +14,8 @@ Where tables come from, first found first: this user's cache file of the current
 the data-set database holds of them, built by this same code (:mod:`.tablerows`: stored by the
 refresher, or by the first process that built them, for every app replica and command); else they are
 built (only the changed studies, when an earlier set's tables are at hand) and stored in both places
-(in the database only if this role may write there; a read-only one just builds them in memory).
+(in the database only when it is named, ``TRIALFINDER_DATABASE_URL``, to be shared, and this role may
+write there; a read-only one just builds them in memory).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def load_tables(settings: Settings) -> Tables:
         return shared
     dataset = load_dataset(settings)
     tables = tables_of(settings, dataset)
-    _share(store, dataset, tables, replace=damaged)
+    _share(settings, store, dataset, tables, replace=damaged)
     return tables
 
 
@@ -115,12 +116,14 @@ def share_tables(settings: Settings, dataset: Dataset) -> Tables:
     """The tables of ``dataset``, just saved (``trialfinder fetch``), built and stored in the database for
     every other process (unless there already)."""
     tables = tables_of(settings, dataset)
-    _share(open_store(settings), dataset, tables)
+    _share(settings, open_store(settings), dataset, tables)
     return tables
 
 
-def _share(store: DbStore, dataset: Dataset, tables: Tables, *, replace: bool = False) -> None:
-    if dataset.stored_id is not None and tables.meta.sha256 == dataset.meta.sha256:
+def _share(settings: Settings, store: DbStore, dataset: Dataset, tables: Tables, *, replace: bool = False) -> None:
+    """Store the tables in the database when it is one named to be shared (``database_url``); the
+    embedded default lives in this user's cache folder, beside the Parquet copy that serves instead."""
+    if settings.database_url and dataset.stored_id is not None and tables.meta.sha256 == dataset.meta.sha256:
         write_shared(store, dataset.stored_id, tables, built_by(), replace=replace)
 
 
