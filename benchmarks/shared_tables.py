@@ -5,8 +5,10 @@ A data set of N replicated studies (default 10,000) is saved in the store: a Pos
 (tests/pgserver.py; the default) or a shared SQLite file. Then, each in a new process with a cache folder of
 its own (as a new replica has), offline, `trialfinder search --format csv --status all --setting all`:
 
-* **builds**: nothing stored yet: it loads the data set, classifies and locates every study, and (its
-  role may write) stores the tables for the others — the replica that comes first;
+* **builds, read-only** (PostgreSQL only): a replica whose role may only read: it loads the data set,
+  classifies and locates every study, and cannot store them — what every replica did before;
+* **builds**: nothing stored yet: the same, and (its role may write) it stores the tables for the
+  others — the replica that comes first;
 * **reads stored tables**: a second new replica: it reads the stored rows (checked by SHA-256) instead;
 * **local copy**: the same replica's next command, from its own Parquet copy.
 
@@ -60,15 +62,21 @@ def main() -> None:
             server.create_database("bench")
             url = server.url("bench")
         else:
-            url = f"sqlite:///{folder / 'shared' / 'trialfinder.sqlite'}"
-        run(args.n, url, folder, args.backend)
+            server, url = None, f"sqlite:///{folder / 'shared' / 'trialfinder.sqlite'}"
+        run(args.n, url, folder, args.backend, server)
 
 
-def run(n: int, url: str, folder: Path, backend: str) -> None:
+def run(n: int, url: str, folder: Path, backend: str, server: object = None) -> None:
     store = open_store(Settings(database_url=url))
     dataset = Dataset(studies=studies(n), meta=DatasetMeta(source="live", data_timestamp="2026-12-01",
                                                            fetched_at="2026-12-01T05:30:00+00:00"))
     store.save(dataset)
+    rows: list[list[str]] = []
+    alone = 0.0
+    if server is not None:  # a role that may only read: it builds, as before, and stores nothing
+        reader = server.create_readonly_role("bench", "bench_reader")  # type: ignore[attr-defined]
+        alone, _listed = search(folder / "replica-0", reader)
+        rows.append(["builds the tables, a role that may only read (as every replica did before)", fmt_s(alone)])
     built, listed_built = search(folder / "replica-1", url)
     stored, listed_stored = search(folder / "replica-2", url)
     local, listed_local = search(folder / "replica-2", url)
@@ -76,12 +84,14 @@ def run(n: int, url: str, folder: Path, backend: str) -> None:
     write_cost = time_write(url, folder, dataset)
     print_machine()
     print_table(f"first `trialfinder search` of a new replica, {n:,} studies, {backend}", ["case", "time"], [
+        *rows,
         ["builds the tables (nothing stored yet; then stores them)", fmt_s(built)],
         ["reads the tables stored in the database", fmt_s(stored)],
         ["its next command (its own Parquet copy)", fmt_s(local)],
         ["storing them, in the process that built them (write_shared)", fmt_s(write_cost)],
     ])
-    print(f"ratio built / read from the database: {built / stored:.1f}x; load average {load_average()}")
+    base = alone if server is not None else built
+    print(f"ratio built / read from the database: {base / stored:.1f}x; load average {load_average()}")
 
 
 def time_write(url: str, folder: Path, dataset: Dataset) -> float:
