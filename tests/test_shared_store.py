@@ -13,8 +13,12 @@ from pathlib import Path
 
 from apiserver import ApiServer
 from conftest import pg_schema_url
+from sqlalchemy import text
 
-from trialfinder.source.database import open_store
+from trialfinder.find.tablecache import built_by
+from trialfinder.find.tablerows import checksum
+from trialfinder.source.database import _engine, built_columns, open_store
+from trialfinder.source.schema import study_rows
 from trialfinder.source.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +57,41 @@ def test_fetch_in_one_process_and_search_in_another_list_the_same_complete_set(p
         assert not (tmp_path / replica / "trialfinder.sqlite").exists()  # nothing stored beside the shared one
     # the embedded default in that folder would have been empty: the replicas read the shared store
     assert open_store(Settings(cache_dir=tmp_path / "replica-1")).version() is None
+    # the refresher stored the tables it built, once, for the current set
+    store = open_store(Settings(database_url=url))
+    with _engine(store.url).begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM built WHERE dataset_id = (SELECT current_id FROM pointer)"
+                                 )).scalar() == 1
+
+
+def test_a_replica_reads_the_stored_tables_instead_of_classifying(pg, fixture_studies, tmp_path: Path) -> None:
+    """Proof without timing: one study's title is changed in the stored rows only (its checksum made to
+    match, as a writer of this code would); a new replica's `search` shows the changed title, which no
+    build from the data set could give. Its own cache folder keeps them for the next command."""
+    url = pg_schema_url(pg, "shared_tables")
+    with ApiServer(fixture_studies) as api:
+        fetched = trialfinder(["fetch", "--status", "all", "--all-settings"], tmp_path / "refresher",
+                              TRIALFINDER_API_URL=api.url, TRIALFINDER_DATABASE_URL=url)
+        assert fetched.returncode == 0, fetched.stderr
+    store = open_store(Settings(database_url=url))
+    found = store.load_built(built_by())
+    assert found is not None and found.meta.count > 300
+    names = [c.name for c in built_columns(study_rows)]
+    row = found.rows["study_rows"][0]
+    nct, title = row[names.index("nct_id")], "MARKED IN THE DATABASE ONLY"
+    found.rows["study_rows"][0] = tuple(title if n == "title" else v for n, v in zip(names, row, strict=True))
+    with _engine(store.url).begin() as conn:
+        conn.execute(text("UPDATE study_rows SET title = :t WHERE row = 0 AND dataset_id = :i"),
+                     {"t": title, "i": found.dataset_id})
+        conn.execute(text("UPDATE built SET sha256 = :s WHERE dataset_id = :i"),
+                     {"s": checksum(found.layout, found.rows), "i": found.dataset_id})
+    for replica in ("replica-a", "replica-b"):
+        listed = trialfinder(["search", "--format", "csv", *EVERY_STUDY], tmp_path / replica,
+                             TRIALFINDER_DATABASE_URL=url, TRIALFINDER_OFFLINE="1")
+        assert listed.returncode == 0, listed.stderr
+        titles = {r["nct_id"]: r["title"] for r in csv.DictReader(io.StringIO(listed.stdout))}
+        assert titles[nct] == title and len(titles) == found.meta.count
+        assert list((tmp_path / replica).glob("tables-*.parquets"))  # (its own copy, for the next command)
 
 
 def test_an_unreachable_database_is_one_line_and_exit_1(tmp_path: Path) -> None:

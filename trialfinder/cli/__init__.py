@@ -60,6 +60,10 @@ def fetch(api_url: str | None, cache_dir: Path | None, refresh: bool, statuses: 
     with fetch_progress() as progress:
         dataset, _result = refresh_dataset(settings, query, refresh=refresh, progress=progress, record_dir=record_dir,
                                            accept_smaller=accept_smaller)
+    if settings.database_url:  # a store named for sharing: its tables built once, here, for every replica
+        from ..find.tablecache import share_tables  # (else the first search builds them: fetch stays light)
+
+        share_tables(settings, dataset)
     report_source(dataset.meta)
     say(_result.summary())
 

@@ -9,6 +9,13 @@ entry is a data file (Parquet, see :mod:`.tablefile`), never a pickle: reading o
 wrote runs no code. The cache lives in the user's private cache dir; a damaged, unreadable or foreign
 entry is simply rebuilt. On a new machine the bundled snapshot's tables come with the package
 (``PACKAGED_TABLES``), used only if built from that snapshot by this code.
+
+Where tables come from, first found first: this user's cache file of the current data set; the rows
+the data-set database holds of them, built by this same code (:mod:`.tablerows`: stored by the
+refresher, or by the first process that built them, for every app replica and command); else they are
+built (only the changed studies, when an earlier set's tables are at hand) and stored in both places
+(in the database only when it is named, ``TRIALFINDER_DATABASE_URL``, to be shared, and this role may
+write there; a read-only one just builds them in memory).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from ..source.database import open_store
+from ..source.database import DbStore, open_store
 from ..source.dataset import load_dataset
 from ..source.files import read_cache, write_cache
 from ..source.settings import Settings
@@ -26,6 +33,7 @@ from ..source.store import Dataset
 from . import places
 from .incremental import record_digests, update_tables
 from .tablefile import FORMAT, Unstorable, decode_tables, encode_tables
+from .tablerows import read_shared, write_shared
 from .tables import Tables, build_tables
 
 PACKAGE = Path(__file__).resolve().parent.parent  # all of trialfinder/: code and rule tables
@@ -83,15 +91,44 @@ def load_tables(settings: Settings) -> Tables:
     """Tables of the current data set (see :func:`trialfinder.source.dataset.load_dataset`).
 
     Fast path: when tables built from the stored data set's checksum exist, only the data
-    set's meta row is read. Otherwise the data set is loaded (and verified) in full."""
-    meta = open_store(settings).load_meta("current")
+    set's meta row is read. Next, the tables the database holds of the current set (read in one
+    transaction, built by this code). Otherwise the data set is loaded (and verified) in full."""
+    store = open_store(settings)
+    meta = store.load_meta("current")
     if meta is not None and meta.sha256:
         tables = _cached(_path(settings, meta.sha256))
         if tables is not None:
             meta.source = "cache"
             tables.meta = meta
             return tables
+    shared, damaged = read_shared(store, built_by())
+    if shared is not None:
+        if shared.meta.sha256:
+            _save(_path(settings, shared.meta.sha256), shared)
+        return shared
     dataset = load_dataset(settings)
+    tables = tables_of(settings, dataset)
+    _share(settings, store, dataset, tables, replace=damaged)
+    return tables
+
+
+def share_tables(settings: Settings, dataset: Dataset) -> Tables:
+    """The tables of ``dataset``, just saved (``trialfinder fetch``), built and stored in the database for
+    every other process (unless there already)."""
+    tables = tables_of(settings, dataset)
+    _share(settings, open_store(settings), dataset, tables)
+    return tables
+
+
+def _share(settings: Settings, store: DbStore, dataset: Dataset, tables: Tables, *, replace: bool = False) -> None:
+    """Store the tables in the database when it is one named to be shared (``database_url``); the
+    embedded default lives in this user's cache folder, beside the Parquet copy that serves instead."""
+    if settings.database_url and dataset.stored_id is not None and tables.meta.sha256 == dataset.meta.sha256:
+        write_shared(store, dataset.stored_id, tables, built_by(), replace=replace)
+
+
+def tables_of(settings: Settings, dataset: Dataset) -> Tables:
+    """The tables of ``dataset``: from this user's cache, else built (and cached)."""
     path = _path(settings, dataset.meta.sha256)
     if dataset.meta.sha256:
         tables = _cached(path)
@@ -104,7 +141,7 @@ def load_tables(settings: Settings) -> Tables:
         return packaged
     places.load_index()
     digests = record_digests(dataset) if dataset.meta.sha256 else None
-    previous = _previous(path) if digests else None
+    previous = (_previous(path) or _stored_previous(settings)) if digests else None
     if previous is not None and digests:
         tables = update_tables(dataset, previous, digests)  # (only the studies whose record changed)
     else:
@@ -123,6 +160,13 @@ def _packaged(dataset: Dataset) -> Tables | None:
         return None
     tables.meta = dataset.meta
     return tables
+
+
+def _stored_previous(settings: Settings) -> Tables | None:
+    """The tables the database holds of the set before the current one, built by this code: a refresher
+    on a new machine (no earlier tables of its own) still rebuilds only the studies that changed."""
+    tables, _damaged = read_shared(open_store(settings), built_by(), "previous")
+    return tables if tables is not None and tables.digests else None
 
 
 def _previous(path: Path) -> Tables | None:

@@ -21,8 +21,15 @@ PostgreSQL when many app replicas share one store (``TRIALFINDER_DATABASE_URL=po
   connection: :class:`~trialfinder.errors.StoreUnavailable`, one line saying what to do. An SQLite
   file that is not a database, or a set failing its checksums: :class:`~trialfinder.errors.DataError`
   (the caller sets it aside: the file is moved, a set is marked damaged and dropped from the pointer).
+- **Built tables.** ``save_built`` stores the rows of the tables built from a stored data set (made
+  by :mod:`trialfinder.find.tablerows`) in one transaction, unless they are there already;
+  ``load_built`` reads the current set's description and its built rows in one read transaction. They
+  are deleted with their data set, in the transaction that drops it (see :mod:`.schema`).
 - **Reads create nothing.** A missing SQLite file or missing tables read as "no data set yet", so
   a read-only role (or a read-only cache folder) can read; the tables are created by the first save.
+  So does an SQLite file of 0 bytes (``touch``, a copy that crashed, or a first save killed between
+  creating the file and writing it — this module's own first step): it holds nothing to keep, so it
+  is not set aside (which could also move a first save's file from under it); the next save fills it.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
@@ -49,7 +57,7 @@ from sqlalchemy.pool import NullPool
 
 from ..errors import DataError, InvalidInput, StoreUnavailable
 from .files import gc_paused, private_dir, set_aside
-from .schema import META_FIELDS, datasets, metadata, pointer, studies
+from .schema import DERIVED, META_FIELDS, built, datasets, metadata, pointer, studies
 from .settings import ENV, Settings, without_credentials
 from .store import Dataset, DatasetMeta, DataStore
 
@@ -144,6 +152,24 @@ def _nct(study: Any) -> str | None:
     return value[:40] if isinstance(value, str) else None
 
 
+@dataclass
+class Built:
+    """The rows of the tables built from a stored data set, as read (see :mod:`.schema`)."""
+
+    dataset_id: int
+    meta: DatasetMeta
+    layout: str
+    sha256: str
+    #: table name -> its rows (every column after ``dataset_id`` and ``built_by``, in the schema's
+    #: order), in key order
+    rows: dict[str, list[tuple[Any, ...]]]
+
+
+def built_columns(table: Any) -> list[Any]:
+    """The columns of a table of built rows that hold its values (all but dataset_id and built_by)."""
+    return [c for c in table.columns if c.name not in ("dataset_id", "built_by")]
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -199,7 +225,7 @@ class DbStore:
         rows = [{"position": i, "nct_id": _nct(study), "record": text, "sha256": _sha(text)}
                 for i, (study, text) in enumerate(zip(dataset.studies, texts, strict=True))]
         with self._writing("saving the data set") as conn:
-            self._switch(conn, meta, rows)
+            dataset.stored_id = self._switch(conn, meta, rows)
         return meta
 
     def load_meta(self, which: str = "current") -> DatasetMeta | None:
@@ -225,7 +251,48 @@ class DbStore:
         if found is None:
             return None
         row, records = found
-        return Dataset(studies=self._checked(row, records), meta=_meta(row))
+        return Dataset(studies=self._checked(row, records), meta=_meta(row), stored_id=row.id)
+
+    def save_built(self, dataset_id: int, built_by: str, layout: str, sha256: str,
+                   rows: dict[str, list[dict[str, Any]]], *, replace: bool = False) -> bool:
+        """Store the rows of the tables ``built_by`` built from the stored data set ``dataset_id``, in one
+        transaction. False (nothing written) when that set is gone or damaged, or its tables built by
+        ``built_by`` are stored already (unless ``replace``: they were found damaged)."""
+        with self._writing("saving the built tables") as conn:
+            # (two savers of one set: the second waits for the first, then sees its rows)
+            found = conn.execute(select(datasets.c.id).where(datasets.c.id == dataset_id,
+                                                             datasets.c.damaged_at.is_(None)).with_for_update()).first()
+            if found is None:
+                return False
+            key = {"dataset_id": dataset_id, "built_by": built_by}
+            there = conn.execute(select(built.c.sha256).where(built.c.dataset_id == dataset_id,
+                                                              built.c.built_by == built_by)).first()
+            if there is not None and not replace:
+                return False
+            for table in (*reversed(DERIVED), built):
+                conn.execute(delete(table).where(table.c.dataset_id == dataset_id, table.c.built_by == built_by))
+            conn.execute(insert(built).values(**key, created_at=_now(), layout=layout, sha256=sha256))
+            for table in DERIVED:
+                if rows.get(table.name):
+                    conn.execute(insert(table), [{**row, **key} for row in rows[table.name]])
+        return True
+
+    def load_built(self, built_by: str, which: str = "current") -> Built | None:
+        """The current (or previous) data set's description and the rows of its tables built by
+        ``built_by``, read in one transaction; None when there is no such set or no such tables."""
+        def read(conn: Connection) -> Built | None:
+            row = self._row(conn, which)
+            head = None if row is None else conn.execute(
+                select(built.c.layout, built.c.sha256).where(built.c.dataset_id == row.id,
+                                                             built.c.built_by == built_by)).first()
+            if head is None:
+                return None
+            rows = {table.name: [tuple(r) for r in conn.execute(
+                select(*built_columns(table)).where(table.c.dataset_id == row.id, table.c.built_by == built_by)
+                .order_by(*table.primary_key.columns))] for table in DERIVED}
+            return Built(int(row.id), _meta(row), head.layout, head.sha256, rows)
+
+        return self._read("reading the built tables", read)
 
     def set_aside(self, which: str = "current") -> Path | str | None:
         """Put a damaged data set out of the way: an SQLite file that is not a database is moved to
@@ -305,6 +372,8 @@ class DbStore:
         else:
             conn.execute(update(pointer).where(pointer.c.id == 1).values(**ids))
         keep = [i for i in (new_id, keep_previous) if i is not None]
+        for table in (*reversed(DERIVED), built):  # (the tables built from the sets dropped go with them)
+            conn.execute(delete(table).where(table.c.dataset_id.not_in(keep)))
         conn.execute(delete(studies).where(studies.c.dataset_id.not_in(keep)))
         conn.execute(delete(datasets).where(datasets.c.id.not_in(keep)))
         return int(new_id)

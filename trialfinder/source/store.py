@@ -78,6 +78,9 @@ class Dataset:
     #: NCT ids whose record is a partial snapshot record (a field missing there may be in the registry);
     #: every other record is a full registry record, where a missing field is not stated by the registry
     partial: frozenset[str] = field(default_factory=frozenset)
+    #: its id in the data-set database (``DbStore``) when it was loaded from there or saved there: what
+    #: the tables built from it are stored under
+    stored_id: int | None = None
 
 
 class DataStore:
