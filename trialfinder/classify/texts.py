@@ -11,6 +11,7 @@ keyword contains ";", no phrase spans one, and the negation and disease checks s
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from .rules import KeywordSet, load, norm, norm_text, window
@@ -52,10 +53,14 @@ class once(Generic[_T]):
         return value
 
 
-KEYWORDS = KeywordSet(kw for name in ("setting", "biomarkers") for row in load(name)
-                      for kw in row["keywords"].split("|"))
-if any(";" in kw for kw in KEYWORDS.keywords):
-    raise ValueError("a setting/biomarker keyword may not contain ';' (texts are joined with ' ; ')")
+@cache
+def keywords() -> KeywordSet:
+    """The keywords of ``setting.csv`` and ``biomarkers.csv``, read on first use."""
+    found = KeywordSet(kw for name in ("setting", "biomarkers") for row in load(name)
+                       for kw in row["keywords"].split("|"))
+    if any(";" in kw for kw in found.keywords):
+        raise ValueError("a setting/biomarker keyword may not contain ';' (texts are joined with ' ; ')")
+    return found
 
 
 def exclusion_start(text: str) -> int:
@@ -105,7 +110,7 @@ class StudyTexts:
         """The inclusion and the exclusion criteria, each with its keyword positions."""
         text = norm_text(self.eligibility)
         cut = exclusion_start(text)
-        positions = KEYWORDS.positions(text)
+        positions = keywords().positions(text)
         if cut == len(text):
             return (text, positions), ("", {})
         return (text[:cut], window(positions, 0, cut)), (text[cut:], window(positions, cut, len(text)))
@@ -125,7 +130,7 @@ class StudyTexts:
             short = f"{short} ; {rest}" if rest else f"{short} ;"
         # = norm_text(f"{the short head's raw text} ; {summary}"): normalising is word by word
         head = " ".join(part for part in (short, ";", norm_text(self.summary)) if part)
-        positions = KEYWORDS.positions(head)
+        positions = keywords().positions(head)
         return (head, positions), (short, window(positions, 0, len(short)))
 
     @property

@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..classify.eligibility import Eligibility
+from ..classify.eligibility_facts import Eligibility
 from ..source.store import DatasetMeta
 from .tables import Tables
 

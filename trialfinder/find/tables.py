@@ -9,11 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..classify.biomarkers import biomarkers
-from ..classify.categories import classify
-from ..classify.disease_setting import disease_setting
-from ..classify.eligibility import Eligibility
-from ..classify.eligibility import extract as eligibility_facts
+from ..classify.eligibility_facts import Eligibility
 from ..labels import PHASE_ORDER, phase_display
 from ..source.files import gc_paused
 from ..source.normalize import SITE_FIELDS, site_tuples, study_facts, study_row
@@ -63,6 +59,12 @@ def build_tables(dataset: Dataset, known_eligibility: Mapping[str, Eligibility] 
 
 
 def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Tables:
+    # (the classifiers compile their rule tables when imported: a search of tables already built needs none)
+    from ..classify.biomarkers import biomarkers
+    from ..classify.categories import classify
+    from ..classify.disease_setting import disease_setting
+    from ..classify.eligibility import extract as eligibility_facts
+
     rows: list[dict[str, Any]] = []
     site_list: list[tuple[Any, ...]] = []
     int_rows: list[tuple[Any, ...]] = []
