@@ -31,6 +31,9 @@ if not all("exclu" in p and not re.search(r"[*+{]", p) for p in _EXCLUSION_PHRAS
     raise ValueError("every exclusion phrase must contain 'exclu' and be of bounded length")
 _EXCLUSION_LEAD = max(len(p) for p in _EXCLUSION_PHRASES)
 
+#: a conditioning regimen (days before the transplant, "conditioning", "preparative", "myeloablative")
+CONDITIONING = re.compile(r"days? ?-\d|\bd ?-\d|condition|preparative|myeloablat")
+
 _T = TypeVar("_T")
 
 
@@ -87,6 +90,7 @@ class StudyTexts:
         # leave every study's objects to the cyclic garbage collector.
         self.title_raw, self.official_title, self.summary = facts.title, facts.official_title, facts.brief_summary
         self.eligibility, self.conditions, self.keywords = facts.eligibility, facts.conditions, facts.keywords
+        self.arm_descriptions = tuple(a.description for a in facts.arm_groups)
 
     @once
     def title(self) -> str:
@@ -104,6 +108,11 @@ class StudyTexts:
     def context(self) -> str:
         """Titles and brief summary: the record's own words around a code-named agent."""
         return norm_text(f"{self.title_raw} ; {self.official_title} ; {self.summary}")
+
+    @once
+    def arms(self) -> tuple[tuple[str, bool], ...]:
+        """Each arm's description normalised, and whether it speaks of conditioning (in arm order)."""
+        return tuple((text, bool(CONDITIONING.search(text))) for text in map(norm_text, self.arm_descriptions))
 
     @once
     def _criteria(self) -> tuple[Piece, Piece]:
