@@ -712,12 +712,23 @@ def site_labels(sites: pd.DataFrame) -> pd.Series:
 
 
 def label_sites(facilities: list[str], cities: list[str], states: list[str]) -> list[str]:
-    """:func:`site_labels` on columns of stripped strings."""
-    labels = [", ".join(filter(None, parts)) for parts in zip(facilities, cities, states, strict=True)]
-    for k, label in enumerate(labels):
-        if ", , " in label or label.startswith(", "):  # (a part holding ", ": as in "a, , b")
-            labels[k] = _COMMAS.sub(", ", label).removeprefix(", ").removesuffix(", ")
+    """:func:`site_labels` on columns of stripped strings (each distinct label made once: the same
+    facility recurs in many studies, and its rows share one string)."""
+    memo: dict[tuple[str, str, str], str] = {}
+    labels = []
+    for parts in zip(facilities, cities, states, strict=True):
+        label = memo.get(parts)
+        if label is None:
+            label = memo[parts] = _label(parts)
+        labels.append(label)
     return labels
+
+
+def _label(parts: tuple[str, str, str]) -> str:
+    label = ", ".join(filter(None, parts))
+    if ", , " in label or label.startswith(", "):  # (a part holding ", ": as in "a, , b")
+        label = _COMMAS.sub(", ", label).removeprefix(", ").removesuffix(", ")
+    return label
 
 
 def sites_by_distance(sites: pd.DataFrame, place: Place | None, unit: str = "mi") -> pd.DataFrame:
