@@ -561,8 +561,8 @@ def locate_sites(sites: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def locate(lat: np.ndarray, lon: np.ndarray, zips: list[str], states: list[str], cities: list[str],
-           countries: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def locate(lat: np.ndarray, lon: np.ndarray, zips: Sequence[str], states: Sequence[str], cities: Sequence[str],
+           countries: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`locate_sites` on columns (stripped strings, "" for none): (latitude, longitude, source).
     A site with both coordinates keeps them ("registry"); one found from its ZIP or city gets those;
     any other keeps what it had (a lone latitude or longitude too) with source None."""
@@ -585,7 +585,7 @@ def locate(lat: np.ndarray, lon: np.ndarray, zips: list[str], states: list[str],
     return lat, lon, source
 
 
-def _take(values: list[str], rows: list[int]) -> Sequence[str]:
+def _take(values: Sequence[str], rows: list[int]) -> Sequence[str]:
     """``[values[i] for i in rows]``, without the Python loop."""
     if len(rows) == len(values):  # (rows ascend: all of them)
         return values
@@ -711,7 +711,7 @@ def site_labels(sites: pd.DataFrame) -> pd.Series:
     return pd.Series(np.array(labels, dtype=object), index=sites.index, dtype=object)
 
 
-def label_sites(facilities: list[str], cities: list[str], states: list[str]) -> list[str]:
+def label_sites(facilities: Sequence[str], cities: Sequence[str], states: Sequence[str]) -> list[str]:
     """:func:`site_labels` on columns of stripped strings (each distinct label made once: the same
     facility recurs in many studies, and its rows share one string)."""
     memo: dict[tuple[str, str, str], str] = {}

@@ -138,16 +138,13 @@ def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Ta
     studies["countries"] = _objects([tuple(sorted(c[2] - {""})) for c in counts_of], studies.index)
     studies["states"] = _objects([tuple(sorted(c[3] - {""})) for c in counts_of], studies.index)
 
-    # the sites table column by column (coordinates are floats or None: normalize.site_tuples)
-    by_column = dict(zip(SITE_COLUMNS, map(list, zip(*site_list, strict=True)) if site_list else
-                         ([] for _ in SITE_COLUMNS), strict=True))
+    sites = pd.DataFrame(site_list, columns=SITE_COLUMNS, dtype=object)
     del site_list
-    sites = pd.DataFrame({name: _objects(values) for name, values in by_column.items()}, copy=False)
-    text = {col: by_column[col] for col in ("facility", "city", "state", "zip", "country", "site_status")}
-    lat, lon, source = places.locate(np.array(by_column["latitude"], dtype=float),
-                                     np.array(by_column["longitude"], dtype=float),
+    text = {col: sites[col].tolist() for col in ("facility", "city", "state", "zip", "country", "site_status")}
+    # (coordinates are floats or None: normalize.site_tuples; None becomes NaN)
+    lat, lon, source = places.locate(np.array(sites["latitude"].tolist(), dtype=float),
+                                     np.array(sites["longitude"].tolist(), dtype=float),
                                      text["zip"], text["state"], text["city"], text["country"])
-    del by_column
     sites["latitude"], sites["longitude"] = lat, lon
     sites["coord_source"] = pd.Series(source, dtype=object, copy=False)
     # for the filter path: each site's study as a row number, and whether the site itself is open
