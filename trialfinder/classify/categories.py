@@ -26,7 +26,7 @@ from ..source.facts import Intervention, StudyFacts
 from .rules import KeywordSet, norm, norm_text
 from .rules.needles import Needles, needles
 from .rules.vocabulary import CATEGORY_KEYS, ContextRule, Rule, vocabulary
-from .texts import texts
+from .texts import CONDITIONING, texts
 
 __all__ = ["CATEGORY_KEYS", "Classification", "classify", "rules_table"]
 
@@ -47,7 +47,6 @@ _TRANSPLANT_NEG = re.compile(
 _GVHD = re.compile(r"gvhd|graft[- ]versus[- ]host")
 _MENTION_NEG = re.compile(r"(?:after|failed|failure of|failing|refractory to|resistant to|prior|pretreated with"
                           r"|previously treated with|intolerant (?:of|to)|exposed to)\W+(?:\w+\W+){0,3}$")
-_CONDITIONING = re.compile(r"days? ?-\d|\bd ?-\d|condition|preparative|myeloablat")
 _CODE_NAME = re.compile(r"^\s*([a-z]{1,6}[- ]?\d{2,7}[a-z]?)\b", re.I)
 _WITH_OR_WITHOUT = re.compile(r"(?:with or without|\+/-|±|versus|vs\.?|compared (?:with|to))\W+(?:\w+\W+){0,2}$")
 
@@ -187,9 +186,10 @@ def _own(spans: "tuple[_Span, ...] | list[_Span]") -> list[_Span]:
 
 def _conditioning(iv: Intervention, facts: StudyFacts) -> bool:
     """The intervention's own description, or an arm that gives it, speaks of conditioning."""
-    if _CONDITIONING.search(norm_text(iv.description)):
+    if CONDITIONING.search(norm_text(iv.description)):
         return True
-    return any(_CONDITIONING.search(norm_text(a.description)) for a in facts.arm_groups
+    arms = texts(facts).arms  # (each arm's description normalised and searched once per study)
+    return any(arms[k][1] for k, a in enumerate(facts.arm_groups)
                if iv.name in a.intervention_names or a.label in iv.arm_group_labels)
 
 
@@ -197,8 +197,8 @@ def _mentions(facts: StudyFacts) -> list[_Hit]:
     """Named treatments in the titles and arm descriptions (not after "failed", "prior"…)."""
     found = []
     sources = [(texts(facts).title, "title", False)]
-    sources += [(norm_text(a.description), f"arm {a.label}", bool(_CONDITIONING.search(norm_text(a.description))))
-                for a in facts.arm_groups]
+    sources += [(text, f"arm {a.label}", conditioning)
+                for a, (text, conditioning) in zip(facts.arm_groups, texts(facts).arms, strict=True)]
     for text, where, conditioning in sources:
         for span in find(text, _NAMED_KINDS, stems=False, free_text=True):
             if span.rule.kind in _NAMED_KINDS and not _MENTION_NEG.search(text, max(0, span.start - 80), span.start):

@@ -9,6 +9,8 @@ for in the exclusion criteria only. So "no prior therapy for AML" reads as newly
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import NamedTuple
 
 from ..source.facts import StudyFacts
 from .rules import KeywordRegex, load, preceded_by, term_regex
@@ -16,27 +18,38 @@ from .texts import Piece, joined, texts
 
 DISEASE_SETTING_KEYS = ("relapsed_refractory", "newly_diagnosed", "post_transplant")
 
-_ROWS = load("setting")
 NEGATIONS = frozenset({"no", "not", "without", "never", "exclude", "excluded", "excluding", "except", "non", "nor",
                        # a goal or an outcome, not who is enrolled: "to prevent relapse", "risk of relapse"
                        "prevent", "prevents", "preventing", "prevention", "reduce", "reducing", "minimize", "minimise"})
 
 
-def _rows(setting: str, scope: str) -> list[KeywordRegex]:
+def _rows(rows: list[dict[str, str]], setting: str, scope: str) -> list[KeywordRegex]:
     return [KeywordRegex(term_regex(r["pattern"]), r["keywords"].split("|"),
                          int(r["before"] or 120), int(r["after"] or 160))
-            for r in _ROWS if r["setting"] == setting and r["scope"] == scope]
+            for r in rows if r["setting"] == setting and r["scope"] == scope]
 
 
-def _qualifier(setting: str) -> re.Pattern[str]:
-    terms = [term_regex(r["pattern"]) for r in _ROWS if r["setting"] == setting]
+def _qualifier(rows: list[dict[str, str]], setting: str) -> re.Pattern[str]:
+    terms = [term_regex(r["pattern"]) for r in rows if r["setting"] == setting]
     return re.compile(r"(?<![a-z0-9])(?:" + "|".join(terms) + r")(?![a-z0-9])")
 
 
-_ANY = {k: _rows(k, "any") for k in DISEASE_SETTING_KEYS}
-_EXCL = {k: _rows(k, "exclusion") for k in DISEASE_SETTING_KEYS}
-_AML = _qualifier("aml")
-_OTHER = _qualifier("other_disease")
+class _Table(NamedTuple):
+    any: dict[str, list[KeywordRegex]]  # setting -> its rows read anywhere
+    exclusion: dict[str, list[KeywordRegex]]  # setting -> its rows read in the exclusion criteria only
+    aml: re.Pattern[str]
+    other: re.Pattern[str]
+
+
+@cache
+def _table() -> _Table:
+    """``setting.csv`` compiled, on first use (importing this module for its keys compiles nothing)."""
+    rows = load("setting")
+    return _Table({k: _rows(rows, k, "any") for k in DISEASE_SETTING_KEYS},
+                  {k: _rows(rows, k, "exclusion") for k in DISEASE_SETTING_KEYS},
+                  _qualifier(rows, "aml"), _qualifier(rows, "other_disease"))
+
+
 _AFTER, _BEFORE = 60, 40  # characters around a relapsed/refractory phrase searched for its disease
 
 
@@ -60,7 +73,8 @@ def _affirmed(rows: list[KeywordRegex], pieces: tuple[Piece, ...],
                     stop = text.find(";", end, end + _AFTER)
                     near = text[max(0, start - _BEFORE, cut + 1):start] + " | " + \
                         text[end:stop if stop >= 0 else end + _AFTER]
-                    if _OTHER.search(near) and not _AML.search(near):
+                    table = _table()
+                    if table.other.search(near) and not table.aml.search(near):
                         continue
                 return m, k
     return None
@@ -71,12 +85,13 @@ def disease_setting_evidence(facts: StudyFacts) -> dict[str, str]:
     prepared = texts(facts)
     pieces: tuple[Piece, ...] = prepared.setting
     found: dict[str, str] = {}
+    table = _table()
     for key in DISEASE_SETTING_KEYS:
         source = pieces
-        hit = _affirmed(_ANY[key], pieces, key == "relapsed_refractory")
-        if hit is None and _EXCL[key] and prepared.exclusion[0]:
+        hit = _affirmed(table.any[key], pieces, key == "relapsed_refractory")
+        if hit is None and table.exclusion[key] and prepared.exclusion[0]:
             source = (prepared.exclusion,)
-            hit = _affirmed(_EXCL[key], source)
+            hit = _affirmed(table.exclusion[key], source)
         if hit is not None:
             m, k = hit
             offset = sum(len(text) + 3 for text, _ in source[:k])  # the match's place in the joined text

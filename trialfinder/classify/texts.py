@@ -11,6 +11,7 @@ keyword contains ";", no phrase spans one, and the negation and disease checks s
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from .rules import KeywordSet, load, norm, norm_text, window
@@ -29,6 +30,9 @@ _EXCLUSION = re.compile("|".join(_EXCLUSION_PHRASES))
 if not all("exclu" in p and not re.search(r"[*+{]", p) for p in _EXCLUSION_PHRASES):
     raise ValueError("every exclusion phrase must contain 'exclu' and be of bounded length")
 _EXCLUSION_LEAD = max(len(p) for p in _EXCLUSION_PHRASES)
+
+#: a conditioning regimen (days before the transplant, "conditioning", "preparative", "myeloablative")
+CONDITIONING = re.compile(r"days? ?-\d|\bd ?-\d|condition|preparative|myeloablat")
 
 _T = TypeVar("_T")
 
@@ -52,10 +56,14 @@ class once(Generic[_T]):
         return value
 
 
-KEYWORDS = KeywordSet(kw for name in ("setting", "biomarkers") for row in load(name)
-                      for kw in row["keywords"].split("|"))
-if any(";" in kw for kw in KEYWORDS.keywords):
-    raise ValueError("a setting/biomarker keyword may not contain ';' (texts are joined with ' ; ')")
+@cache
+def keywords() -> KeywordSet:
+    """The keywords of ``setting.csv`` and ``biomarkers.csv``, read on first use."""
+    found = KeywordSet(kw for name in ("setting", "biomarkers") for row in load(name)
+                       for kw in row["keywords"].split("|"))
+    if any(";" in kw for kw in found.keywords):
+        raise ValueError("a setting/biomarker keyword may not contain ';' (texts are joined with ' ; ')")
+    return found
 
 
 def exclusion_start(text: str) -> int:
@@ -82,6 +90,7 @@ class StudyTexts:
         # leave every study's objects to the cyclic garbage collector.
         self.title_raw, self.official_title, self.summary = facts.title, facts.official_title, facts.brief_summary
         self.eligibility, self.conditions, self.keywords = facts.eligibility, facts.conditions, facts.keywords
+        self.arm_descriptions = tuple(a.description for a in facts.arm_groups)
 
     @once
     def title(self) -> str:
@@ -101,11 +110,16 @@ class StudyTexts:
         return norm_text(f"{self.title_raw} ; {self.official_title} ; {self.summary}")
 
     @once
+    def arms(self) -> tuple[tuple[str, bool], ...]:
+        """Each arm's description normalised, and whether it speaks of conditioning (in arm order)."""
+        return tuple((text, bool(CONDITIONING.search(text))) for text in map(norm_text, self.arm_descriptions))
+
+    @once
     def _criteria(self) -> tuple[Piece, Piece]:
         """The inclusion and the exclusion criteria, each with its keyword positions."""
         text = norm_text(self.eligibility)
         cut = exclusion_start(text)
-        positions = KEYWORDS.positions(text)
+        positions = keywords().positions(text)
         if cut == len(text):
             return (text, positions), ("", {})
         return (text[:cut], window(positions, 0, cut)), (text[cut:], window(positions, cut, len(text)))
@@ -125,7 +139,7 @@ class StudyTexts:
             short = f"{short} ; {rest}" if rest else f"{short} ;"
         # = norm_text(f"{the short head's raw text} ; {summary}"): normalising is word by word
         head = " ".join(part for part in (short, ";", norm_text(self.summary)) if part)
-        positions = KEYWORDS.positions(head)
+        positions = keywords().positions(head)
         return (head, positions), (short, window(positions, 0, len(short)))
 
     @property

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..source.files import gc_paused
 from ..source.normalize import nct_id
 from ..source.store import Dataset
 from .tables import Tables, build_tables
@@ -52,8 +53,14 @@ def update_tables(dataset: Dataset, previous: Tables, digests: dict[str, str]) -
     """Tables of ``dataset`` equal to ``build_tables(dataset)``, rebuilding only the studies whose digest
     (``digests``, from :func:`record_digests`) differs from ``previous.digests``. ``previous`` must have
     been built by the same code and libraries (the caller checks ``built_by``)."""
+    with gc_paused():  # (as build_tables: many new objects, none in a cycle)
+        return _update(dataset, previous, digests)
+
+
+def _update(dataset: Dataset, previous: Tables, digests: dict[str, str]) -> Tables:
     old = previous.digests
-    changed = [r for r in dataset.studies if old.get(nct_id(r)) != digests[nct_id(r)]]
+    # (``digests`` has one entry per record, in record order: see record_digests)
+    changed = [r for r, (nct, digest) in zip(dataset.studies, digests.items(), strict=True) if old.get(nct) != digest]
     kept = [nct for nct, digest in digests.items() if old.get(nct) == digest]
     if not kept:
         return build_tables(dataset)

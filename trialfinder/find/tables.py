@@ -9,11 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..classify.biomarkers import biomarkers
-from ..classify.categories import classify
-from ..classify.disease_setting import disease_setting
-from ..classify.eligibility import Eligibility
-from ..classify.eligibility import extract as eligibility_facts
+from ..classify.eligibility_facts import Eligibility
 from ..labels import PHASE_ORDER, phase_display
 from ..source.files import gc_paused
 from ..source.normalize import SITE_FIELDS, site_tuples, study_facts, study_row
@@ -63,6 +59,12 @@ def build_tables(dataset: Dataset, known_eligibility: Mapping[str, Eligibility] 
 
 
 def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Tables:
+    # (the classifiers compile their rule tables when imported: a search of tables already built needs none)
+    from ..classify.biomarkers import biomarkers
+    from ..classify.categories import classify
+    from ..classify.disease_setting import disease_setting
+    from ..classify.eligibility import extract as eligibility_facts
+
     rows: list[dict[str, Any]] = []
     site_list: list[tuple[Any, ...]] = []
     int_rows: list[tuple[Any, ...]] = []
@@ -139,9 +141,10 @@ def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Ta
     sites = pd.DataFrame(site_list, columns=SITE_COLUMNS, dtype=object)
     del site_list
     text = {col: sites[col].tolist() for col in ("facility", "city", "state", "zip", "country", "site_status")}
-    lat, lon, source = places.locate(pd.to_numeric(sites["latitude"], errors="coerce").to_numpy(dtype=float),
-                                  pd.to_numeric(sites["longitude"], errors="coerce").to_numpy(dtype=float),
-                                  text["zip"], text["state"], text["city"], text["country"])
+    # (coordinates are floats or None: normalize.site_tuples; None becomes NaN)
+    lat, lon, source = places.locate(np.array(sites["latitude"].tolist(), dtype=float),
+                                     np.array(sites["longitude"].tolist(), dtype=float),
+                                     text["zip"], text["state"], text["city"], text["country"])
     sites["latitude"], sites["longitude"] = lat, lon
     sites["coord_source"] = pd.Series(source, dtype=object, copy=False)
     # for the filter path: each site's study as a row number, and whether the site itself is open
