@@ -48,7 +48,7 @@ class Unstorable(ValueError):
     """A column holds values this format does not keep exactly."""
 
 
-def _kind(values: list[Any]) -> str:
+def column_kind(values: list[Any]) -> str:
     types = set(map(type, values))
     if types <= {str}:
         return "str"
@@ -69,13 +69,13 @@ def _encode(frame: pd.DataFrame) -> tuple[pa.Table, dict[str, str]]:
         column = frame[name]
         if column.dtype == object:
             values = column.tolist()
-            kind = _kind(values)
+            kind = column_kind(values)
             if kind == "tuple":
                 arrays.append(pa.array(values, type=pa.list_(pa.string())))
             elif kind == "dict":
                 arrays.append(pa.array([json.dumps(v, ensure_ascii=False) for v in values], type=pa.string()))
             elif kind == "eligibility":
-                arrays.append(pa.array(_eligibility_json(values), type=pa.string()))
+                arrays.append(pa.array(eligibility_json(values), type=pa.string()))
             else:
                 arrays.append(pa.array(values, type=pa.string()))
         elif column.dtype.kind in "fiubM":
@@ -196,7 +196,18 @@ def _eligibility_from_text(text: str) -> Eligibility:
     return Eligibility.from_json(json.loads(text))
 
 
-def _eligibility_json(values: list[Eligibility | None]) -> list[str | None]:
+def eligibility_from_json(texts: list[str | None]) -> list[Eligibility | None]:
+    """The facts of each JSON text (None stays None), parsed once per distinct text."""
+    memo: dict[str, Eligibility] = {}
+    out: list[Eligibility | None] = []
+    for text in texts:
+        if text is not None and text not in memo:
+            memo[text] = _eligibility_from_text(text)
+        out.append(None if text is None else memo[text])
+    return out
+
+
+def eligibility_json(values: list[Eligibility | None]) -> list[str | None]:
     """Each value's ``to_json`` as JSON text, made once per distinct object (studies that share a
     criteria text share its facts)."""
     memo: dict[int, str] = {}

@@ -29,7 +29,7 @@ from sqlalchemy import BigInteger, Boolean, Float, Table, Text
 from ..errors import DataError, StoreUnavailable
 from ..source.database import Built, DbStore, built_columns
 from ..source.schema import interventions, labels, sites, study_rows
-from .tablefile import Unstorable, _eligibility_from_json, _eligibility_json, _kind
+from .tablefile import Unstorable, column_kind, eligibility_from_json, eligibility_json
 from .tables import Tables
 
 LAYOUT = 1
@@ -97,14 +97,14 @@ def _encode(column: pd.Series) -> tuple[str, list[Any]]:
     """A column's kind and its values as SQL values."""
     if column.dtype == object:
         values = column.tolist()
-        kind = _kind(values)
+        kind = column_kind(values)
         if kind == "tuple":
             memo: dict[tuple[str, ...], str] = {}
             return kind, [memo.get(v) or memo.setdefault(v, json.dumps(list(v), ensure_ascii=False)) for v in values]
         if kind == "dict":
             return kind, [json.dumps(v, ensure_ascii=False) for v in values]
         if kind == "eligibility":
-            return kind, _eligibility_json(values)
+            return kind, eligibility_json(values)
         return kind, values
     kind = str(column.dtype)
     if kind == "float64":
@@ -188,7 +188,7 @@ def _decode(values: list[Any], kind: str) -> pd.Series:
     if kind == "dict":
         return _objects([json.loads(v) for v in values])
     if kind == "eligibility":
-        return _objects(_eligibility_from_json(values))
+        return _objects(eligibility_from_json(values))
     if kind in ("float64", "int64", "bool") or kind.startswith("datetime64["):
         if kind in ("int64", "bool") and any(v is None for v in values):
             raise ValueError(f"a missing value in a column of {kind}")
