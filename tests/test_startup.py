@@ -15,6 +15,8 @@ from apiserver import ApiServer
 from paths import ROOT
 
 HEAVY = ("pandas", "numpy", "pyarrow", "streamlit")
+#: also reported: what a search needs only where a database exists
+WATCHED = (*HEAVY, "sqlalchemy")
 PROBE = """
 import json, sys
 from trialfinder.cli import cli
@@ -25,8 +27,8 @@ except SystemExit as exc:
 else:
     code = 0
 with open(sys.argv[1], "w") as handle:
-    json.dump({"code": code, "heavy": [m for m in %r if m in sys.modules]}, handle)
-""" % (HEAVY,)
+    json.dump({"code": code, "loaded": [m for m in %r if m in sys.modules]}, handle)
+""" % (WATCHED,)
 
 
 def probe(args: list[str], tmp_path: Path, **env: str) -> dict:
@@ -36,7 +38,8 @@ def probe(args: list[str], tmp_path: Path, **env: str) -> dict:
     done = subprocess.run([sys.executable, "-c", PROBE, str(report), *args], capture_output=True, text=True,
                           timeout=120, env=environ, cwd=tmp_path)
     assert report.exists(), done.stderr
-    return {**json.loads(report.read_text()), "stderr": done.stderr}
+    result = json.loads(report.read_text())
+    return {**result, "heavy": [m for m in result["loaded"] if m in HEAVY], "stderr": done.stderr}
 
 
 @pytest.mark.parametrize("args, code", [
@@ -79,3 +82,23 @@ def test_cli_sorts_are_the_filters_sorts() -> None:
     from trialfinder.find.filters import SORTS as FILTER_SORTS
 
     assert SORTS == FILTER_SORTS
+
+
+def test_first_search_on_a_new_machine_opens_no_database(tmp_path: Path) -> None:
+    """No data set stored yet (an empty cache folder): the bundled snapshot and its packaged tables
+    answer, without importing SQLAlchemy or creating the database file (issue 16 item 3)."""
+    result = probe(["search", "--near", "85719", "--format", "csv"], tmp_path, TRIALFINDER_OFFLINE="1")
+    assert result["code"] == 0, result["stderr"]
+    assert "bundled snapshot" in result["stderr"]
+    assert "pandas" in result["loaded"] and "sqlalchemy" not in result["loaded"]
+    assert not (tmp_path / "cache" / "trialfinder.sqlite").exists()
+
+
+def test_a_search_with_a_stored_data_set_reads_the_database(fixture_studies: list[dict], tmp_path: Path) -> None:
+    """The probe can tell: once `fetch` has stored a data set, a search reads it from the database."""
+    with ApiServer(fixture_studies) as server:
+        assert probe(["fetch", "--status", "all"], tmp_path, TRIALFINDER_API_URL=server.url)["code"] == 0
+    result = probe(["search", "--format", "csv"], tmp_path, TRIALFINDER_OFFLINE="1")
+    assert result["code"] == 0, result["stderr"]
+    assert "bundled snapshot" not in result["stderr"]
+    assert "sqlalchemy" in result["loaded"]

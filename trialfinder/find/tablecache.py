@@ -24,17 +24,19 @@ import hashlib
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..source.database import DbStore, open_store
-from ..source.dataset import load_dataset
+from ..source.dataset import NoDataSetYet, load_dataset, open_reader
 from ..source.files import read_cache, write_cache
 from ..source.settings import Settings
 from ..source.store import Dataset
 from . import places
 from .incremental import record_digests, update_tables
 from .tablefile import FORMAT, Unstorable, decode_tables, encode_tables
-from .tablerows import read_shared, write_shared
 from .tables import Tables, build_tables
+
+if TYPE_CHECKING:
+    from ..source.database import DbStore
 
 PACKAGE = Path(__file__).resolve().parent.parent  # all of trialfinder/: code and rule tables
 #: the bundled snapshot's tables, made when the package is set up (git-ignored: they depend on the code)
@@ -93,7 +95,7 @@ def load_tables(settings: Settings) -> Tables:
     Fast path: when tables built from the stored data set's checksum exist, only the data
     set's meta row is read. Next, the tables the database holds of the current set (read in one
     transaction, built by this code). Otherwise the data set is loaded (and verified) in full."""
-    store = open_store(settings)
+    store = open_reader(settings)
     meta = store.load_meta("current")
     if meta is not None and meta.sha256:
         tables = _cached(_path(settings, meta.sha256))
@@ -101,6 +103,10 @@ def load_tables(settings: Settings) -> Tables:
             meta.source = "cache"
             tables.meta = meta
             return tables
+    if isinstance(store, NoDataSetYet):  # (a new machine: the bundled snapshot, its tables packaged)
+        return tables_of(settings, load_dataset(settings))
+    from .tablerows import read_shared  # (SQLAlchemy: imported where a database exists, see open_reader)
+
     shared, damaged = read_shared(store, built_by())
     if shared is not None:
         if shared.meta.sha256:
@@ -115,6 +121,8 @@ def load_tables(settings: Settings) -> Tables:
 def share_tables(settings: Settings, dataset: Dataset) -> Tables:
     """The tables of ``dataset``, just saved (``trialfinder fetch``), built and stored in the database for
     every other process (unless there already)."""
+    from ..source.database import open_store
+
     tables = tables_of(settings, dataset)
     _share(settings, open_store(settings), dataset, tables)
     return tables
@@ -124,6 +132,8 @@ def _share(settings: Settings, store: DbStore, dataset: Dataset, tables: Tables,
     """Store the tables in the database when it is one named to be shared (``database_url``); the
     embedded default lives in this user's cache folder, beside the Parquet copy that serves instead."""
     if settings.database_url and dataset.stored_id is not None and tables.meta.sha256 == dataset.meta.sha256:
+        from .tablerows import write_shared
+
         write_shared(store, dataset.stored_id, tables, built_by(), replace=replace)
 
 
@@ -137,7 +147,7 @@ def tables_of(settings: Settings, dataset: Dataset) -> Tables:
             return tables
     packaged = _packaged(dataset) if dataset.meta.source == "snapshot" else None
     if packaged is not None:  # (a new machine: the bundled snapshot's tables, built when it was installed)
-        _save(path, packaged)
+        write_cache(path, PACKAGED_TABLES.read_bytes(), "tables")  # (the same bytes: no need to encode them)
         return packaged
     places.load_index()
     digests = record_digests(dataset) if dataset.meta.sha256 else None
@@ -165,7 +175,12 @@ def _packaged(dataset: Dataset) -> Tables | None:
 def _stored_previous(settings: Settings) -> Tables | None:
     """The tables the database holds of the set before the current one, built by this code: a refresher
     on a new machine (no earlier tables of its own) still rebuilds only the studies that changed."""
-    tables, _damaged = read_shared(open_store(settings), built_by(), "previous")
+    store = open_reader(settings)
+    if isinstance(store, NoDataSetYet):
+        return None
+    from .tablerows import read_shared
+
+    tables, _damaged = read_shared(store, built_by(), "previous")
     return tables if tables is not None and tables.digests else None
 
 

@@ -10,15 +10,16 @@ returned with it, never stored: they are not repeated by every later command.
 from __future__ import annotations
 
 import sqlite3
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ApiUnreachable, DataError, StoreUnavailable, TrialFinderError
-from .database import open_store
 from .settings import Settings
-from .store import Dataset, DatasetMeta, load_snapshot
+from .store import Dataset, DatasetMeta, DataStore, load_snapshot
 
-if TYPE_CHECKING:  # (imported by refresh_dataset: loading the data set offline needs no HTTP stack)
+if TYPE_CHECKING:  # (imported where used: loading the data set offline needs no HTTP stack, and a new
+    # machine's first search no SQLAlchemy, see open_reader)
     import requests
 
     from .client import FetchResult, Progress
@@ -26,11 +27,57 @@ if TYPE_CHECKING:  # (imported by refresh_dataset: loading the data set offline 
     from .query import SearchQuery
 
 
+class NoDataSetYet:
+    """The embedded default store before its first save, as a reader sees it: no data set, no version."""
+
+    def version(self) -> None:
+        return None
+
+    def load_meta(self, which: str = "current") -> None:
+        return None
+
+    def load(self, which: str = "current") -> None:
+        return None
+
+    def set_aside(self, which: str = "current") -> None:
+        return None
+
+
+def open_reader(settings: Settings) -> DbStore | NoDataSetYet:
+    """The store a reader reads. The embedded default before its first save — no SQLite file, or an empty
+    one, which reads as no data set yet (see :mod:`.database`), and no files of an earlier version to
+    migrate — is answered without opening it: no SQLAlchemy import, so a new machine's first search
+    stays light. Anything else is :func:`.database.open_store`'s."""
+    path = settings.sqlite_file
+    legacy = DataStore(settings.dataset_dir)
+    if path is not None and _empty(path) and not any(map(_exists, (legacy.current, legacy.previous))):
+        return NoDataSetYet()
+    from .database import open_store
+
+    return open_store(settings)
+
+
+def _empty(path: Path) -> bool:
+    """No file there, or an empty regular one (anything else — a link, a FIFO, a folder, an unreadable
+    path — is for the store to open and judge)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size == 0
+
+
+def _exists(path: Path) -> bool:
+    return path.is_symlink() or path.exists()
+
+
 def load_dataset(settings: Settings) -> Dataset:
     """The last complete download, else the bundled snapshot. A damaged data set is set aside
     (the reason is in ``meta.warnings``) and the next best one is used. A database that cannot be
     used now (StoreUnavailable) is an error: nothing there is damaged, and an old snapshot is no stand-in."""
-    store = open_store(settings)
+    store = open_reader(settings)
     warnings: list[str] = []
     for which in ("current", "previous"):
         try:
@@ -91,6 +138,8 @@ def refresh_dataset(
         from .session import build_session
 
         session = build_session(settings)
+    from .database import open_store
+
     query = query or SearchQuery()
     store = open_store(settings)
     with store.lock():  # one refresher at a time, from the stored count it compares with to its save

@@ -135,9 +135,14 @@ class Settings:
         return self.cache_dir / "dataset"
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The embedded default database's file (None when ``database_url`` names another)."""
+        return None if self.database_url else self.cache_dir / "trialfinder.sqlite"
+
+    @property
     def database(self) -> str:
         """``database_url``, or by default an SQLite file in the cache folder (nothing to install)."""
-        return self.database_url or f"sqlite:///{self.cache_dir / 'trialfinder.sqlite'}"
+        return self.database_url or f"sqlite:///{self.sqlite_file}"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
