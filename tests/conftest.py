@@ -30,7 +30,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--network", action="store_true", help="run tests that need the real internet")
 
 
+#: the modules that take longest in total (``--durations``), longest first. They start first, so that
+#: the two xdist workers end together on short tests instead of one waiting for the other's last long
+#: test; every other module keeps its place after them. (Whole modules move: a module's tests stay
+#: together, so its module-scoped fixtures are still built once per worker.)
+SLOW_FIRST = ("test_browser_jobs", "test_cli_properties", "test_app_properties", "test_kill", "test_chaos",
+              "test_typing", "test_places", "test_concurrency", "test_faults", "test_shared_store",
+              "test_refresher", "test_wheel", "test_browser", "test_shared_cache", "test_needles")
+
+#: modules whose module-scoped fixture is costly (an app server and chromium; seeded data sets on
+#: SQLite and PostgreSQL; a wheel built into a fresh venv): with ``--dist loadgroup`` (pyproject.toml)
+#: one worker runs the whole module, so that fixture is built once instead of on both workers
+ONE_WORKER = ("test_browser_jobs", "test_kill", "test_faults", "test_concurrency", "test_wheel")
+
+
+def _module(item: pytest.Item) -> str:
+    return item.path.stem
+
+
+@pytest.hookimpl(trylast=True)  # (after pytest's own grouping by parametrized fixtures: the sort is stable)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items[:] = sorted(items, key=lambda item: rank.get(_module(item), len(rank)))
+    for item in items:
+        if _module(item) in ONE_WORKER:
+            item.add_marker(pytest.mark.xdist_group(_module(item)))
     if config.getoption("--network"):
         return
     skip = pytest.mark.skip(reason="needs the internet; run with --network")
