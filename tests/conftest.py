@@ -30,7 +30,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--network", action="store_true", help="run tests that need the real internet")
 
 
+#: the modules that take longest in total (``--durations``), longest first. They start first, so that
+#: the two xdist workers end together on short tests instead of one waiting for the other's last long
+#: test; every other module keeps its place after them. (Whole modules move: a module's tests stay
+#: together, so its module-scoped fixtures are still built once per worker.)
+SLOW_FIRST = ("test_browser_jobs", "test_cli_properties", "test_app_properties", "test_kill", "test_chaos",
+              "test_typing", "test_places", "test_concurrency", "test_faults", "test_shared_store",
+              "test_refresher", "test_wheel", "test_browser", "test_shared_cache", "test_needles")
+
+#: modules whose module-scoped fixture is costly (an app server and chromium; seeded data sets on
+#: SQLite and PostgreSQL; a wheel built into a fresh venv): under xdist one worker runs the whole module
+#: (the scheduler below), so that fixture is built once instead of on both workers
+ONE_WORKER = ("test_browser_jobs", "test_kill", "test_faults", "test_concurrency", "test_wheel")
+
+
+def _module(item: pytest.Item) -> str:
+    return item.path.stem
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # type: ignore[no-untyped-def]
+    """With -n and the default --dist load: each test goes to whichever worker is free, in the order
+    set below (longest modules first), except that a module of ONE_WORKER goes whole to one worker.
+    (xdist's own --dist loadgroup would do this with marks, but with pytest 9.2 it silently stops
+    grouping: pytest-dev/pytest-xdist#1386.)"""
+    if config.getvalue("dist") != "load":
+        return None  # (another --dist asked for explicitly: xdist's own)
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if Path(module).stem in ONE_WORKER else nodeid
+
+    config.option.loadscopereorder = False  # (keep the collection order; read only by this scheduler)
+    return OneWorkerModules(config, log)
+
+
+@pytest.hookimpl(trylast=True)  # (after pytest's own grouping by parametrized fixtures: the sort is stable)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items[:] = sorted(items, key=lambda item: rank.get(_module(item), len(rank)))
     if config.getoption("--network"):
         return
     skip = pytest.mark.skip(reason="needs the internet; run with --network")

