@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import common  # noqa: E402,F401,I001  (first: it puts tests/ on sys.path, for apphost)
-from apphost import CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402,I001
+from apphost import CHROMIUM_ARGS, free_port, start_streamlit, stop_streamlit, wait_healthy  # noqa: E402,I001
 from common import (
     ROOT,
     Figure,
@@ -73,12 +73,8 @@ def launch(browser, script: Path, env: dict[str, str], log_path: Path,  # type: 
     with ``complete``, also appends the seconds until the script run is over."""
     port = free_port()
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    log = open(log_path, "ab")
     t0 = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server, log = start_streamlit(env, log_path, port, script)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server, timeout=120.0, poll=0.02)
         page = context.new_page()
@@ -97,13 +93,7 @@ def launch(browser, script: Path, env: dict[str, str], log_path: Path,  # type: 
         return shown
     finally:
         context.close()
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+        stop_streamlit(server, log)
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:

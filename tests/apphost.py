@@ -38,11 +38,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-b
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def start_streamlit(env: dict[str, str], log_path: Path, port: int) -> tuple[subprocess.Popen, object]:
-    """`streamlit run app.py` on 127.0.0.1:``port`` with ``env``; output appended to ``log_path``."""
+def start_streamlit(env: dict[str, str], log_path: Path, port: int,
+                    script: Path = ROOT / "app.py") -> tuple[subprocess.Popen, object]:
+    """`streamlit run <script>` (the app by default) on 127.0.0.1:``port`` with ``env``; output appended
+    to ``log_path``."""
     log = open(log_path, "ab")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
