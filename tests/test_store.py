@@ -108,6 +108,39 @@ def test_a_damaged_set_is_refused_then_set_aside_and_the_previous_served(store: 
     assert _sql(store, "SELECT count(*) FROM datasets")[0][0] == 2  # and the damaged one is gone
 
 
+def _resealed(store: DbStore, position: int, record: str) -> None:
+    """Replace one stored record of the current set and recompute every checksum over it, as a writer that
+    knew the format would: only the JSON itself is wrong then."""
+    current = store.version()
+    rows = _sql(store, "SELECT record FROM studies WHERE dataset_id = :d ORDER BY position", d=current)
+    texts = [record if k == position else r[0] for k, r in enumerate(rows)]
+    _sql(store, "UPDATE studies SET record = :r, sha256 = :s WHERE dataset_id = :d AND position = :p",
+         r=record, s=hashlib.sha256(record.encode()).hexdigest(), d=current, p=position)
+    whole = hashlib.sha256(("[" + ",".join(texts) + "]").encode()).hexdigest()
+    _sql(store, "UPDATE datasets SET sha256 = :s WHERE id = :d", s=whole, d=current)
+
+
+@pytest.mark.parametrize("batch", [3, 500])
+def test_a_load_reads_in_batches_and_checks_every_one(store: DbStore, fixture_studies, monkeypatch, batch) -> None:
+    """A load reads and parses the records a batch at a time (not all the text at once): the same studies
+    in the same order, and damage in any batch found, with the study it is in."""
+    monkeypatch.setattr("trialfinder.source.database.LOAD_BATCH", batch)
+    studies = fixture_studies[:10]
+    store.save(Dataset(studies=studies, meta=_meta()))
+    assert store.load().studies == studies
+    _resealed(store, 7, '{"protocolSection": ')  # the eighth record cut short: checksums made to match it
+    with pytest.raises(DataError, match="bad JSON"):
+        store.load()
+    store.save(Dataset(studies=studies, meta=_meta()))
+    _resealed(store, 8, "1, 2")  # two values where one study was: the count no longer matches
+    with pytest.raises(DataError, match="wrong study count"):
+        store.load()
+    store.save(Dataset(studies=studies, meta=_meta()))
+    _sql(store, "UPDATE studies SET record = record || ' ' WHERE dataset_id = :d AND position = 8", d=store.version())
+    with pytest.raises(DataError, match="checksum mismatch in study 9"):
+        store.load()
+
+
 def test_a_save_that_fails_half_way_leaves_the_last_set_and_nothing_else(store: DbStore, fixture_studies,
                                                                          monkeypatch) -> None:
     store.save(Dataset(studies=fixture_studies[:3], meta=_meta()))

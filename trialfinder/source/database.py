@@ -43,7 +43,7 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -67,6 +67,8 @@ SCHEMA_KEY = LOCK_KEY + 1
 #: how long an SQLite statement waits for another connection's write lock (PRAGMA busy_timeout)
 BUSY_MS = 30_000
 MISSING_TABLE = ("no such table", "does not exist")
+#: studies read and parsed at a time by a load (a few MB of record text)
+LOAD_BATCH = 500
 T = TypeVar("T")
 
 
@@ -240,18 +242,22 @@ class DbStore:
 
     def load(self, which: str = "current") -> Dataset | None:
         """The stored data set, or None when there is none. Raises DataError if it is damaged."""
-        def read(conn: Connection) -> tuple[Any, Sequence[Any]] | None:
+        def read(conn: Connection) -> tuple[Any, list[Any]] | None:
             row = self._row(conn, which)
             if row is None:
                 return None
-            return row, conn.execute(select(studies.c.position, studies.c.record, studies.c.sha256)
-                                     .where(studies.c.dataset_id == row.id).order_by(studies.c.position)).all()
+            # (read and parsed a batch at a time in the same transaction: the records' text is never all
+            # held at once beside the parsed studies — at 50,000 studies that was the peak of a load)
+            result = conn.execution_options(yield_per=LOAD_BATCH).execute(
+                select(studies.c.position, studies.c.record, studies.c.sha256)
+                .where(studies.c.dataset_id == row.id).order_by(studies.c.position))
+            return row, self._parsed(row, result.partitions())
 
         found = self._read("reading the data set", read)
         if found is None:
             return None
-        row, records = found
-        return Dataset(studies=self._checked(row, records), meta=_meta(row), stored_id=row.id)
+        row, parsed = found
+        return Dataset(studies=parsed, meta=_meta(row), stored_id=row.id)
 
     def save_built(self, dataset_id: int, built_by: str, layout: str, sha256: str,
                    rows: dict[str, list[dict[str, Any]]], *, replace: bool = False) -> bool:
@@ -334,23 +340,34 @@ class DbStore:
         return conn.execute(select(datasets).join(pointer, datasets.c.id == column)
                             .where(pointer.c.id == 1)).first()
 
-    def _checked(self, row: Any, records: Sequence[Any]) -> list[Any]:
+    def _parsed(self, row: Any, batches: Iterable[Sequence[Any]]) -> list[Any]:
+        """The studies of data set ``row``, each record checked against its checksum and the whole against
+        the set's (``_sha`` of ``[`` + the records joined by ``,`` + ``]``, hashed as it streams)."""
         name = f"data set {row.id} in {self.where}"
-        if len(records) != row.count or any(r.position != i for i, r in enumerate(records)):
+        whole = hashlib.sha256(b"[")
+        parsed: list[Any] = []
+        with gc_paused():
+            for batch in batches:
+                texts = [record.record for record in batch]
+                for k, record in enumerate(batch, start=len(parsed)):
+                    data = record.record.encode("utf-8", "surrogatepass")
+                    if record.position != k:
+                        raise DataError(f"the {name} is damaged (wrong study count)")
+                    if hashlib.sha256(data).hexdigest() != record.sha256:
+                        raise DataError(f"the {name} is damaged (checksum mismatch in study {k + 1})")
+                    whole.update(b"," + data if k else data)
+                try:  # (one parse a batch: key strings shared by its records, as in one parse of all)
+                    chunk = json.loads("[" + ",".join(texts) + "]")
+                except (ValueError, RecursionError) as exc:
+                    raise DataError(f"the {name} is damaged (bad JSON)") from exc
+                if not isinstance(chunk, list) or len(chunk) != len(texts):
+                    raise DataError(f"the {name} is damaged (wrong study count)")
+                parsed += chunk
+        whole.update(b"]")
+        if len(parsed) != row.count:
             raise DataError(f"the {name} is damaged (wrong study count)")
-        for record in records:
-            if _sha(record.record) != record.sha256:
-                raise DataError(f"the {name} is damaged (checksum mismatch in study {record.position + 1})")
-        body = "[" + ",".join(r.record for r in records) + "]"
-        if _sha(body) != row.sha256:
+        if whole.hexdigest() != row.sha256:
             raise DataError(f"the {name} is damaged (checksum mismatch)")
-        try:
-            with gc_paused():
-                parsed = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise DataError(f"the {name} is damaged (bad JSON)") from exc
-        if not isinstance(parsed, list) or len(parsed) != row.count:
-            raise DataError(f"the {name} is damaged (wrong study count)")
         return parsed
 
     def _switch(self, conn: Connection, meta: DatasetMeta, rows: list[dict[str, Any]]) -> int:
