@@ -572,9 +572,11 @@ def locate(lat: np.ndarray, lon: np.ndarray, zips: Sequence[str], states: Sequen
     if not len(missing):
         return lat, lon, source
     rows = missing.tolist()
-    keys = list(zip(*(_take(c, rows) for c in (zips, states, cities, countries)), strict=True))
-    code = {key: k for k, key in enumerate(dict.fromkeys(keys))}
-    codes = np.fromiter(map(code.__getitem__, keys), dtype=np.intp, count=len(keys))
+    # each distinct (zip, state, city, country) numbered in order of first appearance; no list of every
+    # site's key is kept (at 50,000 studies, ~700,000 tuples)
+    code: dict[tuple[str, str, str, str], int] = {}
+    keys = zip(*(_take(c, rows) for c in (zips, states, cities, countries)), strict=True)
+    codes = np.fromiter((code.setdefault(key, len(code)) for key in keys), dtype=np.intp, count=len(rows))
     found = [_site_coords(*key) for key in code]  # (dicts keep insertion order: the codes' order)
     kinds = np.array([kind for _, kind in found], dtype=object)[codes]
     ok = kinds != None  # noqa: E711 (element-wise)

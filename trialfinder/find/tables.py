@@ -66,7 +66,9 @@ def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Ta
     from ..classify.eligibility import extract as eligibility_facts
 
     rows: list[dict[str, Any]] = []
-    site_list: list[tuple[Any, ...]] = []
+    # the sites table's columns, filled a study at a time (no tuple per site is kept: at 50,000
+    # studies those were ~100 MB beside the frame made from them)
+    site_columns: list[list[Any]] = [[] for _ in SITE_COLUMNS]
     int_rows: list[tuple[Any, ...]] = []
     per_study: dict[str, list[Any]] = {}  # nct_id -> [sites, open sites, countries, states]
     phase_memo: dict[tuple[str, ...], tuple[str, int]] = {}
@@ -112,7 +114,8 @@ def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Ta
                              intervention.description, tuple(cats)))
         listed = site_tuples(record)
         if listed:  # (columns as SITE_FIELDS: 3 state, 5 country, 6 site status)
-            site_list += listed
+            for column, values in zip(site_columns, zip(*listed, strict=True), strict=True):
+                column += values
             opened = len([1 for site in listed if site[6] in OPEN_SITE_STATUSES])
             stats = per_study.get(nct)
             if stats is None:
@@ -138,14 +141,13 @@ def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Ta
     studies["countries"] = _objects([tuple(sorted(c[2] - {""})) for c in counts_of], studies.index)
     studies["states"] = _objects([tuple(sorted(c[3] - {""})) for c in counts_of], studies.index)
 
-    sites = pd.DataFrame(site_list, columns=SITE_COLUMNS, dtype=object)
-    del site_list
-    text = {col: sites[col].tolist() for col in ("facility", "city", "state", "zip", "country", "site_status")}
+    text = dict(zip(SITE_COLUMNS, site_columns, strict=True))
+    del site_columns
     # (coordinates are floats or None: normalize.site_tuples; None becomes NaN)
-    lat, lon, source = places.locate(np.array(sites["latitude"].tolist(), dtype=float),
-                                     np.array(sites["longitude"].tolist(), dtype=float),
+    lat, lon, source = places.locate(np.array(text["latitude"], dtype=float), np.array(text["longitude"], dtype=float),
                                      text["zip"], text["state"], text["city"], text["country"])
-    sites["latitude"], sites["longitude"] = lat, lon
+    sites = pd.DataFrame({col: lat if col == "latitude" else lon if col == "longitude" else _objects(text[col])
+                          for col in SITE_COLUMNS}, copy=False)
     sites["coord_source"] = pd.Series(source, dtype=object, copy=False)
     # for the filter path: each site's study as a row number, and whether the site itself is open
     position = {nct: k for k, nct in enumerate(studies.index)}
