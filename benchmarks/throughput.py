@@ -1,9 +1,9 @@
 """Item 4: normalize + classify throughput and growth at 1k, 10k and 50k studies.
 
 For each size a fresh interpreter (so its peak RSS, ``VmHWM``, is that size's own) loads the
-records as TrialFinder stores them (the API's answer with our ``fields`` selection, saved by
-``DataStore.save``) with ``DataStore.load`` — read, checksum, parse, as the app and CLI do — and
-times that; then the one-off setup a new process pays —
+records as TrialFinder stores them (the API's answer with our ``fields`` selection, saved in the
+default store, an SQLite file in the cache folder: ``open_store(settings).save``) with the same
+store's ``load`` — read, checksum, parse, as the app and CLI do — and times that; then the one-off setup a new process pays —
 ``geo.load_index`` (the packaged place tables, as ``load_tables`` reads them; the parent times
 building them from the two packages once, in its own interpreter, for comparison) and
 ``tables.build_tables`` on 20 studies (regex compilation, first-use caches) — then
@@ -34,6 +34,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from common import (
     Figure,
@@ -73,11 +74,12 @@ def _child_geo_cold(index_dir: str) -> None:
 def _child_ours(path: str, index_dir: str, breakdown: bool) -> None:
     from trialfinder.find import places as geo
     from trialfinder.find.tables import build_tables
-    from trialfinder.source.store import Dataset, DataStore
+    from trialfinder.source.database import open_store
+    from trialfinder.source.store import Dataset
 
     base_rss = max_rss_mb()
     t0 = time.perf_counter()
-    stored = DataStore(Path(path)).load()
+    stored = open_store(_settings(path)).load()
     t_json = time.perf_counter() - t0
     loaded_rss = max_rss_mb()
     assert stored is not None
@@ -138,20 +140,27 @@ def _child_naive(path: str) -> None:
                  "peak_rss_mb": max_rss_mb()})
 
 
+def _settings(cache_dir: str | Path) -> Any:  # (a Settings: trialfinder is imported in the children only)
+    from trialfinder.source.settings import Settings
+
+    return Settings(cache_dir=Path(cache_dir))
+
+
 def write_inputs(n: int, folder: Path) -> tuple[Path, Path, int]:
-    """(a data-set folder holding the records with our fields selection, saved as TrialFinder saves
-    them; a file of the whole records; bytes of the first's study list)."""
+    """(a cache folder whose default store holds the records with our fields selection, saved as
+    TrialFinder saves them; a file of the whole records; bytes of the first's study list)."""
     from apiserver import parse_fields, select_fields
 
+    from trialfinder.source.database import open_store
     from trialfinder.source.query import FIELDS
-    from trialfinder.source.store import Dataset, DatasetMeta, DataStore
+    from trialfinder.source.store import Dataset, DatasetMeta
 
     tree = parse_fields(",".join(FIELDS))
     full = studies(n)
     ours_dir, naive_path = folder / f"ours-{n}", folder / f"full-{n}.json"
     ours = [select_fields(s, tree) for s in full]
     meta = DatasetMeta(source="cache", data_timestamp="2026-11-20", fetched_at=None)
-    DataStore(ours_dir).save(Dataset(studies=ours, meta=meta))
+    open_store(_settings(ours_dir)).save(Dataset(studies=ours, meta=meta))
     size = len(json.dumps(ours, ensure_ascii=False, separators=(",", ":")).encode())
     naive_path.write_bytes(json.dumps(full, ensure_ascii=False, separators=(",", ":")).encode())
     return ours_dir, naive_path, size
@@ -210,7 +219,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
             f"{1e6 * o['build_s'] / n:.0f} µs", fmt_s(o["total_s"]), f"{o['total_s'] / o['json_s']:.1f}×",
             f"{o['base_rss_mb']:.0f} / {o['loaded_rss_mb']:.0f} / {o['peak_rss_mb']:.0f}",
         ])
-    print_table("4. TrialFinder: DataStore.load, then build_tables (normalize + classify + frames + geo); "
+    print_table("4. TrialFinder: the store's load, then build_tables (normalize + classify + frames + geo); "
                 "normalize/classify alone where timed",
                 ["N", "sites", "bytes", "load", "one-off setup", "normalize", "classify", "build_tables",
                  "per study", "setup + build", "(setup + build) / load", "RSS MB base / loaded / peak"], rows)
@@ -258,7 +267,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                               f"{fmt_s(o['setup_s'])} + {fmt_s(o['build_s'])}",
                               fmt_s(v["normalize_s"]) + " (no classify)", fmt_ratio(v["normalize_s"], o["total_s"]),
                               target, met))
-        figures.append(Figure("4", f"  … vs loading the stored data set (DataStore.load), N={n:,}", fmt_s(o["total_s"]),
+        figures.append(Figure("4", f"  … vs loading the stored data set (the store's load), N={n:,}", fmt_s(o["total_s"]),
                               fmt_s(o["json_s"]) + " (load)", f"{o['total_s'] / o['json_s']:.1f}× load",
                               "—", None))
         target, met = ("≤ 2 GB (issue 16: with margin)", o["peak_rss_mb"] <= 2000) if n == 50000 else ("—", None)
