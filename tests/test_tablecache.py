@@ -52,6 +52,7 @@ def test_changed_code_or_rules_rebuild(cold, monkeypatch):
 
 
 def test_a_seen_download_loads_without_parsing_the_data_file(api, settings, monkeypatch):
+    from trialfinder.source.database import DbStore
     from trialfinder.source.dataset import refresh_dataset
     from trialfinder.source.query import SearchQuery
     from trialfinder.source.session import build_session
@@ -64,24 +65,32 @@ def test_a_seen_download_loads_without_parsing_the_data_file(api, settings, monk
     def no_full_load(self, which="current"):
         raise AssertionError("the data file body should not be parsed again")
 
-    monkeypatch.setattr(DataStore, "load", no_full_load)
+    monkeypatch.setattr(DbStore, "load", no_full_load)  # (the store data sets are kept in)
+    monkeypatch.setattr(DataStore, "load", no_full_load)  # (the files of earlier versions)
     again = tablecache.load_tables(settings)
     assert again.studies.index.equals(first.studies.index)
     assert again.meta.sha256 == first.meta.sha256
 
 
-def test_tables_file_round_trips_exactly(cold):
-    """What is read back is what was built: every frame, dtype, index, tuple and dict."""
+@pytest.mark.parametrize("row_group", [None, 100])
+def test_tables_file_round_trips_exactly(cold, monkeypatch, row_group):
+    """What is read back is what was built: every frame, dtype, index, tuple and dict — also when the
+    frames are written a row group at a time (100 rows: 4 groups of studies, 55 of sites)."""
     import pandas as pd
 
+    from trialfinder.find import tablefile
     from trialfinder.find.tablefile import decode_tables, encode_tables
 
+    if row_group:
+        monkeypatch.setattr(tablefile, "ROW_GROUP", row_group)
     settings, _ = cold
     built = tablecache.load_tables(settings)
     again = decode_tables(encode_tables(built))
     for name in ("studies", "sites", "interventions"):
-        pd.testing.assert_frame_equal(getattr(again, name), getattr(built, name))
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(built, name), check_exact=True)
         assert getattr(again, name).index.dtype == getattr(built, name).index.dtype
+        for column in getattr(built, name).columns[getattr(built, name).dtypes == object]:
+            assert list(map(repr, getattr(again, name)[column])) == list(map(repr, getattr(built, name)[column]))
     assert again.meta == built.meta
     row = again.studies.iloc[0]
     assert type(row["categories"]) is tuple and type(row["evidence"]) is dict

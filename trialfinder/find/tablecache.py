@@ -32,7 +32,7 @@ from ..source.settings import Settings
 from ..source.store import Dataset
 from . import places
 from .incremental import record_digests, update_tables
-from .tablefile import FORMAT, Unstorable, decode_tables, encode_tables
+from .tablefile import FORMAT, Unstorable, decode_tables, encode_parts
 from .tables import Tables, build_tables
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def _cached(path: Path) -> Tables | None:
 
 def _save(path: Path, tables: Tables) -> None:
     try:
-        data = encode_tables(tables)
+        data = encode_parts(tables)
     except Unstorable:  # (a value the format does not keep exactly: rebuilt next time instead)
         return
     write_cache(path, data, "tables")

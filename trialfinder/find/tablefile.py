@@ -42,6 +42,8 @@ from .tables import Tables
 
 FRAMES = ("studies", "sites", "interventions")
 FORMAT = 1
+#: rows encoded and written at a time (one Parquet row group)
+ROW_GROUP = 10_000
 
 
 class Unstorable(ValueError):
@@ -63,38 +65,47 @@ def column_kind(values: list[Any]) -> str:
     raise Unstorable(f"a column holds {sorted(t.__name__ for t in types)}")
 
 
-def _encode(frame: pd.DataFrame) -> tuple[pa.Table, dict[str, str]]:
-    arrays, kinds = [], {}
+def _kinds(frame: pd.DataFrame) -> dict[str, str]:
+    """What each column holds (:func:`column_kind`, or its dtype) and the index's kind, from the whole
+    frame: every row group of the file is written with these."""
+    kinds = {}
     for name in frame.columns:
         column = frame[name]
         if column.dtype == object:
-            values = column.tolist()
-            kind = column_kind(values)
-            if kind == "tuple":
-                arrays.append(pa.array(values, type=pa.list_(pa.string())))
-            elif kind == "dict":
-                arrays.append(pa.array([json.dumps(v, ensure_ascii=False) for v in values], type=pa.string()))
-            elif kind == "eligibility":
-                arrays.append(pa.array(eligibility_json(values), type=pa.string()))
-            else:
-                arrays.append(pa.array(values, type=pa.string()))
+            kinds[str(name)] = column_kind(column.tolist())
         elif column.dtype.kind in "fiubM":
-            kind = str(column.dtype)
-            arrays.append(pa.array(column.to_numpy(), from_pandas=column.dtype.kind == "M"))
+            kinds[str(name)] = str(column.dtype)
         else:
             raise Unstorable(f"column {name!r} has dtype {column.dtype}")
-        kinds[str(name)] = kind
     index = frame.index
     if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None:
         index_kind = "range"
     elif index.dtype == "str" and index.name is None:
         index_kind = "str"
-        arrays.append(pa.array(index.to_numpy(dtype=object), type=pa.string()))
     else:
         raise Unstorable(f"an index of {index.dtype}")
-    names = [str(n) for n in frame.columns] + (["__index__"] if index_kind != "range" else [])
-    table = pa.Table.from_arrays(arrays, names=names)
-    return table, {"__index__": index_kind, **kinds}
+    return {"__index__": index_kind, **kinds}
+
+
+def _encode(frame: pd.DataFrame, kinds: dict[str, str]) -> pa.Table:
+    """``frame`` (or some of its rows) as an Arrow table of the column kinds ``kinds``."""
+    arrays = []
+    for name in frame.columns:
+        column, kind = frame[name], kinds[str(name)]
+        if kind == "tuple":
+            arrays.append(pa.array(column.tolist(), type=pa.list_(pa.string())))
+        elif kind == "dict":
+            arrays.append(pa.array([json.dumps(v, ensure_ascii=False) for v in column.tolist()], type=pa.string()))
+        elif kind == "eligibility":
+            arrays.append(pa.array(eligibility_json(column.tolist()), type=pa.string()))
+        elif kind in ("str", "str?"):
+            arrays.append(pa.array(column.tolist(), type=pa.string()))
+        else:
+            arrays.append(pa.array(column.to_numpy(), from_pandas=column.dtype.kind == "M"))
+    if kinds["__index__"] == "str":
+        arrays.append(pa.array(frame.index.to_numpy(dtype=object), type=pa.string()))
+    names = [str(n) for n in frame.columns] + (["__index__"] if kinds["__index__"] != "range" else [])
+    return pa.Table.from_arrays(arrays, names=names)
 
 
 def _decode(table: pa.Table, kinds: dict[str, str]) -> pd.DataFrame:
@@ -234,18 +245,33 @@ MAGIC = b"TRIALFINDER-TABLES\n"
 
 def encode_tables(tables: Tables) -> bytes:
     """The bytes of a tables file. Raises :class:`Unstorable` when a column cannot be kept exactly."""
-    parts = [MAGIC]
+    return b"".join(encode_parts(tables))
+
+
+def encode_parts(tables: Tables) -> list[bytes | memoryview]:
+    """:func:`encode_tables` as the pieces the file is those bytes of, joined by nobody: written one after
+    the other, they are not copied again (at 50,000 studies the file is tens of MB)."""
+    parts: list[bytes | memoryview] = [MAGIC]
     for name in FRAMES:
-        table, kinds = _encode(getattr(tables, name))
+        frame = getattr(tables, name)
+        kinds = _kinds(frame)
         info = {"format": FORMAT, "frame": name, "kinds": kinds, "meta": asdict(tables.meta)}
         if name == "studies":  # (for an incremental refresh: see incremental.py)
             info.update(digests=tables.digests, built_by=tables.built_by)
-        table = table.replace_schema_metadata({"trialfinder": json.dumps(info, ensure_ascii=False)})
+        metadata = {"trialfinder": json.dumps(info, ensure_ascii=False)}
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
-        body = sink.getvalue().to_pybytes()
+        # a row group at a time: the Arrow copy of one group's text is held, not of the whole frame's
+        # (at 50,000 studies the whole studies frame's was ~0.5 GB at the peak of a first search)
+        table = _encode(frame.iloc[:ROW_GROUP], kinds).replace_schema_metadata(metadata)
+        with pq.ParquetWriter(sink, table.schema, compression="zstd") as writer:
+            writer.write_table(table)
+            for start in range(ROW_GROUP, len(frame), ROW_GROUP):
+                del table
+                table = _encode(frame.iloc[start:start + ROW_GROUP], kinds).replace_schema_metadata(metadata)
+                writer.write_table(table)
+        body = memoryview(sink.getvalue())
         parts += [len(body).to_bytes(8, "little"), body]
-    return b"".join(parts)
+    return parts
 
 
 def decode_tables(data: bytes) -> Tables:

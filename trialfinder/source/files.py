@@ -11,7 +11,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -99,15 +99,19 @@ def read_cache(path: Path) -> bytes | None:
         return None
 
 
-def write_cache(path: Path, data: bytes, family: str) -> None:
-    """Save a cache file whole and private (temp file, then rename), and remove the older files of its
+def write_cache(path: Path, data: bytes | Sequence[bytes | memoryview], family: str) -> None:
+    """Save a cache file whole and private (temp file, then rename; ``data`` its bytes, or the pieces of
+    them in order), and remove the older files of its
     ``family`` (``<family>-*``, pickles of earlier versions included) and temp files left over 10 minutes
     ago by a killed writer. A cache that cannot be written only costs time: OSError is ignored."""
     try:
         private_dir(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{family}-", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                handle.writelines(data)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
         for old in path.parent.glob(f"{family}-*"):
