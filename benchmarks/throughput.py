@@ -128,6 +128,18 @@ def _child_ours(path: str, index_dir: str, breakdown: bool) -> None:
     child_reply(out)
 
 
+def _child_first_search(path: str) -> None:
+    """The first search after a refresh, as the CLI and app do it: ``load_tables`` on a cache folder whose
+    store holds the data set and no tables file yet (load, build, encode and save the tables file)."""
+    from trialfinder.find.tablecache import load_tables
+
+    for old in Path(path).glob("tables-*"):
+        old.unlink()
+    t0 = time.perf_counter()
+    tables = load_tables(_settings(path))
+    child_reply({"n": len(tables.studies), "first_s": time.perf_counter() - t0, "first_peak_rss_mb": max_rss_mb()})
+
+
 def _child_naive(path: str) -> None:
     from naive import naive_tables
 
@@ -138,6 +150,10 @@ def _child_naive(path: str) -> None:
     child_reply({"n": len(records), "columns": frame.shape[1], "sites": len(sites), "json_s": t_json,
                  "normalize_s": t_norm, "base_rss_mb": base_rss, "loaded_rss_mb": loaded_rss,
                  "peak_rss_mb": max_rss_mb()})
+
+
+#: issue 16 item 6: "peak memory at 50,000 ≤ 2 GB with margin", the margin taken as 10 %
+MARGIN_MB = 1800
 
 
 def _settings(cache_dir: str | Path) -> Any:  # (a Settings: trialfinder is imported in the children only)
@@ -189,6 +205,8 @@ def main(argv: list[str] | None = None) -> list[Figure]:
             _child_ours(path, rest[0], rest[1:] == ["breakdown"])
         elif kind == "geo-cold":
             _child_geo_cold(path)
+        elif kind == "first-search":
+            _child_first_search(path)
         else:
             _child_naive(path)
         return []
@@ -206,6 +224,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                 ours_path, naive_path, nbytes[n] = write_inputs(n, folder)
                 extra = ["breakdown"] if n <= args.breakdown_max else []
                 ours[n] = run_child("throughput.py", "ours", str(ours_path), str(index_dir), *extra)
+                ours[n].update(run_child("throughput.py", "first-search", str(ours_path)))
                 naive[n] = run_child("throughput.py", "naive", str(naive_path))
             print(f"  {n:>6,} studies: build_tables {fmt_s(ours[n]['build_s'])}, peak {ours[n]['peak_rss_mb']:.0f} MB; "
                   f"naive json_normalize {fmt_s(naive[n]['normalize_s'])}", flush=True)
@@ -270,9 +289,16 @@ def main(argv: list[str] | None = None) -> list[Figure]:
         figures.append(Figure("4", f"  … vs loading the stored data set (the store's load), N={n:,}", fmt_s(o["total_s"]),
                               fmt_s(o["json_s"]) + " (load)", f"{o['total_s'] / o['json_s']:.1f}× load",
                               "—", None))
-        target, met = ("≤ 2 GB (issue 16: with margin)", o["peak_rss_mb"] <= 2000) if n == 50000 else ("—", None)
-        figures.append(Figure("4", f"peak RSS, N={n:,}", f"{o['peak_rss_mb']:.0f} MB", f"{v['peak_rss_mb']:.0f} MB",
-                              fmt_ratio(v["peak_rss_mb"], o["peak_rss_mb"]), target, met))
+        # issue 16: "≤ 2 GB with margin" — the margin taken as 10 %: at most 1,800 MB
+        target, met = ("≤ 2 GB with 10 % margin (≤ 1,800 MB)", o["peak_rss_mb"] <= MARGIN_MB) if n == 50000 else ("—", None)
+        figures.append(Figure("4", f"peak RSS, load + build_tables, N={n:,}", f"{o['peak_rss_mb']:.0f} MB",
+                              f"{v['peak_rss_mb']:.0f} MB", fmt_ratio(v["peak_rss_mb"], o["peak_rss_mb"]), target, met))
+        met = o["first_peak_rss_mb"] <= MARGIN_MB if n == 50000 else None
+        figures.append(Figure("4", f"  … peak RSS of the first search after a refresh (load_tables: load, build, save "
+                                   f"the tables file; {fmt_s(o['first_s'])}), N={n:,}",
+                              f"{o['first_peak_rss_mb']:.0f} MB", f"{v['peak_rss_mb']:.0f} MB",
+                              fmt_ratio(v["peak_rss_mb"], o["first_peak_rss_mb"]),
+                              target if n == 50000 else "—", met))
     print_figures("Summary (item 4)", figures)
     if args.json:
         save_figures("throughput", figures, {"ours": ours, "naive": naive})
