@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trialfinder.source.normalize import age_years, site_rows, study_facts, study_row
+from trialfinder.source.normalize import age_years, share_site_texts, site_rows, study_facts, study_row
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = sorted((ROOT / "fixtures" / "aml-studies").glob("NCT*.json"))
@@ -101,3 +101,27 @@ def test_damaged_records_still_normalize(data):
 def test_anything_at_the_top_level_normalizes(value):
     row = study_row(value)  # type: ignore[arg-type]
     assert row["nct_id"] == "" and site_rows(value) == []  # type: ignore[arg-type]
+
+
+def test_site_texts_are_shared_not_changed():
+    """share_site_texts: every record equal to before, and a text two sites have is one string (the real
+    records of fixtures/, copies; and copies damaged in the shapes a registry answer could take)."""
+    records = [json.loads(path.read_text()) for path in RECORDS + OTHER]
+    before = copy.deepcopy(records)
+    damaged = copy.deepcopy([r for r in records if r["protocolSection"].get("contactsLocationsModule")][:4])
+    damaged[0]["protocolSection"]["contactsLocationsModule"]["locations"] = {"city": "Tucson"}  # not a list
+    damaged[1]["protocolSection"]["contactsLocationsModule"]["locations"] = ["Tucson", None, 3]  # not dicts
+    damaged[2]["protocolSection"] = ["not", "an", "object"]
+    damaged[3]["protocolSection"]["contactsLocationsModule"] = None
+    odd = [*damaged, None, "NCT00000000", [], {}]
+    odd_before = copy.deepcopy(odd)
+    seen: dict[str, str] = {}
+    share_site_texts(records[:100], seen)  # (in two batches, as the store reads them)
+    share_site_texts(records[100:] + odd, seen)
+    assert records == before and odd == odd_before
+    cities = {}
+    for record in records:
+        for site in record["protocolSection"].get("contactsLocationsModule", {}).get("locations", []):
+            if isinstance(site.get("city"), str):
+                assert cities.setdefault(site["city"], site["city"]) is site["city"]
+    assert len(cities) > 100 and seen["United States"] == "United States"

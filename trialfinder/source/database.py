@@ -57,6 +57,7 @@ from sqlalchemy.pool import NullPool
 
 from ..errors import DataError, InvalidInput, StoreUnavailable
 from .files import gc_paused, private_dir, set_aside
+from .normalize import share_site_texts
 from .schema import DERIVED, META_FIELDS, built, datasets, metadata, pointer, studies
 from .settings import ENV, Settings, without_credentials
 from .store import Dataset, DatasetMeta, DataStore
@@ -346,6 +347,7 @@ class DbStore:
         name = f"data set {row.id} in {self.where}"
         whole = hashlib.sha256(b"[")
         parsed: list[Any] = []
+        seen: dict[str, str] = {}
         with gc_paused():
             for batch in batches:
                 texts = [record.record for record in batch]
@@ -362,6 +364,7 @@ class DbStore:
                     raise DataError(f"the {name} is damaged (bad JSON)") from exc
                 if not isinstance(chunk, list) or len(chunk) != len(texts):
                     raise DataError(f"the {name} is damaged (wrong study count)")
+                share_site_texts(chunk, seen)  # (a batch at a time: the next batch reuses what it frees)
                 parsed += chunk
         whole.update(b"]")
         if len(parsed) != row.count:
