@@ -114,8 +114,10 @@ def main(argv: list[str] | None = None) -> list[Figure]:
 
     from apiserver import parse_fields, select_fields
 
+    from trialfinder.source.database import open_store
     from trialfinder.source.query import FIELDS
-    from trialfinder.source.store import Dataset, DatasetMeta, DataStore
+    from trialfinder.source.settings import Settings
+    from trialfinder.source.store import Dataset, DatasetMeta
 
     print_machine()
     load_before = load_average()
@@ -124,11 +126,13 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     second = changed_copy(first, args.changed)
     with temp_dir() as folder:
         warm, cold = folder / "warm", folder / "cold"
-        DataStore(warm / "dataset").save(Dataset(studies=first, meta=DatasetMeta("live", "2026-11-20", None)))
+        store = open_store(Settings(cache_dir=warm))  # (the default store: SQLite in the cache folder)
+        store.save(Dataset(studies=first, meta=DatasetMeta("live", "2026-11-20", None)))
         run_child("incremental.py", "load-first", str(warm), str(folder / "first.tables"))  # the first refresh
-        DataStore(warm / "dataset").save(Dataset(studies=second, meta=DatasetMeta("live", "2026-12-01", None)))
-        (cold / "dataset").mkdir(parents=True)
-        shutil.copytree(warm / "dataset", cold / "dataset", dirs_exist_ok=True)
+        store.save(Dataset(studies=second, meta=DatasetMeta("live", "2026-12-01", None)))
+        cold.mkdir()  # (the same store, no tables file: a full build)
+        for part in warm.glob("trialfinder.sqlite*"):  # (the database, and its WAL if one is left)
+            shutil.copy2(part, cold / part.name)
         full = run_child("incremental.py", "full", str(cold), "")
         inc = run_child("incremental.py", "incremental", str(warm), "")
         shutil.copytree(warm, folder / "warm2")
