@@ -96,6 +96,22 @@ def test_tables_file_round_trips_exactly(cold, monkeypatch, row_group):
     assert type(row["categories"]) is tuple and type(row["evidence"]) is dict
 
 
+def test_the_tables_of_an_empty_data_set_round_trip():
+    """A registry answer with no study is a data set: its (empty) tables are read back as written, every
+    column and dtype there (its date column is in seconds, a unit Parquet stores as milliseconds)."""
+    import pandas as pd
+
+    from trialfinder.find.tablefile import decode_tables, encode_tables
+    from trialfinder.find.tables import build_tables
+    from trialfinder.source.store import Dataset, DatasetMeta
+
+    built = build_tables(Dataset(studies=[], meta=DatasetMeta("live", "2026-12-01", None)))
+    again = decode_tables(encode_tables(built))
+    for name in ("studies", "sites", "interventions"):
+        assert len(getattr(built, name)) == 0
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(built, name), check_exact=True)
+
+
 class _Planted:
     """Unpickled, it leaves a file behind: what a hostile cache entry would do."""
 

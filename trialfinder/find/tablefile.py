@@ -127,6 +127,8 @@ def _decode(table: pa.Table, kinds: dict[str, str]) -> pd.DataFrame:
             columns[name] = _objects(_each_distinct(chunked, _eligibility_from_text))
         else:
             values = chunked.to_numpy()
+            if values.dtype.kind == "M" and kind.startswith("datetime64[") and str(values.dtype) != kind:
+                values = values.astype(kind)  # (Parquet has no unit of seconds: a [s] column is read back as [ms])
             if str(values.dtype) != kind:
                 raise ValueError(f"column {name!r} is {values.dtype}, not {kind}")
             columns[name] = pd.Series(values, dtype=kind, copy=False)
