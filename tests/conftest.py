@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -34,14 +35,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 #: the two xdist workers end together on short tests instead of one waiting for the other's last long
 #: test; every other module keeps its place after them. (Whole modules move: a module's tests stay
 #: together, so its module-scoped fixtures are still built once per worker.)
-SLOW_FIRST = ("test_browser_jobs", "test_cli_properties", "test_app_properties", "test_kill", "test_chaos",
-              "test_typing", "test_places", "test_concurrency", "test_faults", "test_shared_store",
+#: (test_faults first: its ~120 cases, ~165 s in all, go to one worker per store and were the last long
+#: block when they started after the property tests)
+SLOW_FIRST = ("test_faults", "test_browser_jobs", "test_kill", "test_cli_properties", "test_app_properties",
+              "test_chaos", "test_typing", "test_places", "test_concurrency", "test_shared_store",
               "test_refresher", "test_wheel", "test_browser", "test_shared_cache", "test_needles")
 
 #: modules whose module-scoped fixture is costly (an app server and chromium; seeded data sets on
 #: SQLite and PostgreSQL; a wheel built into a fresh venv): under xdist one worker runs the whole module
 #: (the scheduler below), so that fixture is built once instead of on both workers
 ONE_WORKER = ("test_browser_jobs", "test_kill", "test_faults", "test_concurrency", "test_wheel")
+#: modules of ONE_WORKER whose costly fixture is made once per store (a module fixture with params
+#: "sqlite" and "postgresql", the first part of each test id): each store's tests go whole to one worker,
+#: so the two halves can run side by side and each fixture is still made once
+PER_STORE = ("test_faults", "test_kill")
+_STORE_ID = re.compile(r"[^\[]*\[(sqlite|postgresql)\b")
 
 
 def _module(item: pytest.Item) -> str:
@@ -60,7 +68,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):  # type: ignore[no-
 
     class OneWorkerModules(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
+            module, _, test = nodeid.partition("::")
+            store = _STORE_ID.match(test) if Path(module).stem in PER_STORE else None
+            if store:
+                return f"{module}::{store.group(1)}"
             return module if Path(module).stem in ONE_WORKER else nodeid
 
     config.option.loadscopereorder = False  # (keep the collection order; read only by this scheduler)

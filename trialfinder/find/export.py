@@ -52,44 +52,59 @@ def _joined(value: Any) -> str:
 
 def export_frame(result: SearchResult, labels: bool = False) -> pd.DataFrame:
     """The rows and columns every export writes, lists joined with ';', text made inert, formulas
-    neutralised. ``labels``: what a person reads ("Recruiting", "Phase 1/2") instead of the registry's codes."""
+    neutralised. ``labels``: what a person reads ("Recruiting", "Phase 1/2") instead of the registry's codes.
+
+    (Each column is worked out as a list and the frame is made once: a column added to a frame, or a
+    ``Series.map``, costs more than the few hundred cells it holds.)"""
     df = result.studies
     columns = list(COLUMNS)
     if result.place is not None:
         columns += NEAR_COLUMNS + [result.distance_column] + NEAR_EXTRA_COLUMNS
-    data: dict[str, pd.Series] = {}
+    data: dict[str, Any] = {}
     for col in columns:
         source = SOURCE_COLUMNS.get(col, col)
-        series = df[source] if source in df else pd.Series("", index=df.index)
-        if col in {"phases", "setting", "biomarkers"}:
-            series = series.map(_joined)
+        if source not in df:
+            data[col] = [""] * len(df)
+        elif col in {"phases", "setting", "biomarkers"}:
+            data[col] = [_joined(v) for v in df[source].tolist()]
         elif col == "categories":
-            series = series.map(lambda v: _joined(v) or "other")
+            data[col] = [_joined(v) or "other" for v in df[source].tolist()]
         elif col.startswith("distance_"):
-            series = series.round(1)
-        data[col] = series
-    out = pd.DataFrame(data, index=df.index)  # (one frame at once: adding ~40 columns one by one costs more)
+            data[col] = df[source].round(1)
+        else:
+            data[col] = df[source]
     if labels:
-        out = readable(out, df)
-    _add_eligibility(out, df, result)
-    out = out.reset_index(drop=True)
-    text_cols = [c for c in out.columns if out[c].dtype == object or pd.api.types.is_string_dtype(out[c])]
-    for col in text_cols:
-        out[col] = out[col].map(lambda v: neutralise(block(v)) if isinstance(v, str) else ("" if v is None else v))
-    return out
+        frame = pd.DataFrame({col: values if isinstance(values, pd.Series) else pd.Series(
+            values, index=df.index, dtype=None if values else object) for col, values in data.items()}, index=df.index)
+        out = readable(frame, df)
+        data = {col: out[col] for col in out.columns}
+    data.update(_eligibility_columns(df, result))
+    return pd.DataFrame({col: _inert(values) for col, values in data.items()})
 
 
-def _add_eligibility(out: pd.DataFrame, df: pd.DataFrame, result: SearchResult) -> None:
+def _inert(values: Any) -> pd.Series:
+    """A column of the export (a list, or a Series of the studies' rows) with its text made inert and
+    formulas neutralised, a missing text as ""; numbers as they are. Indexed 0, 1, ..."""
+    if isinstance(values, pd.Series):
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+            return values.reset_index(drop=True)
+        values = values.tolist()
+    return pd.Series([neutralise(block(v)) if isinstance(v, str) else ("" if v is None else v) for v in values],
+                     dtype=None if values else object)
+
+
+def _eligibility_columns(df: pd.DataFrame, result: SearchResult) -> dict[str, list[Any]]:
     """The readable eligibility columns (lists joined with ';', evidence as 'field: sentence | ...'),
     and the verdict and its reasons when a profile was given."""
-    facts = df["eligibility"] if "eligibility" in df else pd.Series(None, index=df.index, dtype=object)
-    for col in ELIGIBILITY_COLUMNS[:-1]:
-        out[col] = facts.map(lambda e, c=col: _fact_text(getattr(e, c, None)))
-    out["eligibility_evidence"] = facts.map(_evidence_text)
+    facts = df["eligibility"].tolist() if "eligibility" in df else [None] * len(df)
+    out: dict[str, list[Any]] = {col: [_fact_text(getattr(e, col, None)) for e in facts]
+                                 for col in ELIGIBILITY_COLUMNS[:-1]}
+    out["eligibility_evidence"] = [_evidence_text(e) for e in facts]
     if result.spec.profile is not None and "verdict" in df:
-        out["verdict"] = df["verdict"].map(lambda k: VERDICT_LABELS.get(k, k))
-        out["verdict_reasons"] = df["verdict_reasons"].map(
-            lambda reasons: " | ".join(r.criterion + (f": {r.sentence}" if r.sentence else "") for r in reasons))
+        out["verdict"] = [VERDICT_LABELS.get(k, k) for k in df["verdict"].tolist()]
+        out["verdict_reasons"] = [" | ".join(r.criterion + (f": {r.sentence}" if r.sentence else "") for r in reasons)
+                                  for reasons in df["verdict_reasons"].tolist()]
+    return out
 
 
 def _fact_text(value: Any) -> str:

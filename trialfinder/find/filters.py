@@ -409,37 +409,50 @@ def search(tables: Tables, spec: FilterSpec) -> SearchResult:
             counts.append(FilterCount(flt.name, flt.describe(spec), int(scope.keep.sum())))
     distance_col = f"distance_{spec.unit}"
     how = spec.sort or ("distance" if spec.place is not None else "updated")
-    out = _sort(_annotate(tables.studies, scope.keep, scope, distance_col), how, distance_col)
+    out = _annotate(tables.studies, scope.keep, scope, distance_col, how)
     if spec.age is not None:
         out = _stated_ages_first(out)
     if spec.profile is not None:
         out = _with_verdicts(out, spec)
     if unlocated_keep is not None:
-        apart = _annotate(tables.studies, unlocated_keep, scope, distance_col)
-        if spec.profile is not None:
-            apart = _with_verdicts(apart, spec)
+        apart_how = "updated" if how == "distance" else how
+        if spec.profile is None:
+            apart = _annotate(tables.studies, unlocated_keep, scope, distance_col, apart_how)
+        else:  # (sorted after the verdicts: the likely excluded stay last among equals)
+            apart = _sort(_with_verdicts(_annotate(tables.studies, unlocated_keep, scope, distance_col), spec),
+                          apart_how, distance_col)
         return SearchResult(studies=out, spec=spec, counts=counts, unlocated=len(apart), undated=undated,
-                            unlocated_studies=_sort(apart, "updated" if how == "distance" else how, distance_col))
+                            unlocated_studies=apart)
     unlocated = int(out[distance_col].isna().sum()) if spec.place is not None else 0
     return SearchResult(studies=out, spec=spec, counts=counts, unlocated=unlocated, undated=undated)
 
 
 def _stated_ages_first(df: pd.DataFrame) -> pd.DataFrame:
     """Trials whose ages admit the age asked for, then (in the same order) those that state no ages."""
-    unstated = df["min_age_years"].isna() & df["max_age_years"].isna()
-    return pd.concat([df[~unstated], df[unstated]]) if unstated.any() else df
+    unstated = (df["min_age_years"].isna() & df["max_age_years"].isna()).to_numpy()
+    return df.iloc[np.argsort(unstated, kind="stable")] if unstated.any() else df
 
 
-def _annotate(studies: pd.DataFrame, keep: pd.Series, scope: Scope, distance_col: str) -> pd.DataFrame:
-    """The kept studies (a copy), with the nearest site, its status and the distance (when the search
-    has a place)."""
-    rows = keep.to_numpy(dtype=bool)
-    out = studies[rows].copy()
-    if scope.spec.place is not None:
-        nearest = scope.nearest()[rows]  # (indexed like the studies: the same rows, no lookup by id)
+_SORT_KEYS = ("last_update_date", "nct_id", "phase_rank")
+
+
+def _annotate(studies: pd.DataFrame, keep: pd.Series, scope: Scope, distance_col: str,
+              how: str | None = None) -> pd.DataFrame:
+    """The kept studies (a new frame), sorted by ``how`` (:func:`_sort`; None: in the tables' order), with
+    the nearest site, its status and the distance when the search has a place. (The order is found on the
+    sort keys alone, then every column is taken once, in that order.)"""
+    at = np.flatnonzero(keep.to_numpy(dtype=bool))
+    near = scope.nearest() if scope.spec.place is not None else None
+    if how is not None:
+        keys = studies[[c for c in _SORT_KEYS if c in studies]].take(at).reset_index(drop=True)
+        if near is not None:
+            keys[distance_col] = near["distance"].to_numpy(dtype=float)[at]
+        at = at[_sort(keys, how, distance_col).index.to_numpy()]
+    out = studies.take(at)
+    if near is not None:  # (indexed like the studies: the same rows, no lookup by id)
         for col in ("nearest_site", "nearest_site_status", "nearest_is_open", "nearest_site_contact"):
-            out[col] = nearest[col].to_numpy()
-        out[distance_col] = nearest["distance"].to_numpy(dtype=float)
+            out[col] = near[col].to_numpy()[at]
+        out[distance_col] = near["distance"].to_numpy(dtype=float)[at]
     return out
 
 

@@ -403,14 +403,48 @@ def _in(i: int, quals: list[Qualifier]) -> bool:
 
 
 def suggest_cities(name: str, quals: list[Qualifier], n: int = 3) -> list[str]:
-    """Close city names ('Tuscon' -> ['Tucson, AZ']) among the cities the qualifiers allow, largest first."""
-    import difflib
-
+    """Close city names ('Tuscon' -> ['Tucson, AZ']) among the cities the qualifiers allow, largest first.
+    (difflib's close matches among the main names — with qualifiers, those of which one of the three
+    largest namesakes is allowed —, found by :class:`~trialfinder.find.closematch.CloseMatcher`.)"""
     c = _cities()
-    keys = [k for k, rows in c.primary.items() if any(_in(i, quals) for i in rows[:3])] if quals else list(c.primary)
-    found = difflib.get_close_matches(_norm(name), keys, n=n, cutoff=0.8)
+    index = _name_index()
+    found = index.matcher.get_close_matches(_norm(name), n=n, cutoff=0.8,
+                                            allowed=index.allowed(quals) if quals else None)
     rows = [next(i for i in c.primary[k] if _in(i, quals)) for k in found]
     return [_city_place(name, i).label.removesuffix(", United States") for i in rows]
+
+
+class _NameIndex:
+    """What :func:`suggest_cities` needs, made once per set of place tables: a CloseMatcher of the main
+    names, each name's three largest cities (-1: fewer), and every city's country and state code."""
+
+    def __init__(self, c: _Cities) -> None:
+        from .closematch import CloseMatcher
+
+        keys, offsets, rows = c.primary.arrays()
+        self.matcher = CloseMatcher(keys)
+        offsets = np.asarray(offsets, dtype=np.int64)
+        at = offsets[:-1, None] + np.arange(3)
+        self.largest = np.where(at < offsets[1:, None], np.asarray(rows)[np.minimum(at, max(len(rows) - 1, 0))], -1)
+        self.cc, self.admin1 = np.array(c.cc, dtype=str), np.array(c.admin1, dtype=str)
+
+    def allowed(self, quals: list[Qualifier]) -> np.ndarray:
+        """Per main name: whether one of its three largest cities is in every qualifier (as :func:`_in`)."""
+        ok = np.ones(len(self.cc), dtype=bool)
+        for q in quals:
+            any_of = np.zeros(len(self.cc), dtype=bool)
+            for cc, st in q:
+                any_of |= (self.cc == cc) & (self.admin1 == st) if st is not None else self.cc == cc
+            ok &= any_of
+        named: np.ndarray = (self.largest >= 0) & ok[np.maximum(self.largest, 0)]
+        return np.any(named, axis=1)
+
+
+def _name_index() -> _NameIndex:
+    index = _DATA.get("name_index")
+    if index is None:  # (kept with the tables it was made from: a test that swaps _DATA swaps it too)
+        index = _DATA["name_index"] = _NameIndex(_cities())
+    return index
 
 
 def _not_found(query: str, name: str, quals: list[Qualifier], what: str = "city") -> InvalidInput:

@@ -16,6 +16,7 @@ from functools import cache
 import pandas as pd
 
 from . import places
+from .closematch import CloseMatcher
 
 SUGGESTIONS = 3
 
@@ -93,9 +94,16 @@ def _region_keys() -> dict[str, str]:
     return _keyed(_all_region_names())  # (some 5,000 names: normalised once, not on every suggestion)
 
 
+@cache
+def _region_matcher() -> CloseMatcher:
+    return CloseMatcher(list(_region_keys()))
+
+
 def suggest_region(word: str) -> list[str]:
-    """Close region names for a state or region that is not one ('Tex' -> ['Texas', ...])."""
-    return _closest(word, _region_keys(), SUGGESTIONS)
+    """Close region names for a state or region that is not one ('Tex' -> ['Texas', ...]): those of
+    :func:`close_matches` over every region name, found by a :class:`CloseMatcher` made once."""
+    by_key = _region_keys()
+    return [by_key[k] for k in _region_matcher().get_close_matches(places._norm(word), n=SUGGESTIONS, cutoff=0.6)]
 
 
 def known_region(word: str) -> bool:
