@@ -347,31 +347,43 @@ class DbStore:
         name = f"data set {row.id} in {self.where}"
         whole = hashlib.sha256(b"[")
         parsed: list[Any] = []
+        count = 0
+        unparsable: str | None = None  # (said only once the checksums hold, as when all was parsed at once)
         seen: dict[str, str] = {}
         with gc_paused():
             for batch in batches:
-                texts = [record.record for record in batch]
-                for k, record in enumerate(batch, start=len(parsed)):
+                for k, record in enumerate(batch, start=count):
                     data = record.record.encode("utf-8", "surrogatepass")
                     if record.position != k:
                         raise DataError(f"the {name} is damaged (wrong study count)")
                     if hashlib.sha256(data).hexdigest() != record.sha256:
                         raise DataError(f"the {name} is damaged (checksum mismatch in study {k + 1})")
                     whole.update(b"," + data if k else data)
-                try:  # (one parse a batch: key strings shared by its records, as in one parse of all)
-                    chunk = json.loads("[" + ",".join(texts) + "]")
-                except (ValueError, RecursionError) as exc:
-                    raise DataError(f"the {name} is damaged (bad JSON)") from exc
-                if not isinstance(chunk, list) or len(chunk) != len(texts):
-                    raise DataError(f"the {name} is damaged (wrong study count)")
-                share_site_texts(chunk, seen)  # (a batch at a time: the next batch reuses what it frees)
-                parsed += chunk
+                count += len(batch)
+                if unparsable is None:
+                    unparsable = self._parse(batch, parsed, seen)
         whole.update(b"]")
-        if len(parsed) != row.count:
+        if count != row.count:
             raise DataError(f"the {name} is damaged (wrong study count)")
         if whole.hexdigest() != row.sha256:
             raise DataError(f"the {name} is damaged (checksum mismatch)")
+        if unparsable is not None:
+            raise DataError(f"the {name} is damaged ({unparsable})")
         return parsed
+
+    @staticmethod
+    def _parse(batch: Sequence[Any], parsed: list[Any], seen: dict[str, str]) -> str | None:
+        """Parse one batch of study rows onto ``parsed`` (one parse a batch: key strings shared by its
+        records, as in one parse of all); what is wrong with it, or None."""
+        try:
+            chunk = json.loads("[" + ",".join(record.record for record in batch) + "]")
+        except (ValueError, RecursionError):
+            return "bad JSON"
+        if not isinstance(chunk, list) or len(chunk) != len(batch):
+            return "wrong study count"
+        share_site_texts(chunk, seen)  # (a batch at a time: the next batch reuses what it frees)
+        parsed += chunk
+        return None
 
     def _switch(self, conn: Connection, meta: DatasetMeta, rows: list[dict[str, Any]]) -> int:
         # the pointer row is locked first (FOR UPDATE; SQLite's BEGIN IMMEDIATE already serialises)
