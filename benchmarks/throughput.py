@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> list[Figure]:
                 ours_path, naive_path, nbytes[n] = write_inputs(n, folder)
                 extra = ["breakdown"] if n <= args.breakdown_max else []
                 ours[n] = run_child("throughput.py", "ours", str(ours_path), str(index_dir), *extra)
-                ours[n].update(run_child("throughput.py", "first-search", str(ours_path)))
+                first = run_child("throughput.py", "first-search", str(ours_path))  # (its own process and peak)
+                ours[n].update(first_s=first["first_s"], first_peak_rss_mb=first["first_peak_rss_mb"])
                 naive[n] = run_child("throughput.py", "naive", str(naive_path))
             print(f"  {n:>6,} studies: build_tables {fmt_s(ours[n]['build_s'])}, peak {ours[n]['peak_rss_mb']:.0f} MB; "
                   f"naive json_normalize {fmt_s(naive[n]['normalize_s'])}", flush=True)
