@@ -32,7 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 #: the modules that take longest in total (``--durations``), longest first. They start first, so that
-#: the two xdist workers end together on short tests instead of one waiting for the other's last long
+#: the xdist workers end together on short tests instead of one waiting for another's last long
 #: test; every other module keeps its place after them. (Whole modules move: a module's tests stay
 #: together, so its module-scoped fixtures are still built once per worker.)
 #: (test_faults first: its ~120 cases, ~165 s in all, go to one worker per store and were the last long
