@@ -16,6 +16,7 @@ from ..source.normalize import SITE_FIELDS, site_tuples, study_facts, study_row
 from ..source.store import Dataset, DatasetMeta
 from ..source.vocab import OPEN_SITE_STATUSES
 from . import places
+from .split import read_split
 
 #: standard age groups -> (lowest, highest) age in years they cover
 AGE_GROUP_BOUNDS = {"CHILD": (0.0, 17.999), "ADULT": (18.0, 64.999), "OLDER_ADULT": (65.0, None)}
@@ -53,47 +54,89 @@ def build_tables(dataset: Dataset, known_eligibility: Mapping[str, Eligibility] 
     """Every study becomes one row; nothing is dropped (unclassifiable studies are 'other').
 
     ``known_eligibility``: eligibility facts already read, by criteria text (they depend on the text
-    alone: an incremental refresh passes those of the previous tables)."""
+    alone: an incremental refresh passes those of the previous tables). A large data set is read over
+    two processes where that is safe (:mod:`.split`); the tables are the same."""
     with gc_paused():  # (millions of short-lived objects, none in a cycle: see files.gc_paused)
         return _build(dataset, known_eligibility or {})
 
 
-def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Tables:
-    # (the classifiers compile their rule tables when imported: a search of tables already built needs none)
-    from ..classify.biomarkers import biomarkers
-    from ..classify.categories import classify
-    from ..classify.disease_setting import disease_setting
-    from ..classify.eligibility import extract as eligibility_facts
+@dataclass
+class Part:
+    """What reading some of a data set's studies gives, in their order: the rows of the studies table,
+    the sites table's columns (filled a study at a time: no tuple per site is kept, at 50,000 studies those
+    were ~100 MB beside the frame made from them), the interventions' rows, and per study its site counts,
+    countries and states. Two parts read from consecutive studies :meth:`extend` to the part of all of them."""
 
-    rows: list[dict[str, Any]] = []
-    # the sites table's columns, filled a study at a time (no tuple per site is kept: at 50,000
-    # studies those were ~100 MB beside the frame made from them)
-    site_columns: list[list[Any]] = [[] for _ in SITE_COLUMNS]
-    int_rows: list[tuple[Any, ...]] = []
-    per_study: dict[str, list[Any]] = {}  # nct_id -> [sites, open sites, countries, states]
-    phase_memo: dict[tuple[str, ...], tuple[str, int]] = {}
-    stamp = dataset.meta.data_timestamp or ""
-    for record in dataset.studies:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    site_columns: list[list[Any]] = field(default_factory=lambda: [[] for _ in SITE_COLUMNS])
+    int_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    per_study: dict[str, list[Any]] = field(default_factory=dict)  # nct_id -> [sites, open sites, countries, states]
+
+    def extend(self, later: "Part") -> None:
+        """This part followed by ``later`` (read from the studies after this one's)."""
+        self.rows += later.rows
+        for column, more in zip(self.site_columns, later.site_columns, strict=True):
+            column += more
+        self.int_rows += later.int_rows
+        for nct, (sites, opened, countries, states) in later.per_study.items():
+            self.count_sites(nct, sites, opened, countries, states)
+
+    def count_sites(self, nct: str, sites: int, opened: int, countries: set[str], states: set[str]) -> None:
+        stats = self.per_study.get(nct)
+        if stats is None:
+            self.per_study[nct] = [sites, opened, countries, states]
+        else:  # (the same study listed twice: its sites are all kept, as rows of the sites table)
+            stats[0] += sites
+            stats[1] += opened
+            stats[2] |= countries
+            stats[3] |= states
+
+
+class Reader:
+    """Reads studies into a :class:`Part`: normalised, classified, eligibility facts read."""
+
+    def __init__(self, dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> None:
+        # (the classifiers compile their rule tables when imported: a search of tables already built needs none)
+        from ..classify.biomarkers import biomarkers
+        from ..classify.categories import classify
+        from ..classify.disease_setting import disease_setting
+        from ..classify.eligibility import extract
+
+        self.classify, self.disease_setting, self.biomarkers, self.eligibility = (
+            classify, disease_setting, biomarkers, extract)
+        self.known_eligibility = known_eligibility
+        self.stamp = dataset.meta.data_timestamp or ""
+        self.partial = dataset.partial
+        self.phase_memo: dict[tuple[str, ...], tuple[str, int]] = {}
+
+    def read(self, records: list[dict[str, Any]]) -> Part:
+        """The part of ``records``."""
+        part = Part()
+        for record in records:
+            self._study(record, part)
+        return part
+
+    def _study(self, record: dict[str, Any], part: Part) -> None:
         row = study_row(record)
         nct = row["nct_id"]
         if not nct:
-            continue
+            return
         facts = study_facts(record)
-        result = classify(facts)
+        result = self.classify(facts)
         row["categories"] = result.categories
         row["category_evidence"] = _evidence_text(result.evidence, result.categories)
         row["evidence"] = dict(result.evidence)
-        row["disease_setting"] = disease_setting(facts)
-        row["biomarkers"] = biomarkers(facts, result)
+        row["disease_setting"] = self.disease_setting(facts)
+        row["biomarkers"] = self.biomarkers(facts, result)
         # the criteria text as written, and the seven facts read from it (with their sentences)
         row["eligibility_text"] = text = row.pop("eligibility")  # (the same text as facts.eligibility)
-        known = known_eligibility.get(text)
-        row["eligibility"] = known if known is not None else eligibility_facts(facts.eligibility)
+        known = self.known_eligibility.get(text)
+        row["eligibility"] = known if known is not None else self.eligibility(facts.eligibility)
         row["interventions"] = "; ".join(
             f"{i.type.title().replace('_', ' ')}: {i.name}" if i.type else i.name for i in facts.interventions
         )
-        row["data_timestamp"] = stamp
-        row["partial_record"] = nct in dataset.partial  # a snapshot record lacking what the registry has
+        row["data_timestamp"] = self.stamp
+        row["partial_record"] = nct in self.partial  # a snapshot record lacking what the registry has
         if row["min_age_years"] is None and row["max_age_years"] is None:
             row["min_age_years"], row["max_age_years"] = _ages_from_groups(row["age_groups"])
             row["age_from_groups"] = bool(row["age_groups"])
@@ -103,37 +146,39 @@ def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Ta
         row["search_text"] = " ".join((nct, row["title"], row["official_title"], row["interventions"], row["sponsor"],
                                        row["category_evidence"], " ".join(row["conditions"]),
                                        " ".join(row["keywords"]), " ".join(row["biomarkers"]))).lower()
-        phase = phase_memo.get(row["phases"])
+        phase = self.phase_memo.get(row["phases"])
         if phase is None:
-            phase = phase_memo[row["phases"]] = (
+            phase = self.phase_memo[row["phases"]] = (
                 phase_display(row["phases"]), max((PHASE_ORDER.get(p, -1) for p in row["phases"]), default=-1))
         row["phase"], row["phase_rank"] = phase
-        rows.append(row)
-        for intervention, cats in zip(facts.interventions, result.by_intervention, strict=True):
-            int_rows.append((nct, intervention.type, intervention.name, "; ".join(intervention.other_names),
-                             intervention.description, tuple(cats)))
+        part.rows.append(row)
+        part.int_rows += [(nct, intervention.type, intervention.name, "; ".join(intervention.other_names),
+                           intervention.description, tuple(cats))
+                          for intervention, cats in zip(facts.interventions, result.by_intervention, strict=True)]
         listed = site_tuples(record)
         if listed:  # (columns as SITE_FIELDS: 3 state, 5 country, 6 site status)
-            for column, values in zip(site_columns, zip(*listed, strict=True), strict=True):
+            for column, values in zip(part.site_columns, zip(*listed, strict=True), strict=True):
                 column += values
-            opened = len([1 for site in listed if site[6] in OPEN_SITE_STATUSES])
-            stats = per_study.get(nct)
-            if stats is None:
-                per_study[nct] = [len(listed), opened, {site[5] for site in listed}, {site[3] for site in listed}]
-            else:  # (the same study listed twice: its sites are all kept, as rows of the sites table)
-                stats[0] += len(listed)
-                stats[1] += opened
-                stats[2].update(site[5] for site in listed)
-                stats[3].update(site[3] for site in listed)
+            part.count_sites(nct, len(listed), len([1 for site in listed if site[6] in OPEN_SITE_STATUSES]),
+                        {site[5] for site in listed}, {site[3] for site in listed})
 
-    if not rows:  # no study (a registry that really has none, accepted): the frames of one placeholder, emptied
+
+def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Tables:
+    part = read_split(Reader(dataset, known_eligibility).read, Part.extend, dataset.studies)
+    if not part.rows:  # no study (a registry that really has none, accepted): the frames of one placeholder, emptied
         return _emptied(_build(Dataset(studies=[_PLACEHOLDER], meta=dataset.meta), {}))
+    return _frames(part, dataset.meta)
+
+
+def _frames(part: Part, meta: DatasetMeta) -> Tables:
+    rows, per_study = part.rows, part.per_study
     if len(rows) > 1:  # one row per study: a repeated id keeps its last record (in that record's place)
         last = {row["nct_id"]: k for k, row in enumerate(rows)}
         if len(last) < len(rows):
             rows = [row for k, row in enumerate(rows) if last[row["nct_id"]] == k]
     studies = _studies_frame(rows)
-    del rows  # (the frame holds the values; the row dicts would only raise the peak)
+    del rows
+    part.rows = []  # (the frame holds the values; the row dicts would only raise the peak)
     none: list[Any] = [0, 0, set(), set()]
     counts_of = [per_study.get(nct, none) for nct in studies.index]
     studies["sites_count"] = np.array([c[0] for c in counts_of], dtype="int64")
@@ -141,8 +186,8 @@ def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Ta
     studies["countries"] = _objects([tuple(sorted(c[2] - {""})) for c in counts_of], studies.index)
     studies["states"] = _objects([tuple(sorted(c[3] - {""})) for c in counts_of], studies.index)
 
-    text = dict(zip(SITE_COLUMNS, site_columns, strict=True))
-    del site_columns
+    text = dict(zip(SITE_COLUMNS, part.site_columns, strict=True))
+    part.site_columns = []
     # (coordinates are floats or None: normalize.site_tuples; None becomes NaN)
     lat, lon, source = places.locate(np.array(text["latitude"], dtype=float), np.array(text["longitude"], dtype=float),
                                      text["zip"], text["state"], text["city"], text["country"])
@@ -155,9 +200,9 @@ def _build(dataset: Dataset, known_eligibility: Mapping[str, Eligibility]) -> Ta
     sites["site_open"] = np.array([s in OPEN_SITE_STATUSES for s in text["site_status"]], dtype=bool)
     sites["site_label"] = pd.Series(np.array(places.label_sites(text["facility"], text["city"], text["state"]),
                                              dtype=object), dtype=object, copy=False)
-    interventions = pd.DataFrame(int_rows, columns=INTERVENTION_COLUMNS, dtype=object)
-    del int_rows
-    return Tables(studies=studies, sites=sites, interventions=interventions, meta=dataset.meta)
+    interventions = pd.DataFrame(part.int_rows, columns=INTERVENTION_COLUMNS, dtype=object)
+    part.int_rows = []
+    return Tables(studies=studies, sites=sites, interventions=interventions, meta=meta)
 
 
 #: a record with nothing but an id: what an empty data set's tables are built from (and then emptied)

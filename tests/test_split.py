@@ -1,0 +1,138 @@
+"""Building the tables over two processes (find/split.py) gives exactly the tables of one process, falls
+back to reading in this process when the worker fails or dies, never leaves a worker behind, and is not
+used where a fork is unsafe (another thread running) or does not pay (a small data set)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import threading
+
+import pandas as pd
+import pytest
+
+from trialfinder.find import split
+from trialfinder.find.tables import Reader, build_tables
+from trialfinder.source.store import Dataset, DatasetMeta
+
+META = DatasetMeta(source="cache", data_timestamp="2026-11-20", fetched_at=None)
+
+
+def _same(got, want) -> None:
+    for name in ("studies", "sites", "interventions"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), check_exact=True)
+        assert getattr(got, name).index.dtype == getattr(want, name).index.dtype
+
+
+@pytest.fixture(scope="module")
+def one_process(fixture_studies):
+    """The fixture records' tables read in this process alone."""
+    assert not split.can_split(len(fixture_studies))  # (377 studies: under SPLIT_MIN)
+    return build_tables(Dataset(studies=fixture_studies, meta=META))
+
+
+@pytest.fixture
+def forks(monkeypatch):
+    """Split any data set of two studies or more (where the machine allows it); the workers forked."""
+    if not split.can_split(split.SPLIT_MIN):
+        pytest.skip("this machine cannot split (one CPU, not Linux, or another thread running)")
+    monkeypatch.setattr(split, "SPLIT_MIN", 2)
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    return pids
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # already reaped: nothing left behind
+        return True
+    return False
+
+
+def test_two_processes_build_the_same_tables(fixture_studies, one_process, forks):
+    _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+    assert len(forks) == 1 and _gone(forks[0])
+
+
+def test_a_study_listed_in_both_halves_is_merged_as_in_one_process(fixture_studies, forks, monkeypatch):
+    # Real records; the last one listed again at the start (a copy, its title edited), so that it is read
+    # by this process and by the worker: the last record wins the row, its sites are all kept.
+    records = copy.deepcopy(fixture_studies)
+    again = copy.deepcopy(records[-1])
+    again["protocolSection"]["identificationModule"]["briefTitle"] = "an earlier version of the record"
+    records.insert(0, again)
+    with_sites = next(r for r in records[1:] if r.get("protocolSection", {}).get("contactsLocationsModule"))
+    records.append(copy.deepcopy(with_sites))  # and one with sites, listed twice in the worker's half
+    dataset = Dataset(studies=records, meta=META)
+    split_tables = build_tables(dataset)
+    assert len(forks) == 1
+    monkeypatch.setattr(split, "SPLIT_MIN", 10**9)
+    _same(split_tables, build_tables(dataset))
+    nct = records[-1]["protocolSection"]["identificationModule"]["nctId"]
+    assert split_tables.studies.loc[nct, "sites_count"] == 2 * len(
+        with_sites["protocolSection"]["contactsLocationsModule"]["locations"])
+
+
+@pytest.mark.parametrize("how", ["raises", "dies"])
+def test_a_failing_worker_is_replaced_by_this_process(fixture_studies, one_process, forks, monkeypatch, capfd, how):
+    parent = os.getpid()
+    real_read = Reader.read
+
+    def read(self, records):
+        if os.getpid() != parent:  # only in the worker
+            if how == "raises":
+                raise RuntimeError("a worker's failure")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_read(self, records)
+
+    monkeypatch.setattr(Reader, "read", read)
+    _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+    assert len(forks) == 1 and _gone(forks[0])
+    assert "a worker's failure" not in capfd.readouterr().err  # (no traceback from the worker)
+
+
+def test_an_interrupt_here_stops_the_worker(fixture_studies, forks, monkeypatch):
+    parent = os.getpid()
+    real_read = Reader.read
+    calls = []
+
+    def read(self, records):
+        if os.getpid() == parent:
+            calls.append(len(records))
+            if len(calls) == 2:  # this process's half, after the fork
+                raise KeyboardInterrupt
+        return real_read(self, records)
+
+    monkeypatch.setattr(Reader, "read", read)
+    with pytest.raises(KeyboardInterrupt):
+        build_tables(Dataset(studies=fixture_studies, meta=META))
+    assert len(forks) == 1 and _gone(forks[0])
+
+
+def test_no_fork_while_another_thread_runs_or_for_a_small_data_set(fixture_studies, one_process, monkeypatch):
+    def no_fork() -> int:
+        raise AssertionError("forked")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert not split.can_split(split.SPLIT_MIN - 1)
+    _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)  # under SPLIT_MIN
+    monkeypatch.setattr(split, "SPLIT_MIN", 2)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # as in the app, whose pages run in the server's threads
+    other.start()
+    try:
+        assert not split.can_split(len(fixture_studies))
+        _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+    finally:
+        stop.set()
+        other.join()

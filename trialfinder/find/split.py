@@ -1,0 +1,139 @@
+"""Reading a large data set over two processes: a forked worker reads every other run of studies while
+this process reads the others, and sends its parts (:class:`~.tables.Part`) back pickled over a pipe.
+
+Only where that is safe and pays: on Linux (``fork``), with no other thread in this process (a fork
+copies only the calling thread, so a lock another thread held would stay held in the worker: the app's
+server runs its pages in threads, so the app reads in one process), two CPUs free to use, and at least
+:data:`SPLIT_MIN` studies (below that the fork and the transfer cost more than they save). If anything
+goes wrong on the worker's side (it fails, dies, sends something broken), this process reads those
+studies itself: the part is the same either way, and so are the tables.
+
+The pickle comes from our own child over a pipe only the two processes hold; no file is involved
+(nothing someone else could write: issue 16's "no pickles on disk" is about cache files).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+#: the fewest studies read over two processes (benchmarks/throughput.py; a fork, and a part sent back, cost
+#: ~0.05 s and ~0.1 s per 1,000 studies read at the other end: halving 2,000 studies' ~0.8 s saves more)
+SPLIT_MIN = 2000
+#: the records are cut into this many runs, read in turn here and by the worker: a data set whose costly
+#: records (long eligibility criteria, many sites) bunch together is still shared evenly
+RUNS = 32
+#: the worker's share of each pair of runs: less than half, as it also sends its parts, and reads more slowly
+#: (each object it touches first is copied from this process's pages)
+WORKER_SHARE = float(os.environ.get("TF_SHARE") or "0.45")
+
+P = TypeVar("P")
+Records = list[dict[str, Any]]
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def can_split(n: int) -> bool:
+    """Whether ``n`` studies are read over two processes here and now."""
+    return (n >= SPLIT_MIN and sys.platform.startswith("linux") and hasattr(os, "fork")
+            and threading.active_count() == 1 and cpus() >= 2)
+
+
+def runs(n: int) -> list[tuple[int, int]]:
+    """The runs of ``n`` records, in order: this process reads the 1st, 3rd, …, the worker the 2nd, 4th, …"""
+    pairs = max(1, min(RUNS // 2, n // 2))
+    out = []
+    for k in range(pairs):
+        lo, hi = n * k // pairs, n * (k + 1) // pairs
+        cut = hi - int((hi - lo) * WORKER_SHARE)
+        out += [(lo, cut), (cut, hi)]
+    return out
+
+
+def read_split(read: Callable[[Records], P], join: Callable[[P, P], None], records: Records) -> P:
+    """``read(records)``, over two processes where :func:`can_split` allows: ``read`` gives the part of some
+    consecutive records, ``join(part, later)`` extends a part with the part of the records after it."""
+    if not can_split(len(records)):
+        return read(records)
+    bounds = runs(len(records))
+    # The first study here, before the fork: the classifiers compile their rule tables on first use,
+    # and the worker inherits them compiled.
+    part = read(records[:1])
+    theirs = [records[lo:hi] for lo, hi in bounds[1::2]]
+    worker = _Worker(read, theirs)
+    try:
+        mine = [read(records[max(lo, 1):hi]) for lo, hi in bounds[::2]]
+        later = worker.result(type(part), len(theirs))
+    except BaseException:  # (Ctrl-C included: the worker is stopped, never left behind)
+        worker.stop()
+        raise
+    if later is None:  # (the worker failed: its runs read here)
+        later = [read(run) for run in theirs]
+    for here, there in zip(mine, later, strict=True):
+        join(part, here)
+        join(part, there)
+    return part
+
+
+class _Worker:
+    """A forked process reading runs of records, each into a part: :meth:`result` receives the parts."""
+
+    def __init__(self, read: Callable[[Records], Any], runs: list[Records]) -> None:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            os.close(read_end)
+            _work(read, runs, write_end)
+        os.close(write_end)
+        self.pid: int | None = pid
+        self.pipe = os.fdopen(read_end, "rb")
+
+    def result(self, kind: type[P], count: int) -> list[P] | None:
+        """The worker's ``count`` parts, or None if it did not send them all, of this kind (it is waited for)."""
+        try:
+            with self.pipe:
+                parts = pickle.load(self.pipe)
+        except Exception:  # (EOF: it died; a broken pickle)
+            parts = None
+        if self._wait() != 0 or not isinstance(parts, list) or len(parts) != count:
+            return None
+        return parts if all(isinstance(part, kind) for part in parts) else None
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:  # pragma: no cover - already gone
+                pass
+            self._wait()
+        self.pipe.close()
+
+    def _wait(self) -> int:
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return -1
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def _work(read: Callable[[Records], Any], runs: list[Records], fd: int) -> NoReturn:
+    """In the worker: read, send, and leave at once (``os._exit``: none of the parent's exit handlers,
+    buffers or connections is touched; a failure only shows as a non-zero exit, and the parent reads
+    these studies itself)."""
+    code = 1
+    try:
+        parts = [read(run) for run in runs]
+        with os.fdopen(fd, "wb") as out:
+            pickle.dump(parts, out, protocol=pickle.HIGHEST_PROTOCOL)
+        code = 0
+    finally:
+        os._exit(code)
