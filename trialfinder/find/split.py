@@ -4,7 +4,7 @@ this process reads the others, and sends its parts (:class:`~.tables.Part`) back
 Only where that is safe and pays: on Linux (``fork``), with no other thread in this process (a fork
 copies only the calling thread, so a lock another thread held would stay held in the worker: the app's
 server runs its pages in threads, so the app reads in one process), two CPUs free to use, and at least
-:data:`SPLIT_MIN` studies (below that the fork and the transfer cost more than they save). If anything
+:data:`SPLIT_MIN` studies (below that the fork and the transfer cost about what they save). If anything
 goes wrong on the worker's side (it fails, dies, sends something broken), this process reads those
 studies itself: the part is the same either way, and so are the tables.
 
@@ -21,15 +21,16 @@ import threading
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-#: the fewest studies read over two processes (benchmarks/throughput.py; a fork, and a part sent back, cost
-#: ~0.05 s and ~0.1 s per 1,000 studies read at the other end: halving 2,000 studies' ~0.8 s saves more)
-SPLIT_MIN = 2000
+#: the fewest studies read over two processes. Measured (2026-12-06, fresh processes on 2 CPUs): 357 distinct
+#: real records 0.56 s against 0.79–0.81 s in one process; 300 replicated ones (whose repeated texts the caches
+#: find) 0.81–0.89 s against 0.81–1.18 s: from a few hundred studies on, the worker pays for its fork and pickle
+SPLIT_MIN = 500
 #: the records are cut into this many runs, read in turn here and by the worker: a data set whose costly
 #: records (long eligibility criteria, many sites) bunch together is still shared evenly
 RUNS = 32
 #: the worker's share of each pair of runs: less than half, as it also sends its parts, and reads more slowly
 #: (each object it touches first is copied from this process's pages)
-WORKER_SHARE = float(os.environ.get("TF_SHARE") or "0.45")
+WORKER_SHARE = 0.45
 
 P = TypeVar("P")
 Records = list[dict[str, Any]]
