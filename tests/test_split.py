@@ -14,6 +14,7 @@ import pytest
 
 from trialfinder.find import split
 from trialfinder.find.tables import Reader, build_tables
+from trialfinder.source.normalize import nct_id, row_texts
 from trialfinder.source.store import Dataset, DatasetMeta
 
 META = DatasetMeta(source="cache", data_timestamp="2026-11-20", fetched_at=None)
@@ -60,8 +61,21 @@ def _gone(pid: int) -> bool:
 
 
 def test_two_processes_build_the_same_tables(fixture_studies, one_process, forks):
-    _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+    tables = build_tables(Dataset(studies=fixture_studies, meta=META))
+    _same(tables, one_process)
     assert len(forks) == 1 and _gone(forks[0])
+    # The worker's rows came back as copies; their long texts are the records' own strings again (held once,
+    # as in one process): every study's, the worker's included.
+    shared = 0
+    for record in fixture_studies:
+        title, official, summary, criteria = row_texts(record)
+        row = tables.studies.loc[nct_id(record)]
+        for column, text in (("title", title), ("official_title", official), ("brief_summary", summary),
+                             ("eligibility_text", criteria)):
+            if text:
+                assert row[column] is text, (nct_id(record), column)
+                shared += 1
+    assert shared > 2 * len(fixture_studies)
 
 
 def test_a_study_listed_in_both_halves_is_merged_as_in_one_process(fixture_studies, forks, monkeypatch):

@@ -82,7 +82,7 @@ def test_tables_file_round_trips_exactly(cold, monkeypatch, row_group):
     from trialfinder.find.tablefile import decode_tables, encode_tables
 
     if row_group:
-        monkeypatch.setattr(tablefile, "ROW_GROUP", row_group)
+        monkeypatch.setattr(tablefile, "ROW_GROUPS", dict.fromkeys(tablefile.FRAMES, row_group))
     settings, _ = cold
     built = tablecache.load_tables(settings)
     again = decode_tables(encode_tables(built))
@@ -162,3 +162,37 @@ def test_old_pickles_are_removed(cold):
         (settings.cache_dir / name).write_bytes(b"an entry of an earlier version")
     tablecache.load_tables(settings)
     assert not list(settings.cache_dir.glob("*.pkl"))
+
+
+def test_the_records_are_let_go_before_the_tables_file_is_written(cold, fixture_studies, monkeypatch):
+    """load_tables has no use for the records once the tables are built: they are released before the
+    tables file is encoded (which then reuses their memory); a caller that keeps them says so."""
+    import copy
+
+    from trialfinder.source.store import Dataset, DatasetMeta
+
+    settings, _calls = cold
+    seen = []
+    real_save = tablecache._save
+
+    def save(path, tables):
+        seen.append(len(dataset.studies))  # (how many records the data set still holds while encoding)
+        real_save(path, tables)
+
+    monkeypatch.setattr(tablecache, "_save", save)
+    meta = DatasetMeta(source="cache", data_timestamp="2026-11-20", fetched_at=None, sha256="c" * 64)
+    dataset = Dataset(studies=copy.deepcopy(fixture_studies), meta=meta)
+    kept = tablecache.tables_of(settings, dataset)
+    assert seen == [len(fixture_studies)] and len(dataset.studies) == len(fixture_studies)
+    settings.cache_dir.joinpath(f"tables-{'c' * 64}.parquets").unlink(missing_ok=True)
+    for old in settings.cache_dir.glob("tables-*"):
+        old.unlink()
+    released = tablecache.tables_of(settings, dataset, release=True)
+    assert seen[-1] == 0 and dataset.studies == []
+    assert released.studies.equals(kept.studies) and len(released.sites) == len(kept.sites)
+    # load_tables, which loads the data set itself, lets it go
+    asked = []
+    real_tables_of = tablecache.tables_of
+    monkeypatch.setattr(tablecache, "tables_of", lambda s, d, **kw: asked.append(kw) or real_tables_of(s, d, **kw))
+    tablecache.load_tables(settings)
+    assert asked == [{"release": True}] and seen[-1] == 0

@@ -61,9 +61,16 @@ def runs(n: int) -> list[tuple[int, int]]:
     return out
 
 
-def read_split(read: Callable[[Records], P], join: Callable[[P, P], None], records: Records) -> P:
+Packing = tuple[Callable[[Records, Any], None], Callable[[Records, Any], None]]
+
+
+def read_split(read: Callable[[Records], P], join: Callable[[P, P], None], records: Records,
+               packing: Packing | None = None) -> P:
     """``read(records)``, over two processes where :func:`can_split` allows: ``read`` gives the part of some
-    consecutive records, ``join(part, later)`` extends a part with the part of the records after it."""
+    consecutive records, ``join(part, later)`` extends a part with the part of the records after it.
+    ``packing``: ``(pack, unpack)``; the worker calls ``pack(run, part)`` before sending a run's part, to take
+    out what this process can put back from its own records with ``unpack(run, part)`` (sending less, and
+    holding no copies of what the records hold)."""
     if not can_split(len(records)):
         return read(records)
     bounds = runs(len(records))
@@ -71,7 +78,7 @@ def read_split(read: Callable[[Records], P], join: Callable[[P, P], None], recor
     # and the worker inherits them compiled.
     part = read(records[:1])
     theirs = [records[lo:hi] for lo, hi in bounds[1::2]]
-    worker = _Worker(read, theirs)
+    worker = _Worker(read, theirs, packing[0] if packing else None)
     try:
         mine = [read(records[max(lo, 1):hi]) for lo, hi in bounds[::2]]
         later = worker.result(type(part), len(theirs))
@@ -80,6 +87,9 @@ def read_split(read: Callable[[Records], P], join: Callable[[P, P], None], recor
         raise
     if later is None:  # (the worker failed: its runs read here)
         later = [read(run) for run in theirs]
+    elif packing is not None:
+        for run, received in zip(theirs, later, strict=True):
+            packing[1](run, received)
     for here, there in zip(mine, later, strict=True):
         join(part, here)
         join(part, there)
@@ -89,12 +99,13 @@ def read_split(read: Callable[[Records], P], join: Callable[[P, P], None], recor
 class _Worker:
     """A forked process reading runs of records, each into a part: :meth:`result` receives the parts."""
 
-    def __init__(self, read: Callable[[Records], Any], runs: list[Records]) -> None:
+    def __init__(self, read: Callable[[Records], Any], runs: list[Records],
+                 pack: Callable[[Records, Any], None] | None) -> None:
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker
             os.close(read_end)
-            _work(read, runs, write_end)
+            _work(read, runs, pack, write_end)
         os.close(write_end)
         self.pid: int | None = pid
         self.pipe = os.fdopen(read_end, "rb")
@@ -126,13 +137,17 @@ class _Worker:
         return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
-def _work(read: Callable[[Records], Any], runs: list[Records], fd: int) -> NoReturn:
+def _work(read: Callable[[Records], Any], runs: list[Records], pack: Callable[[Records, Any], None] | None,
+          fd: int) -> NoReturn:
     """In the worker: read, send, and leave at once (``os._exit``: none of the parent's exit handlers,
     buffers or connections is touched; a failure only shows as a non-zero exit, and the parent reads
     these studies itself)."""
     code = 1
     try:
         parts = [read(run) for run in runs]
+        if pack is not None:
+            for run, part in zip(runs, parts, strict=True):
+                pack(run, part)
         with os.fdopen(fd, "wb") as out:
             pickle.dump(parts, out, protocol=pickle.HIGHEST_PROTOCOL)
         code = 0

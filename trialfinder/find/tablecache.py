@@ -104,7 +104,7 @@ def load_tables(settings: Settings) -> Tables:
             tables.meta = meta
             return tables
     if isinstance(store, NoDataSetYet):  # (a new machine: the bundled snapshot, its tables packaged)
-        return tables_of(settings, load_dataset(settings))
+        return tables_of(settings, load_dataset(settings), release=True)
     from .tablerows import read_shared  # (SQLAlchemy: imported where a database exists, see open_reader)
 
     shared, damaged = read_shared(store, built_by())
@@ -113,7 +113,7 @@ def load_tables(settings: Settings) -> Tables:
             _save(_path(settings, shared.meta.sha256), shared)
         return shared
     dataset = load_dataset(settings)
-    tables = tables_of(settings, dataset)
+    tables = tables_of(settings, dataset, release=True)  # (_share reads the meta and the stored id alone)
     _share(settings, store, dataset, tables, replace=damaged)
     return tables
 
@@ -137,8 +137,10 @@ def _share(settings: Settings, store: DbStore, dataset: Dataset, tables: Tables,
         write_shared(store, dataset.stored_id, tables, built_by(), replace=replace)
 
 
-def tables_of(settings: Settings, dataset: Dataset) -> Tables:
-    """The tables of ``dataset``: from this user's cache, else built (and cached)."""
+def tables_of(settings: Settings, dataset: Dataset, *, release: bool = False) -> Tables:
+    """The tables of ``dataset``: from this user's cache, else built (and cached). ``release``: the caller has
+    no further use for the records, which are let go once the tables are built, before the tables file is
+    encoded (at 50,000 studies the records hold ~870 MB, which the encoding then reuses)."""
     path = _path(settings, dataset.meta.sha256)
     if dataset.meta.sha256:
         tables = _cached(path)
@@ -156,6 +158,8 @@ def tables_of(settings: Settings, dataset: Dataset) -> Tables:
         tables = update_tables(dataset, previous, digests)  # (only the studies whose record changed)
     else:
         tables = build_tables(dataset)
+    if release:
+        dataset.studies = []
     if dataset.meta.sha256:
         tables.digests, tables.built_by = digests or {}, built_by()
         _save(path, tables)

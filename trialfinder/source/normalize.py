@@ -196,6 +196,17 @@ def study_row(record: Json) -> dict[str, Any]:
     }
 
 
+def row_texts(record: Json) -> tuple[str, str, str, str]:
+    """The record's brief title, official title, brief summary and eligibility criteria, as :func:`study_row`
+    reads them (the same string objects when nothing was stripped): the long texts a copy of its row can
+    share with the record again."""
+    ps = protocol(record)
+    ident = _dict(ps.get("identificationModule"))
+    return (_str(ident.get("briefTitle")), _str(ident.get("officialTitle")),
+            _str(_dict(ps.get("descriptionModule")).get("briefSummary")),
+            _str(_dict(ps.get("eligibilityModule")).get("eligibilityCriteria")))
+
+
 def _contacts(value: Any) -> str:
     if not value:
         return ""
