@@ -21,9 +21,15 @@ Targets: linear growth; at 10k, setup + build <= 3x ``json.loads`` of the same b
 timed in the same child after the peak was read); 50k <= 2 GB peak. "Linear" is judged on the marginal cost per
 study: (t50k - t10k) / 40k within 1.5x of (t10k - t1k) / 9k, for time and for memory.
 
+The build is over two processes where ``find/split.py`` allows (the child reports it, with the worker's
+CPU time and peak RSS); at sizes up to ``--breakdown-max`` a second child builds in one process, for
+comparison.
+
 Note: replicated studies repeat the 355 templates' text (only ids and geoPoints change), so
-caches keyed on text (the lexicon hit cache of categories.py; geo's per-unique-city lookups) hit
-more often than on 50,000 distinct registry records.
+caches keyed on text (eligibility facts by criteria text, the lexicon hit cache of categories.py; geo's
+per-unique-city lookups) hit more often than on 50,000 distinct registry records. So a last child builds
+the 357 distinct real records of ``fixtures/`` (after the setup on the other 20) against ``json.loads`` of
+their bytes, then builds them again (now from the caches), to show the difference.
 
     .venv/bin/python benchmarks/throughput.py [--sizes 1000,10000,50000]
 """
