@@ -115,6 +115,27 @@ def test_a_failing_worker_is_replaced_by_this_process(fixture_studies, one_proce
     assert "a worker's failure" not in capfd.readouterr().err  # (no traceback from the worker)
 
 
+def test_no_process_to_be_had_reads_all_here(fixture_studies, one_process, forks, monkeypatch):
+    def fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # (fork's EAGAIN: the process limit)
+
+    monkeypatch.setattr(os, "fork", fork)
+    open_before = len(os.listdir("/proc/self/fd"))
+    _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+    assert len(os.listdir("/proc/self/fd")) == open_before  # (the pipe closed again)
+
+
+def test_a_worker_reaped_by_someone_else_is_not_trusted(fixture_studies, one_process, forks, monkeypatch):
+    real_waitpid = os.waitpid
+
+    def waitpid(pid, options):
+        real_waitpid(pid, options)  # (reaped here, as an embedding program's SIGCHLD handler would)
+        raise ChildProcessError(10, "No child processes")
+
+    monkeypatch.setattr(os, "waitpid", waitpid)
+    _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+
+
 def test_an_interrupt_here_stops_the_worker(fixture_studies, forks, monkeypatch):
     parent = os.getpid()
     real_read = Reader.read

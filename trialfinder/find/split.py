@@ -78,14 +78,18 @@ def read_split(read: Callable[[Records], P], join: Callable[[P, P], None], recor
     # and the worker inherits them compiled.
     part = read(records[:1])
     theirs = [records[lo:hi] for lo, hi in bounds[1::2]]
-    worker = _Worker(read, theirs, packing[0] if packing else None)
+    try:
+        worker: _Worker | None = _Worker(read, theirs, packing[0] if packing else None)
+    except OSError:  # (no process or pipe to be had: the process limit, memory) — all read here
+        worker = None
     try:
         mine = [read(records[max(lo, 1):hi]) for lo, hi in bounds[::2]]
-        later = worker.result(type(part), len(theirs))
+        later = worker.result(type(part), len(theirs)) if worker is not None else None
     except BaseException:  # (Ctrl-C included: the worker is stopped, never left behind)
-        worker.stop()
+        if worker is not None:
+            worker.stop()
         raise
-    if later is None:  # (the worker failed: its runs read here)
+    if later is None:  # (no worker, or it failed: its runs read here)
         later = [read(run) for run in theirs]
     elif packing is not None:
         for run, received in zip(theirs, later, strict=True):
@@ -102,7 +106,12 @@ class _Worker:
     def __init__(self, read: Callable[[Records], Any], runs: list[Records],
                  pack: Callable[[Records, Any], None] | None) -> None:
         read_end, write_end = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            raise
         if pid == 0:  # the worker
             os.close(read_end)
             _work(read, runs, pack, write_end)
@@ -131,10 +140,15 @@ class _Worker:
         self.pipe.close()
 
     def _wait(self) -> int:
+        """The worker's exit code, once it has ended (-1 if unknown: reaped by someone else, as a SIGCHLD
+        handler of the embedding program might; its parts are then not trusted)."""
         pid, self.pid = self.pid, None
         if pid is None:
             return -1
-        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        try:
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        except ChildProcessError:
+            return -1
 
 
 def _work(read: Callable[[Records], Any], runs: list[Records], pack: Callable[[Records, Any], None] | None,
