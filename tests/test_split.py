@@ -171,3 +171,60 @@ def test_no_fork_while_another_thread_runs_or_for_a_small_data_set(fixture_studi
     finally:
         stop.set()
         other.join()
+
+
+_ORPHAN = """
+import os, sys, time
+sys.path.insert(0, {tests!r})
+from apiserver import load_fixture_studies
+from trialfinder.find import split, tables
+from trialfinder.source.store import Dataset, DatasetMeta
+
+split.SPLIT_MIN = 2
+parent, real = os.getpid(), tables.Reader.read
+
+def read(self, records):
+    if os.getpid() != parent:  # the worker: says who it is, reads slowly
+        os.write(1, f"worker {{os.getpid()}}\\n".encode())
+        time.sleep(0.5)
+    elif len(records) > 1:  # this process, after the fork: waits to be killed
+        time.sleep(60)
+    return real(self, records)
+
+tables.Reader.read = read
+tables.build_tables(Dataset(studies=load_fixture_studies(), meta=DatasetMeta(source="cache", data_timestamp="",
+                                                                           fetched_at=None)))
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return False
+
+
+def test_a_worker_whose_process_is_killed_stops(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from paths import ROOT
+
+    if not split.can_split(split.SPLIT_MIN):
+        pytest.skip("this machine cannot split")
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN.format(tests=str(ROOT / "tests")))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        worker = int(proc.stdout.readline().split()[1])  # (its first run begun)
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 4  # (reading all its 16 runs would take it 8 s)
+        while _running(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(worker)  # (it stopped at the end of the run it was reading: ~0.5 s)
+    finally:
+        proc.kill()
+        proc.stdout.close()

@@ -105,6 +105,7 @@ class _Worker:
 
     def __init__(self, read: Callable[[Records], Any], runs: list[Records],
                  pack: Callable[[Records, Any], None] | None) -> None:
+        parent = os.getpid()
         read_end, write_end = os.pipe()
         try:
             pid = os.fork()
@@ -114,7 +115,7 @@ class _Worker:
             raise
         if pid == 0:  # the worker
             os.close(read_end)
-            _work(read, runs, pack, write_end)
+            _work(read, runs, pack, write_end, parent)
         os.close(write_end)
         self.pid: int | None = pid
         self.pipe = os.fdopen(read_end, "rb")
@@ -152,13 +153,17 @@ class _Worker:
 
 
 def _work(read: Callable[[Records], Any], runs: list[Records], pack: Callable[[Records, Any], None] | None,
-          fd: int) -> NoReturn:
+          fd: int, parent: int) -> NoReturn:
     """In the worker: read, send, and leave at once (``os._exit``: none of the parent's exit handlers,
     buffers or connections is touched; a failure only shows as a non-zero exit, and the parent reads
-    these studies itself)."""
+    these studies itself). If the parent is killed, the worker stops at the end of the run it is reading."""
     code = 1
     try:
-        parts = [read(run) for run in runs]
+        parts = []
+        for run in runs:
+            if os.getppid() != parent:  # (the process it reads for was killed: nobody to send to)
+                os._exit(1)
+            parts.append(read(run))
         if pack is not None:
             for run, part in zip(runs, parts, strict=True):
                 pack(run, part)
