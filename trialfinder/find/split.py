@@ -3,7 +3,7 @@ this process reads the others, and sends its parts (:class:`~.tables.Part`) back
 
 Only where that is safe and pays: on Linux (``fork``), with no other thread in this process (a fork
 copies only the calling thread, so a lock another thread held would stay held in the worker: the app's
-server runs its pages in threads, so the app reads in one process), two CPUs free to use, and at least
+server runs its pages in threads, so the app reads in one process), two CPUs to run on, and at least
 :data:`SPLIT_MIN` studies (below that the fork and the transfer cost about what they save). If anything
 goes wrong on the worker's side (it fails, dies, sends something broken), this process reads those
 studies itself: the part is the same either way, and so are the tables.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -134,7 +135,7 @@ class _Worker:
     def stop(self) -> None:
         if self.pid is not None:
             try:
-                os.kill(self.pid, 9)
+                os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:  # pragma: no cover - already gone
                 pass
             self._wait()
