@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 
-import pandas as pd
 import pytest
+from fixture_tables import assert_same_tables
 
 from trialfinder.find import incremental, tablecache
 from trialfinder.find.tablefile import decode_tables, encode_tables
@@ -61,12 +61,6 @@ META = DatasetMeta(source="cache", data_timestamp="2026-11-20", fetched_at=None,
 NEW_META = DatasetMeta(source="live", data_timestamp="2026-12-01", fetched_at=None, sha256="b" * 64)
 
 
-def _assert_same_tables(got, want) -> None:
-    for name in ("studies", "sites", "interventions"):
-        pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), check_exact=True)
-        assert getattr(got, name).index.dtype == getattr(want, name).index.dtype
-
-
 @pytest.fixture(scope="module")
 def previous(fixture_studies):
     """The fixture records' tables as the cache keeps them (written and read back), with their digests."""
@@ -102,7 +96,7 @@ def test_an_update_equals_a_full_build_and_rebuilds_only_the_changed(fixture_stu
     monkeypatch.setattr(incremental, "build_tables", counting)
     got = incremental.update_tables(dataset, previous, incremental.record_digests(dataset) or {})
     assert set(rebuilt) == changed | partial  # (the first two were full records before)
-    _assert_same_tables(got, build_tables(dataset))
+    assert_same_tables(got, build_tables(dataset))
     assert (got.studies["data_timestamp"] == "2026-12-01").all()
     assert "NCT09999999" in got.sites["nct_id"].tolist()
     assert _nct(fixture_studies[40]) not in got.studies.index
@@ -112,7 +106,7 @@ def test_nothing_changed_rebuilds_nothing(fixture_studies, previous, monkeypatch
     dataset = Dataset(studies=copy.deepcopy(fixture_studies), meta=NEW_META)
     monkeypatch.setattr(incremental, "build_tables", lambda *a: pytest.fail("nothing should be rebuilt"))
     got = incremental.update_tables(dataset, previous, incremental.record_digests(dataset) or {})
-    _assert_same_tables(got, build_tables(dataset))
+    assert_same_tables(got, build_tables(dataset))
 
 
 @pytest.fixture
@@ -140,7 +134,7 @@ def test_load_tables_after_a_new_download_updates(downloads, fixture_studies):
     current.append(Dataset(studies=records, meta=copy.copy(NEW_META)))
     got = tablecache.load_tables(settings)
     assert built == [len(fixture_studies), len(changed)]
-    _assert_same_tables(got, build_tables(Dataset(studies=records, meta=NEW_META)))
+    assert_same_tables(got, build_tables(Dataset(studies=records, meta=NEW_META)))
     assert len(list(settings.cache_dir.glob("tables-*"))) == 1
 
 
@@ -188,7 +182,7 @@ def test_a_new_machine_reads_the_packaged_snapshot_tables(tmp_path, monkeypatch)
 
     got = tablecache.load_tables(Settings(cache_dir=tmp_path / "new-machine"))
     assert built == [] and got.meta.source == "snapshot"
-    _assert_same_tables(got, tables)
+    assert_same_tables(got, tables)
     assert list((tmp_path / "new-machine").glob("tables-*"))  # (kept in the user's cache as any other)
 
     monkeypatch.setattr(tablecache, "code_fingerprint", lambda: "other code")

@@ -9,8 +9,8 @@ import os
 import signal
 import threading
 
-import pandas as pd
 import pytest
+from fixture_tables import assert_same_tables
 
 from trialfinder.find import split
 from trialfinder.find.tables import Reader, build_tables
@@ -18,12 +18,6 @@ from trialfinder.source.normalize import nct_id, row_texts
 from trialfinder.source.store import Dataset, DatasetMeta
 
 META = DatasetMeta(source="cache", data_timestamp="2026-11-20", fetched_at=None)
-
-
-def _same(got, want) -> None:
-    for name in ("studies", "sites", "interventions"):
-        pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), check_exact=True)
-        assert getattr(got, name).index.dtype == getattr(want, name).index.dtype
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +56,7 @@ def _gone(pid: int) -> bool:
 
 def test_two_processes_build_the_same_tables(fixture_studies, one_process, forks):
     tables = build_tables(Dataset(studies=fixture_studies, meta=META))
-    _same(tables, one_process)
+    assert_same_tables(tables, one_process)
     assert len(forks) == 1 and _gone(forks[0])
     # The worker's rows came back as copies; their long texts are the records' own strings again (held once,
     # as in one process): every study's, the worker's included.
@@ -91,7 +85,7 @@ def test_a_study_listed_in_both_halves_is_merged_as_in_one_process(fixture_studi
     split_tables = build_tables(dataset)
     assert len(forks) == 1
     monkeypatch.setattr(split, "SPLIT_MIN", 10**9)
-    _same(split_tables, build_tables(dataset))
+    assert_same_tables(split_tables, build_tables(dataset))
     nct = records[-1]["protocolSection"]["identificationModule"]["nctId"]
     assert split_tables.studies.loc[nct, "sites_count"] == 2 * len(
         with_sites["protocolSection"]["contactsLocationsModule"]["locations"])
@@ -110,7 +104,7 @@ def test_a_failing_worker_is_replaced_by_this_process(fixture_studies, one_proce
         return real_read(self, records)
 
     monkeypatch.setattr(Reader, "read", read)
-    _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+    assert_same_tables(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
     assert len(forks) == 1 and _gone(forks[0])
     assert "a worker's failure" not in capfd.readouterr().err  # (no traceback from the worker)
 
@@ -121,7 +115,7 @@ def test_no_process_to_be_had_reads_all_here(fixture_studies, one_process, forks
 
     monkeypatch.setattr(os, "fork", fork)
     open_before = len(os.listdir("/proc/self/fd"))
-    _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+    assert_same_tables(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
     assert len(os.listdir("/proc/self/fd")) == open_before  # (the pipe closed again)
 
 
@@ -133,7 +127,7 @@ def test_a_worker_reaped_by_someone_else_is_not_trusted(fixture_studies, one_pro
         raise ChildProcessError(10, "No child processes")
 
     monkeypatch.setattr(os, "waitpid", waitpid)
-    _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+    assert_same_tables(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
 
 
 def test_an_interrupt_here_stops_the_worker(fixture_studies, forks, monkeypatch):
@@ -160,14 +154,14 @@ def test_no_fork_while_another_thread_runs_or_for_a_small_data_set(fixture_studi
 
     monkeypatch.setattr(os, "fork", no_fork)
     assert not split.can_split(split.SPLIT_MIN - 1)
-    _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)  # under SPLIT_MIN
+    assert_same_tables(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)  # under SPLIT_MIN
     monkeypatch.setattr(split, "SPLIT_MIN", 2)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)  # as in the app, whose pages run in the server's threads
     other.start()
     try:
         assert not split.can_split(len(fixture_studies))
-        _same(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+        assert_same_tables(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
     finally:
         stop.set()
         other.join()
