@@ -148,14 +148,18 @@ def test_an_interrupt_here_stops_the_worker(fixture_studies, forks, monkeypatch)
     assert len(forks) == 1 and _gone(forks[0])
 
 
-def test_no_fork_while_another_thread_runs_or_for_a_small_data_set(fixture_studies, one_process, monkeypatch):
+def test_no_fork_beside_another_thread_or_for_a_small_or_a_very_large_data_set(fixture_studies, one_process,
+                                                                               monkeypatch):
     def no_fork() -> int:
         raise AssertionError("forked")
 
     monkeypatch.setattr(os, "fork", no_fork)
-    assert not split.can_split(split.SPLIT_MIN - 1)
+    assert not split.can_split(split.SPLIT_MIN - 1) and not split.can_split(split.SPLIT_MAX + 1)
     assert_same_tables(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)  # under SPLIT_MIN
     monkeypatch.setattr(split, "SPLIT_MIN", 2)
+    monkeypatch.setattr(split, "SPLIT_MAX", len(fixture_studies) - 1)  # (a data set over SPLIT_MAX)
+    assert_same_tables(build_tables(Dataset(studies=fixture_studies, meta=META)), one_process)
+    monkeypatch.setattr(split, "SPLIT_MAX", len(fixture_studies))
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)  # as in the app, whose pages run in the server's threads
     other.start()

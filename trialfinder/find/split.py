@@ -4,7 +4,8 @@ this process reads the others, and sends its parts (:class:`~.tables.Part`) back
 Only where that is safe and pays: on Linux (``fork``), with no other thread in this process (a fork
 copies only the calling thread, so a lock another thread held would stay held in the worker: the app's
 server runs its pages in threads, so the app reads in one process), two CPUs to run on, and at least
-:data:`SPLIT_MIN` studies (below that the fork and the transfer cost about what they save). If anything
+:data:`SPLIT_MIN` studies (below that the fork and the transfer cost about what they save) and at most
+:data:`SPLIT_MAX` (above that the worker's memory would cost more than the time it saves). If anything
 goes wrong on the worker's side (it fails, dies, sends something broken), this process reads those
 studies itself: the part is the same either way, and so are the tables.
 
@@ -26,6 +27,11 @@ from typing import Any, NoReturn, TypeVar
 #: real records 0.56 s against 0.79–0.81 s in one process; 300 replicated ones (whose repeated texts the caches
 #: find) 0.81–0.89 s against 0.81–1.18 s: from a few hundred studies on, the worker pays for its fork and pickle
 SPLIT_MIN = 500
+#: the most studies read over two processes: the worker's own memory (the pages of the records it touches,
+#: copied; its part) is ~11.5 KB a study — at 50,000 studies both processes together held 2,199 MB (PSS)
+#: against 1,622 MB in one. Up to 20,000 studies two processes stay under what one needs for 50,000; above,
+#: memory comes first and the build keeps to one process (measured 2026-12-06, the first search after a refresh)
+SPLIT_MAX = 20_000
 #: the records are cut into this many runs, read in turn here and by the worker: a data set whose costly
 #: records (long eligibility criteria, many sites) bunch together is still shared evenly
 RUNS = 32
@@ -47,7 +53,7 @@ def cpus() -> int:
 
 def can_split(n: int) -> bool:
     """Whether ``n`` studies are read over two processes here and now."""
-    return (n >= SPLIT_MIN and sys.platform.startswith("linux") and hasattr(os, "fork")
+    return (SPLIT_MIN <= n <= SPLIT_MAX and sys.platform.startswith("linux") and hasattr(os, "fork")
             and threading.active_count() == 1 and cpus() >= 2)
 
 
