@@ -139,14 +139,48 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 
-def run_child(script: str, *args: str, timeout: float = 900) -> dict[str, Any]:
+def run_child(script: str, *args: str, timeout: float = 900, tree_memory: bool = False) -> dict[str, Any]:
     """Run ``benchmarks/<script> --child args...`` in a fresh interpreter; it prints one JSON
-    object on its last stdout line, which is returned."""
+    object on its last stdout line, which is returned. ``tree_memory``: also the peak of the memory the
+    child and its own children (a build's forked worker) hold together, ``tree_pss_peak_mb``: the sum of
+    their PSS (each shared page counted once), sampled every 20 ms from here."""
     cmd = [sys.executable, str(BENCH_DIR / script), "--child", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=ROOT)
+        peak, deadline = 0.0, time.monotonic() + timeout
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"{' '.join(cmd)} took over {timeout:.0f} s")
+            if tree_memory:
+                peak = max(peak, sum(_pss_mb(pid) for pid in (proc.pid, *_children(proc.pid))))
+            time.sleep(0.02)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    reply = json.loads(stdout.strip().splitlines()[-1])
+    if tree_memory:
+        reply["tree_pss_peak_mb"] = peak
+    return reply
+
+
+def _pss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except OSError:  # (gone, or no /proc)
+        pass
+    return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def child_reply(data: dict[str, Any]) -> None:
