@@ -19,7 +19,9 @@ no classification, so the fair ratio is normalize against normalize; the total i
 
 Targets: linear growth; at 10k, setup + build <= 3x ``json.loads`` of the same bytes (issue 16 item 6,
 timed in the same child after the peak was read); 50k <= 2 GB peak. "Linear" is judged on the marginal cost per
-study: (t50k - t10k) / 40k within 1.5x of (t10k - t1k) / 9k, for time and for memory.
+study: (t50k - t10k) / 40k within 1.5x of (t10k - t1k) / 9k, for CPU time (this process and its worker: the
+wall time halves where two processes build, and find/split.py builds 1k-20k studies in two, 50k in one, so
+wall time cannot show the algorithm's growth; it is printed beside) and for memory.
 
 The build is over two processes where ``find/split.py`` allows (the child reports it, with the worker's
 CPU time and peak RSS); at sizes up to ``--breakdown-max`` a second child builds in one process, for
@@ -344,13 +346,21 @@ def main(argv: list[str] | None = None) -> list[Figure]:
 
     figures: list[Figure] = [Figure("4", "one-off: place tables built from the packages and saved (first run only)",
                                     fmt_s(geo_cold), "—", "—", "—", None)]
-    t_marg = _marginal(ours, "build_s")
+    for o in ours.values():
+        o["all_cpu_s"] = o["build_cpu_s"] + o["worker_cpu_s"]
+    t_marg = _marginal(ours, "all_cpu_s")
     m_marg = _marginal(ours, "peak_rss_mb")
     if t_marg:
         ok = t_marg[1] <= 1.5 * t_marg[0]
-        figures.append(Figure("4", "growth: marginal time per study, first step → last step",
+        figures.append(Figure("4", "growth: marginal CPU time per study (this process + its worker), first step → "
+                                   "last step",
                               f"{1e6 * t_marg[0]:.0f} → {1e6 * t_marg[1]:.0f} µs", "—",
                               f"{t_marg[1] / t_marg[0]:.2f}×", "linear (≤ 1.5×)", ok))
+    wall = _marginal(ours, "build_s")
+    if wall:
+        figures.append(Figure("4", "  … its wall time (two processes up to 20,000 studies, one above)",
+                              f"{1e6 * wall[0]:.0f} → {1e6 * wall[1]:.0f} µs", "—", f"{wall[1] / wall[0]:.2f}×",
+                              "—", None))
     if m_marg:
         ok = m_marg[1] <= 1.5 * m_marg[0]
         figures.append(Figure("4", "growth: marginal peak memory per study",
