@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,9 +96,15 @@ class Part:
 _ROW_TEXTS = ("title", "official_title", "brief_summary", "eligibility_text")
 
 
-def _texts_by_id(records: list[dict[str, Any]]) -> dict[str, tuple[str, str, str, str]]:
-    """Each study's long texts (a study listed twice: its last record's)."""
-    return {nct_id(record): row_texts(record) for record in records}
+def _own_texts(records: list[dict[str, Any]], part: Part) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(row, column, the record's own text) for each long text of each of ``part``'s rows, from ``records``
+    (a study listed twice: its last record's)."""
+    texts = {nct_id(record): row_texts(record) for record in records}
+    for row in part.rows:
+        own = texts.get(row["nct_id"])
+        if own is not None:
+            for key, text in zip(_ROW_TEXTS, own, strict=True):
+                yield row, key, text
 
 
 class Reader:
@@ -130,24 +136,16 @@ class Reader:
         """Before ``part`` (read from ``records``) is pickled: take out each long text that ``records`` hold
         (None in its place), for :meth:`unpack` to put back from the receiver's own records, so that the
         receiver holds each text once (copies of them were ~180 MB at 50,000 studies), as in one process."""
-        texts = _texts_by_id(records)
-        for row in part.rows:
-            own = texts.get(row["nct_id"])
-            if own is not None:
-                for key, text in zip(_ROW_TEXTS, own, strict=True):
-                    if row[key] == text:
-                        row[key] = None
+        for row, key, text in _own_texts(records, part):
+            if row[key] == text:
+                row[key] = None
 
     @staticmethod
     def unpack(records: list[dict[str, Any]], part: Part) -> None:
         """The texts :meth:`pack` took out, put back from ``records`` (the same records: the same values)."""
-        texts = _texts_by_id(records)
-        for row in part.rows:
-            own = texts.get(row["nct_id"])
-            if own is not None:
-                for key, text in zip(_ROW_TEXTS, own, strict=True):
-                    if row[key] is None:
-                        row[key] = text
+        for row, key, text in _own_texts(records, part):
+            if row[key] is None:
+                row[key] = text
 
     def _study(self, record: dict[str, Any], part: Part) -> None:
         row = study_row(record)

@@ -165,10 +165,10 @@ def study_row(record: Json) -> dict[str, Any]:
     cond = _dict(ps.get("conditionsModule"))
     sponsor = _dict(_dict(ps.get("sponsorCollaboratorsModule")).get("leadSponsor"))
     nct = _str(ident.get("nctId"))
-    official = _str(ident.get("officialTitle"))
+    brief, official, summary, criteria = row_texts(record)
     return {
         "nct_id": nct,
-        "title": _str(ident.get("briefTitle")) or official or nct,
+        "title": brief or official or nct,
         "official_title": official,
         "status": _str(status.get("overallStatus")) or "UNKNOWN",
         "why_stopped": _str(status.get("whyStopped")),
@@ -189,8 +189,8 @@ def study_row(record: Json) -> dict[str, Any]:
         "first_posted": _date(status.get("studyFirstPostDateStruct")) or _str(status.get("studyFirstSubmitDate")),
         "last_update": _date(status.get("lastUpdatePostDateStruct")) or _str(status.get("lastUpdateSubmitDate")),
         "enrollment": _float(_dict(design.get("enrollmentInfo")).get("count")),
-        "brief_summary": _str(_dict(ps.get("descriptionModule")).get("briefSummary")),
-        "eligibility": _str(elig.get("eligibilityCriteria")),
+        "brief_summary": summary,
+        "eligibility": criteria,
         "central_contacts": _contacts(_dict(ps.get("contactsLocationsModule")).get("centralContacts")),
         "url": STUDY_URL.format(nct),
     }
